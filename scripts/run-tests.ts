@@ -1,0 +1,29 @@
+// Runs every TypeScript test (tests/**/*.test.ts) with node's test runner. Arguments narrow the
+// run to files whose path contains one of them: `npm run test:ts -- launcher header-rewrite`.
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { projectRoot } from "../src/util/paths.ts";
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === "fixtures" ? [] : testFiles(full);
+    return entry.name.endsWith(".test.ts") ? [full] : [];
+  });
+}
+
+const filters = process.argv.slice(2);
+const files = testFiles(path.join(projectRoot, "tests"))
+  .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
+  .sort();
+if (files.length === 0) {
+  console.error(`no test files match ${filters.join(" ")}`);
+  process.exit(1);
+}
+const result = spawnSync(
+  process.execPath,
+  ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files],
+  { stdio: "inherit", cwd: projectRoot },
+);
+process.exit(result.status ?? 1);

@@ -21,7 +21,7 @@ export interface EnvoyOptions extends BootstrapSpec {
   readyTimeoutMs?: number;
 }
 
-const DEFAULT_LOG_LEVEL = "wasm:debug,config:debug,ext_config:debug";
+const DEFAULT_LOG_LEVEL = "wasm:debug,config:debug";
 
 /** Thrown when Envoy refuses a bootstrap or does not become ready; carries Envoy's own words. */
 export class EnvoyStartError extends Error {

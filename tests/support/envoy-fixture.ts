@@ -1,0 +1,73 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import type { HttpFilter } from "../../src/envoy/bootstrap.ts";
+import { EnvoyProcess, type EnvoyOptions } from "../../src/envoy/launcher.ts";
+import { EchoUpstream, type EchoedRequest } from "../../src/upstream/echo.ts";
+import { buildDir } from "../../src/util/paths.ts";
+
+/** A real Envoy in front of the echo upstream, with one listener ("main") carrying `filters`. */
+export interface EnvoyFixture {
+  envoy: EnvoyProcess;
+  echo: EchoUpstream;
+  /** `http://127.0.0.1:<port>` of the listener. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startEnvoyFixture(
+  filters: HttpFilter[],
+  options: Partial<Pick<EnvoyOptions, "concurrency" | "componentLogLevel" | "label">> = {},
+): Promise<EnvoyFixture> {
+  const echo = await EchoUpstream.start();
+  try {
+    const envoy = await EnvoyProcess.start({
+      ...options,
+      upstream: { host: "127.0.0.1", port: echo.port },
+      listeners: [{ name: "main", httpFilters: filters }],
+    });
+    const url = await envoy.listenerUrl("main");
+    return {
+      envoy,
+      echo,
+      url,
+      async stop() {
+        await envoy.stop();
+        await echo.stop();
+      },
+    };
+  } catch (error) {
+    await echo.stop();
+    throw error;
+  }
+}
+
+/**
+ * Wraps a test body so that a failure carries the tail of Envoy's log: the reason for most
+ * real-Envoy failures is there, not in the assertion.
+ */
+export function withEnvoyLog(fixture: () => { envoy: EnvoyProcess } | undefined, body: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await body();
+    } catch (error) {
+      const envoy = fixture()?.envoy;
+      if (envoy && error instanceof Error) {
+        const tail = envoy.logs().split("\n").slice(-80).join("\n");
+        error.message += `\n--- ${envoy.label} log (last 80 lines) ---\n${tail}`;
+      }
+      throw error;
+    }
+  };
+}
+
+/** The request the echo upstream saw, from the echo body of a response. */
+export async function echoed(response: Response): Promise<EchoedRequest> {
+  return (await response.json()) as EchoedRequest;
+}
+
+/** Path of a built module; a clear failure when `npm run build` has not run. */
+export function builtWasm(relative: string): string {
+  const file = path.join(buildDir, relative);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
+  return file;
+}

@@ -10,17 +10,12 @@ export interface EnvoyStats {
 }
 
 export interface HistogramStat {
-  /** Cumulative counts per upper bound, over the process lifetime. */
+  /** Cumulative counts per upper bound, over the process lifetime, as of the last stats flush. */
   buckets: { upperBound: number; count: number }[];
-  sampleCount: number;
-  sampleSum: number;
 }
 
 interface RawStatsJson {
-  stats: Array<
-    | { name: string; value: number | string }
-    | { histograms: { computed_quantiles?: unknown; supported_quantiles?: unknown } }
-  >;
+  stats: Array<{ name: string; value: number | string } | { histograms: unknown }>;
 }
 
 export class AdminClient {
@@ -66,14 +61,12 @@ export class AdminClient {
   private async histograms(query: string): Promise<Map<string, HistogramStat>> {
     const raw = JSON.parse(
       await this.text(`/stats?format=json&type=Histograms&histogram_buckets=cumulative${query}`),
-    ) as { stats: Array<{ histograms?: { name: string; buckets: { upper_bound: number; cumulative: number }[]; sample_count?: number; sample_sum?: number }[] }> };
+    ) as { stats: Array<{ histograms?: { name: string; buckets: { upper_bound: number; cumulative: number }[] }[] }> };
     const result = new Map<string, HistogramStat>();
     for (const entry of raw.stats) {
       for (const histogram of entry.histograms ?? []) {
         result.set(histogram.name, {
           buckets: histogram.buckets.map((bucket) => ({ upperBound: bucket.upper_bound, count: bucket.cumulative })),
-          sampleCount: histogram.sample_count ?? 0,
-          sampleSum: histogram.sample_sum ?? 0,
         });
       }
     }

@@ -19,7 +19,12 @@ export interface BootstrapSpec {
   upstream: { host: string; port: number };
   /** Admin port on 127.0.0.1; 0 (default) lets the kernel choose. */
   adminPort?: number;
+  /** Envoy node id (xDS subscriptions, ECDS included, need one); also shows in logs. */
+  nodeId?: string;
 }
+
+/** Latency histogram bounds (ms) for HTTP stats; the canary judge's slow-request bands are these edges. */
+export const LATENCY_BUCKETS_MS = [1, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000];
 
 const ROUTER: HttpFilter = {
   name: "envoy.filters.http.router",
@@ -61,8 +66,15 @@ function httpListener(spec: ListenerSpec): Record<string, unknown> {
 /** The bootstrap object for one Envoy: admin and listeners on 127.0.0.1, graft's stats tags. */
 export function renderBootstrap(spec: BootstrapSpec): Record<string, unknown> {
   return {
+    node: { id: spec.nodeId ?? "graft", cluster: "graft" },
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: spec.adminPort ?? 0 } } },
-    stats_config: { stats_tags: graftStatsTags() },
+    // Histograms reach the admin API at each flush; 1 s keeps canary looks fresh.
+    stats_flush_interval: "1s",
+    stats_config: {
+      stats_tags: graftStatsTags(),
+      // Fine latency buckets (ms) so the canary judge can see a 10 ms shift in the median.
+      histogram_bucket_settings: [{ match: { prefix: "http." }, buckets: LATENCY_BUCKETS_MS }],
+    },
     static_resources: {
       listeners: spec.listeners.map(httpListener),
       clusters: [

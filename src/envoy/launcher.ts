@@ -21,7 +21,22 @@ export interface EnvoyOptions extends BootstrapSpec {
   readyTimeoutMs?: number;
 }
 
-const DEFAULT_LOG_LEVEL = "wasm:debug,config:debug";
+export const DEFAULT_LOG_LEVEL = "wasm:debug,config:debug";
+
+/**
+ * Envoy's command line for a graft-run Envoy, shared by the process and container runtimes.
+ * Hot restart is off: its domain socket is shared by every Envoy in a network namespace.
+ */
+export function envoyArgs(configPath: string, adminAddressPath: string, options: EnvoyOptions, hotRestartFlag = "--disable-hot-restart"): string[] {
+  return [
+    "-c", configPath,
+    "--concurrency", String(options.concurrency ?? 1),
+    hotRestartFlag,
+    "--admin-address-path", adminAddressPath,
+    "--component-log-level", options.componentLogLevel ?? DEFAULT_LOG_LEVEL,
+    "--drain-time-s", "1",
+  ];
+}
 
 /** Thrown when Envoy refuses a bootstrap or does not become ready; carries Envoy's own words. */
 export class EnvoyStartError extends Error {
@@ -68,15 +83,7 @@ export class EnvoyProcess {
     await validateBootstrap(configPath, binary);
 
     const adminAddressPath = path.join(workDir, "admin-address");
-    const args = [
-      "-c", configPath,
-      "--concurrency", String(options.concurrency ?? 1),
-      // Each Envoy gets its own (no) hot-restart domain, so many can run side by side.
-      "--disable-hot-restart",
-      "--admin-address-path", adminAddressPath,
-      "--component-log-level", options.componentLogLevel ?? DEFAULT_LOG_LEVEL,
-      "--drain-time-s", "1",
-    ];
+    const args = envoyArgs(configPath, adminAddressPath, options);
     const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
     const envoy = new EnvoyProcess(child, workDir, configPath, options.label ?? "envoy");
     try {

@@ -16,6 +16,8 @@ export interface WasmFilterSpec {
   /** Set explicitly: the proto and the 1.33 release note disagree on the default. */
   failurePolicy?: FailurePolicy;
   vmId?: string;
+  /** Environment variables for the VM (WASI environ); a change makes Envoy build a new VM. */
+  env?: Record<string, string>;
 }
 
 /** The `envoy.filters.http.wasm` typed config for one plugin. */
@@ -30,6 +32,7 @@ export function wasmTypedConfig(spec: WasmFilterSpec): Record<string, unknown> {
         vm_id: spec.vmId ?? spec.name,
         runtime: "envoy.wasm.runtime.v8",
         code: { local: { filename: spec.wasmPath } },
+        ...(spec.env ? { environment_variables: { key_values: spec.env } } : {}),
       },
       configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: configuration },
       failure_policy: spec.failurePolicy ?? "FAIL_CLOSED",

@@ -1,0 +1,141 @@
+import { ConfigReader } from "../../../../assembly/config";
+import { HeaderRewriteConfig, RequestView, parseConfig, pathWithoutQuery, Op } from "../rules";
+
+class FakeRequest extends RequestView {
+  headers: Map<string, string> = new Map();
+  constructor(public m: string, public p: string) {
+    super();
+  }
+  with(name: string, value: string): FakeRequest {
+    this.headers.set(name, value);
+    return this;
+  }
+  method(): string {
+    return this.m;
+  }
+  path(): string {
+    return this.p;
+  }
+  header(name: string): string | null {
+    return this.headers.has(name) ? this.headers.get(name) : null;
+  }
+}
+
+function load(json: string): ConfigReader {
+  const reader = new ConfigReader();
+  const root = reader.parse(Uint8Array.wrap(String.UTF8.encode(json)));
+  if (root !== null) parseConfig(reader, root, "header-rewrite", "inj-1");
+  return reader;
+}
+
+function config(json: string): HeaderRewriteConfig {
+  const reader = new ConfigReader();
+  const root = reader.parse(Uint8Array.wrap(String.UTF8.encode(json)))!;
+  const result = parseConfig(reader, root, "header-rewrite", "inj-1");
+  expect(reader.ok()).toBe(true);
+  return result;
+}
+
+function errorOf(json: string): string {
+  const reader = load(json);
+  expect(reader.ok()).toBe(false);
+  return reader.error!.toString();
+}
+
+describe("header-rewrite matching", () => {
+  test("an empty match matches every request", () => {
+    const c = config('{"rules":[{"name":"all","request":[{"op":"remove","name":"x"}]}]}');
+    expect(c.rules[0].matches(new FakeRequest("DELETE", "/anything?q=1"))).toBe(true);
+  });
+
+  test("methods, path prefix and headers must all hold", () => {
+    const c = config('{"rules":[{"name":"r","match":{"methods":["GET"],"path":{"prefix":"/api/"},"headers":[{"name":"X-Env","equals":"prod"}]},"request":[{"op":"remove","name":"x"}]}]}');
+    const rule = c.rules[0];
+    expect(rule.matches(new FakeRequest("GET", "/api/v1").with("x-env", "prod"))).toBe(true);
+    expect(rule.matches(new FakeRequest("POST", "/api/v1").with("x-env", "prod"))).toBe(false);
+    expect(rule.matches(new FakeRequest("GET", "/apiv1").with("x-env", "prod"))).toBe(false);
+    expect(rule.matches(new FakeRequest("GET", "/api/v1").with("x-env", "dev"))).toBe(false);
+    expect(rule.matches(new FakeRequest("GET", "/api/v1"))).toBe(false);
+  });
+
+  test("an exact path ignores the query string", () => {
+    const rule = config('{"rules":[{"name":"r","match":{"path":{"exact":"/health"}},"response":[{"op":"remove","name":"x"}]}]}').rules[0];
+    expect(rule.matches(new FakeRequest("GET", "/health?full=1"))).toBe(true);
+    expect(rule.matches(new FakeRequest("GET", "/health/x"))).toBe(false);
+    expect(pathWithoutQuery("/a?b?c")).toBe("/a");
+  });
+
+  test("present and absent header tests", () => {
+    const rule = config('{"rules":[{"name":"r","match":{"headers":[{"name":"a","present":true},{"name":"b","present":false}]},"request":[{"op":"remove","name":"x"}]}]}').rules[0];
+    expect(rule.matches(new FakeRequest("GET", "/").with("a", ""))).toBe(true);
+    expect(rule.matches(new FakeRequest("GET", "/").with("a", "1").with("b", "1"))).toBe(false);
+    expect(rule.matches(new FakeRequest("GET", "/"))).toBe(false);
+  });
+});
+
+describe("header-rewrite values", () => {
+  test("templates resolve the injection id, filter and rule at configure time", () => {
+    const action = config('{"rules":[{"name":"r1","request":[{"op":"set","name":"x","value":"${filter}/${injection_id}/${rule}"}]}]}').rules[0].request[0];
+    expect(action.op).toBe(Op.Set);
+    expect(action.value!.render(new FakeRequest("GET", "/"))).toBe("header-rewrite/inj-1/r1");
+  });
+
+  test("templates quote request headers, empty when absent", () => {
+    const action = config('{"rules":[{"name":"r","response":[{"op":"append","name":"x","value":"u=${request.header.X-User};"}]}]}').rules[0].response[0];
+    expect(action.op).toBe(Op.Append);
+    expect(action.value!.render(new FakeRequest("GET", "/").with("x-user", "bob"))).toBe("u=bob;");
+    expect(action.value!.render(new FakeRequest("GET", "/"))).toBe("u=;");
+  });
+
+  test("a dollar sign without a brace is literal", () => {
+    const action = config('{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"$5 and $"}]}]}').rules[0].request[0];
+    expect(action.value!.render(new FakeRequest("GET", "/"))).toBe("$5 and $");
+  });
+
+  test("header names are stored lowercase", () => {
+    const action = config('{"rules":[{"name":"r","request":[{"op":"remove","name":"X-Internal"}]}]}').rules[0].request[0];
+    expect(action.name).toBe("x-internal");
+  });
+});
+
+describe("header-rewrite configuration errors name the field", () => {
+  test("rules are required", () => {
+    expect(errorOf('{"injection_id":"a"}')).toBe("/rules: is required");
+  });
+  test("unknown fields are refused", () => {
+    expect(errorOf('{"rules":[],"rulez":[]}')).toContain("/rulez: unknown field");
+  });
+  test("a rule without actions", () => {
+    expect(errorOf('{"rules":[{"name":"r"}]}')).toBe("/rules/0: a rule needs at least one request or response action");
+  });
+  test("duplicate rule names", () => {
+    expect(errorOf('{"rules":[{"name":"r","request":[{"op":"remove","name":"x"}]},{"name":"r","request":[{"op":"remove","name":"x"}]}]}')).toBe('/rules/1/name: duplicate rule name "r"');
+  });
+  test("a rule name unusable as a metric label", () => {
+    expect(errorOf('{"rules":[{"name":"a;b","request":[{"op":"remove","name":"x"}]}]}')).toContain("/rules/0/name: must be 1-64 characters");
+  });
+  test("an unknown method", () => {
+    expect(errorOf('{"rules":[{"name":"r","match":{"methods":["FETCH"]},"request":[{"op":"remove","name":"x"}]}]}')).toContain('/rules/0/match/methods/0: unknown method "FETCH"');
+  });
+  test("both exact and prefix", () => {
+    expect(errorOf('{"rules":[{"name":"r","match":{"path":{"exact":"/a","prefix":"/b"}},"request":[{"op":"remove","name":"x"}]}]}')).toBe("/rules/0/match/path: give exactly one of exact, prefix");
+  });
+  test("a header test with neither present nor equals", () => {
+    expect(errorOf('{"rules":[{"name":"r","match":{"headers":[{"name":"a"}]},"request":[{"op":"remove","name":"x"}]}]}')).toContain("/rules/0/match/headers/0: give exactly one of present");
+  });
+  test("a set without a value", () => {
+    expect(errorOf('{"rules":[{"name":"r","request":[{"op":"set","name":"x"}]}]}')).toBe("/rules/0/request/0/value: is required");
+  });
+  test("an invalid header name", () => {
+    expect(errorOf('{"rules":[{"name":"r","request":[{"op":"remove","name":"bad name"}]}]}')).toContain('/rules/0/request/0/name: "bad name" is not a valid header name');
+  });
+  test("an unclosed variable", () => {
+    expect(errorOf('{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"${rule"}]}]}')).toContain("/rules/0/request/0/value: unclosed ${");
+  });
+  test("a wrong type", () => {
+    expect(errorOf('{"rules":{}}')).toBe("/rules: expected an array, got an object");
+  });
+  test("a non-object root", () => {
+    expect(errorOf("[]")).toBe("/: expected an object");
+  });
+});

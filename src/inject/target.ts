@@ -1,0 +1,121 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import yaml from "js-yaml";
+import { AdminClient } from "../envoy/admin.ts";
+import { isValidSlotName } from "./slot.ts";
+
+/** One Envoy graft can act on: its admin API, the directory its slots are read from, its labels. */
+export interface Target {
+  name: string;
+  adminUrl: string;
+  /** Directory of the slot files; Envoy must see the same path (bind-mount it for containers). */
+  ecdsDir: string;
+  /** Where injected modules are stored, content-addressed; Envoy must see the same path. */
+  moduleDir: string;
+  labels: Record<string, string>;
+  slots: string[];
+  /** Envoy's log file, if graft may read it: rejection reasons come from there. */
+  logPath?: string;
+  /** In-process alternative to logPath (an Envoy graft started itself). */
+  logs?: () => string;
+}
+
+export class TargetsFileError extends Error {}
+
+/**
+ * Reads a targets file:
+ *
+ * ```yaml
+ * targets:
+ *   - name: payments-1
+ *     admin: http://127.0.0.1:9901
+ *     ecdsDir: /var/lib/graft/payments-1/ecds
+ *     moduleDir: /var/lib/graft/modules        # optional, default <ecdsDir>/modules
+ *     slots: [graft-slot-0]
+ *     labels: { tier: payments, role: canary }
+ *     logPath: /var/log/envoy/payments-1.log   # optional
+ * ```
+ * Relative paths resolve against the file's directory.
+ */
+export async function loadTargetsFile(file: string): Promise<Target[]> {
+  let doc: unknown;
+  try {
+    doc = yaml.load(await readFile(file, "utf8"));
+  } catch (error) {
+    throw new TargetsFileError(`${file}: cannot read targets: ${(error as Error).message}`);
+  }
+  const base = path.dirname(path.resolve(file));
+  const list = (doc as { targets?: unknown })?.targets;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new TargetsFileError(`${file}: "targets" must be a non-empty list of {name, admin, ecdsDir, slots, labels}`);
+  }
+  const names = new Set<string>();
+  return list.map((entry, index) => {
+    const at = `${file}: targets[${index}]`;
+    const raw = entry as Record<string, unknown>;
+    const text = (field: string, required = true): string | undefined => {
+      const value = raw?.[field];
+      if (value === undefined && !required) return undefined;
+      if (typeof value !== "string" || value.length === 0) throw new TargetsFileError(`${at}.${field}: expected a non-empty string`);
+      return value;
+    };
+    const name = text("name")!;
+    if (names.has(name)) throw new TargetsFileError(`${at}.name: "${name}" appears twice; target names must be unique`);
+    names.add(name);
+    const adminUrl = text("admin")!;
+    if (!/^https?:\/\//.test(adminUrl)) throw new TargetsFileError(`${at}.admin: expected an http(s) URL such as http://127.0.0.1:9901`);
+    const ecdsDir = path.resolve(base, text("ecdsDir")!);
+    const moduleDir = path.resolve(base, text("moduleDir", false) ?? path.join(ecdsDir, "modules"));
+    const logPath = text("logPath", false);
+    const slots = raw.slots;
+    if (!Array.isArray(slots) || slots.length === 0 || !slots.every((slot) => typeof slot === "string" && isValidSlotName(slot))) {
+      throw new TargetsFileError(`${at}.slots: expected a list of slot names (A-Z, a-z, 0-9, _ and -) as configured in the Envoy's listeners`);
+    }
+    const labels = raw.labels ?? {};
+    if (typeof labels !== "object" || Array.isArray(labels) || !Object.values(labels as object).every((v) => typeof v === "string")) {
+      throw new TargetsFileError(`${at}.labels: expected a map of string labels, e.g. { tier: payments }`);
+    }
+    return {
+      name,
+      adminUrl,
+      ecdsDir,
+      moduleDir,
+      slots: slots as string[],
+      labels: labels as Record<string, string>,
+      logPath: logPath ? path.resolve(base, logPath) : undefined,
+    };
+  });
+}
+
+/** A label selector: `tier=payments,role!=canary`. Empty selects everything. */
+export function parseSelector(selector: string | undefined): (labels: Record<string, string>) => boolean {
+  if (!selector) return () => true;
+  const terms = selector.split(",").map((term) => {
+    const match = /^\s*([A-Za-z0-9_./-]+)\s*(!=|=)\s*([A-Za-z0-9_./-]*)\s*$/.exec(term);
+    if (!match) throw new TargetsFileError(`selector "${selector}": cannot read "${term}"; write key=value or key!=value, separated by commas`);
+    return { key: match[1]!, negate: match[2] === "!=", value: match[3]! };
+  });
+  return (labels) => terms.every((term) => (labels[term.key] === term.value) !== term.negate);
+}
+
+/**
+ * Targets matching `selector`, then the first `percent`% of them by name (at least one when any
+ * match): a stable choice, so re-running an interrupted command picks the same targets.
+ */
+export function selectTargets(targets: Target[], selector?: string, percent = 100): Target[] {
+  if (!(percent > 0 && percent <= 100)) throw new TargetsFileError(`--percent ${percent}: expected a number in (0, 100]`);
+  const matches = targets.filter((target) => parseSelector(selector)(target.labels)).sort((a, b) => a.name.localeCompare(b.name));
+  const count = Math.max(matches.length > 0 ? 1 : 0, Math.ceil((matches.length * percent) / 100));
+  return matches.slice(0, count);
+}
+
+export function adminOf(target: Target): AdminClient {
+  return new AdminClient(target.adminUrl.replace(/\/$/, ""));
+}
+
+/** Envoy's log text for reasons, from the in-process log or the log file. */
+export async function targetLogs(target: Target): Promise<string> {
+  if (target.logs) return target.logs();
+  if (target.logPath) return readFile(target.logPath, "utf8").catch(() => "");
+  return "";
+}

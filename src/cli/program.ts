@@ -1,5 +1,13 @@
 import { Command } from "commander";
+import { register as registerAudit } from "./commands/audit.ts";
 import { register as registerBuild } from "./commands/build.ts";
+import { register as registerControl } from "./commands/control.ts";
+import { register as registerDisable } from "./commands/disable.ts";
+import { register as registerInject } from "./commands/inject.ts";
+import { register as registerKeygen } from "./commands/keygen.ts";
+import { register as registerRollback } from "./commands/rollback.ts";
+import { register as registerSign } from "./commands/sign.ts";
+import { register as registerVerify } from "./commands/verify.ts";
 import { register as registerVersion } from "./commands/version.ts";
 
 /** The whole `graft` command tree; each command lives in ./commands and stays thin over src/. */
@@ -8,7 +16,19 @@ export function createProgram(): Command {
     .description("Inject logic into running Envoy proxies safely")
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
-  registerBuild(program);
-  registerVersion(program);
+  for (const register of [
+    registerAudit,
+    registerBuild,
+    registerControl,
+    registerDisable,
+    registerInject,
+    registerKeygen,
+    registerRollback,
+    registerSign,
+    registerVerify,
+    registerVersion,
+  ]) {
+    register(program);
+  }
   return program;
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { InvalidArgumentError, type Command } from "commander";
+import { Command, InvalidArgumentError } from "commander";
 import { GraftAuditError, GraftError } from "../../artifact/errors.ts";
 import { verifyAuditLog } from "../../audit/log.ts";
 
@@ -13,25 +13,36 @@ export function register(program: Command): void {
     .command("verify")
     .description("check that no audit record was edited, deleted, inserted or reordered")
     .argument("<log>", "the audit log (JSON Lines)")
-    .option("--anchor <seq:hash>", "a head reported earlier (e.g. 42:sha256:…); detects records cut from the end", parseAnchor)
-    .action(async (logPath: string, options: { anchor?: { seq: number; hash: string } }, command: Command) => {
-      try {
-        let result;
+    .option(
+      "--anchor <seq:hash>",
+      "a head reported earlier (e.g. 42:sha256:…); detects records cut from the end",
+      parseAnchor,
+    )
+    .action(
+      async (logPath: string, options: { anchor?: { seq: number; hash: string } }, command: Command) => {
         try {
-          result = await verifyAuditLog(logPath, { anchor: options.anchor });
+          let result;
+          try {
+            result = await verifyAuditLog(logPath, { anchor: options.anchor });
+          } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code;
+            throw new GraftError("FILE_ERROR", `cannot read audit log ${logPath}: ${code ?? error}`, {
+              cause: error,
+            });
+          }
+          if (!result.ok) {
+            const seq = result.seq === null ? "seq unknown" : `seq ${result.seq}`;
+            throw new GraftAuditError(
+              "AUDIT_BROKEN",
+              `${logPath} line ${result.line} (${seq}): ${result.problem}`,
+            );
+          }
+          say(command, `ok: ${result.records} record(s), head seq ${result.headSeq} ${result.headHash}`);
         } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          throw new GraftError("FILE_ERROR", `cannot read audit log ${logPath}: ${code ?? error}`, { cause: error });
+          fail(command, error);
         }
-        if (!result.ok) {
-          const seq = result.seq === null ? "seq unknown" : `seq ${result.seq}`;
-          throw new GraftAuditError("AUDIT_BROKEN", `${logPath} line ${result.line} (${seq}): ${result.problem}`);
-        }
-        say(command, `ok: ${result.records} record(s), head seq ${result.headSeq} ${result.headHash}`);
-      } catch (error) {
-        fail(command, error);
-      }
-    });
+      },
+    );
 }
 
 function parseAnchor(value: string): { seq: number; hash: string } {
@@ -39,7 +50,9 @@ function parseAnchor(value: string): { seq: number; hash: string } {
   const seq = Number(value.slice(0, at));
   const hash = value.slice(at + 1);
   if (at <= 0 || !Number.isSafeInteger(seq) || seq < 1 || !/^sha256:[0-9a-f]{64}$/.test(hash)) {
-    throw new InvalidArgumentError("expected <seq>:sha256:<64 hex>, as printed by a previous `graft audit verify`");
+    throw new InvalidArgumentError(
+      "expected <seq>:sha256:<64 hex>, as printed by a previous `graft audit verify`",
+    );
   }
   return { seq, hash };
 }
@@ -57,5 +70,11 @@ function say(command: Command, text: string): void {
 function fail(command: Command, error: unknown): never {
   if (!(error instanceof GraftError)) throw error;
   const exitCode = error instanceof GraftAuditError && error.code === "AUDIT_BROKEN" ? EXIT_BROKEN : 1;
-  return root(command).error(`error: ${error.code}: ${error.message}`, { exitCode, code: `graft.${error.code}` });
+  // A refusal is not a usage mistake: report it without the help text even under showHelpAfterError(),
+  // through a stand-in that shares the root's output and exitOverride settings.
+  const reporter = new Command().copyInheritedSettings(root(command)).showHelpAfterError(false);
+  return reporter.error(`error: ${error.code}: ${error.message}`, {
+    exitCode,
+    code: `graft.${error.code}`,
+  });
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import type { Command } from "commander";
+import { Command } from "commander";
 import { GraftError } from "../../artifact/errors.ts";
 import { generateKeyPair, saveKeyPair } from "../../artifact/keys.ts";
 
@@ -44,5 +44,11 @@ function say(command: Command, text: string): void {
 /** Graft errors end the command with `error: CODE: message` and exit code 1; anything else propagates. */
 function fail(command: Command, error: unknown): never {
   if (!(error instanceof GraftError)) throw error;
-  return root(command).error(`error: ${error.code}: ${error.message}`, { exitCode: 1, code: `graft.${error.code}` });
+  // A refusal is not a usage mistake: report it without the help text even under showHelpAfterError(),
+  // through a stand-in that shares the root's output and exitOverride settings.
+  const reporter = new Command().copyInheritedSettings(root(command)).showHelpAfterError(false);
+  return reporter.error(`error: ${error.code}: ${error.message}`, {
+    exitCode: 1,
+    code: `graft.${error.code}`,
+  });
 }

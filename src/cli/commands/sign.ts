@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import path from "node:path";
-import type { Command } from "commander";
+import { Command } from "commander";
 import { GraftError, GraftSignError } from "../../artifact/errors.ts";
 import { loadConfigurationFile, readInputFile, readJsonFile, writeFileAtomic } from "../../artifact/files.ts";
 import { loadSigningKey } from "../../artifact/keys.ts";
@@ -37,7 +37,9 @@ export function register(program: Command): void {
   program.enablePositionalOptions();
   program
     .command("sign")
-    .description("sign a Wasm filter for injection (in-toto statement in a DSSE envelope), or co-sign an envelope")
+    .description(
+      "sign a Wasm filter for injection (in-toto statement in a DSSE envelope), or co-sign an envelope",
+    )
     .argument("<module.wasm>", "the compiled filter module")
     .requiredOption("--key <pem>", "Ed25519 private key (from graft keygen)")
     .requiredOption("--out <file>", "where to write the envelope (may be the same file as --envelope)")
@@ -53,7 +55,8 @@ export function register(program: Command): void {
       try {
         const wasmBytes = await readInputFile(modulePath, "module");
         const key = await loadSigningKey(options.key);
-        const configuration = options.config === undefined ? undefined : await loadConfigurationFile(options.config);
+        const configuration =
+          options.config === undefined ? undefined : await loadConfigurationFile(options.config);
         let envelope;
         if (options.envelope !== undefined) {
           for (const flag of ["ttl", "reason", "author"] as const) {
@@ -72,10 +75,17 @@ export function register(program: Command): void {
             injectionId: options.injectionId,
           });
         } else {
-          const missing = (["filter", "version", "injectionId", "config", "ttl", "reason"] as const).filter((flag) => options[flag] === undefined);
+          const missing = (["filter", "version", "injectionId", "config", "ttl", "reason"] as const).filter(
+            (flag) => options[flag] === undefined,
+          );
           if (missing.length > 0) {
-            const flags = missing.map((flag) => `--${flag.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`);
-            throw new GraftSignError("INVALID_STATEMENT", `a new statement needs ${flags.join(", ")} (or --envelope to co-sign an existing one)`);
+            const flags = missing.map(
+              (flag) => `--${flag.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`,
+            );
+            throw new GraftSignError(
+              "INVALID_STATEMENT",
+              `a new statement needs ${flags.join(", ")} (or --envelope to co-sign an existing one)`,
+            );
           }
           const statement = createStatement({
             wasmBytes,
@@ -91,7 +101,10 @@ export function register(program: Command): void {
           envelope = signEnvelope(statement, key);
         }
         await writeFileAtomic(options.out, `${JSON.stringify(envelope, null, 2)}\n`);
-        say(command, `signed with ${key.keyId} (${envelope.signatures.length} signature(s)) -> ${options.out}`);
+        say(
+          command,
+          `signed with ${key.keyId} (${envelope.signatures.length} signature(s)) -> ${options.out}`,
+        );
       } catch (error) {
         fail(command, error);
       }
@@ -110,5 +123,11 @@ function say(command: Command, text: string): void {
 /** Graft errors end the command with `error: CODE: message` and exit code 1; anything else propagates. */
 function fail(command: Command, error: unknown): never {
   if (!(error instanceof GraftError)) throw error;
-  return root(command).error(`error: ${error.code}: ${error.message}`, { exitCode: 1, code: `graft.${error.code}` });
+  // A refusal is not a usage mistake: report it without the help text even under showHelpAfterError(),
+  // through a stand-in that shares the root's output and exitOverride settings.
+  const reporter = new Command().copyInheritedSettings(root(command)).showHelpAfterError(false);
+  return reporter.error(`error: ${error.code}: ${error.message}`, {
+    exitCode: 1,
+    code: `graft.${error.code}`,
+  });
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { InvalidArgumentError, type Command } from "commander";
+import { Command, InvalidArgumentError } from "commander";
 import { GraftError, GraftVerifyError } from "../../artifact/errors.ts";
 import { loadConfigurationFile, readInputFile } from "../../artifact/files.ts";
 import { loadTrustPolicy } from "../../artifact/policy.ts";
@@ -41,22 +41,48 @@ export function register(program: Command): void {
         const configuration = await loadConfigurationFile(options.config);
         const policy = await loadTrustPolicy(options.policy);
         const targets = Object.entries(options.targetLabel).map(([key, value]) => `${key}=${value}`);
-        const audit = async (action: string, outcome: "ok" | "refused", reason: string | null, details: Record<string, unknown>) => {
+        const audit = async (
+          action: string,
+          outcome: "ok" | "refused",
+          reason: string | null,
+          details: Record<string, unknown>,
+        ) => {
           if (options.auditLog === undefined) return;
           const artifact = `sha256:${sha256Hex(wasmBytes)}`;
-          await appendAuditRecord(options.auditLog, { action, outcome, actor: options.actor, artifact, targets, reason, details });
+          await appendAuditRecord(options.auditLog, {
+            action,
+            outcome,
+            actor: options.actor,
+            artifact,
+            targets,
+            reason,
+            details,
+          });
         };
         let verified;
         try {
-          verified = verifyArtifact({ envelope, wasmBytes, configuration, policy, targetLabels: options.targetLabel });
+          verified = verifyArtifact({
+            envelope,
+            wasmBytes,
+            configuration,
+            policy,
+            targetLabels: options.targetLabel,
+          });
         } catch (error) {
           if (error instanceof GraftVerifyError) {
-            await audit("verify-refused", "refused", `${error.code}: ${error.message}`, { code: error.code, policy: options.policy });
+            await audit("verify-refused", "refused", `${error.code}: ${error.message}`, {
+              code: error.code,
+              policy: options.policy,
+            });
           }
           throw error;
         }
         const { predicate, signers } = verified;
-        await audit("verify", "ok", null, { filter: predicate.filter, version: predicate.version, injectionId: predicate.injectionId });
+        await audit("verify", "ok", null, {
+          filter: predicate.filter,
+          version: predicate.version,
+          injectionId: predicate.injectionId,
+        });
         say(
           command,
           [
@@ -98,5 +124,11 @@ function say(command: Command, text: string): void {
 function fail(command: Command, error: unknown): never {
   if (!(error instanceof GraftError)) throw error;
   const exitCode = error instanceof GraftVerifyError ? EXIT_REFUSED : 1;
-  return root(command).error(`error: ${error.code}: ${error.message}`, { exitCode, code: `graft.${error.code}` });
+  // A refusal is not a usage mistake: report it without the help text even under showHelpAfterError(),
+  // through a stand-in that shares the root's output and exitOverride settings.
+  const reporter = new Command().copyInheritedSettings(root(command)).showHelpAfterError(false);
+  return reporter.error(`error: ${error.code}: ${error.message}`, {
+    exitCode,
+    code: `graft.${error.code}`,
+  });
 }

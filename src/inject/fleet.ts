@@ -1,0 +1,192 @@
+import { verifyArtifact, type VerifiedArtifact } from "../artifact/verify.ts";
+import type { TrustPolicy } from "../artifact/policy.ts";
+import { appendAuditRecord, type AuditAction } from "../audit/log.ts";
+import type { FailurePolicy } from "../envoy/wasm-filter.ts";
+import { findFilter } from "../filters/catalog.ts";
+import { validateFilterConfig } from "../filters/config-schema.ts";
+import { disableSlot, expireSlot, injectSlot, rollbackSlot, type SlotResult } from "./slot-ops.ts";
+import type { Target } from "./target.ts";
+
+/** What happened on each target; a command reports all of them, even when some fail. */
+export interface FleetReport {
+  action: AuditAction;
+  results: SlotResult[];
+  failures: { target: string; slot: string; error: string }[];
+  /** Injections removed because their TTL passed, found while acting on the targets. */
+  expired: SlotResult[];
+}
+
+export interface AuditContext {
+  /** JSON Lines audit log every action is appended to. */
+  auditLog: string;
+  actor?: string;
+}
+
+export interface InjectRequest extends AuditContext {
+  targets: Target[];
+  slot: string;
+  module: Uint8Array;
+  /** The DSSE envelope around the injection statement (parsed JSON or text). */
+  envelope: unknown;
+  /** The filter configuration the envelope was signed for. */
+  configuration: Record<string, unknown>;
+  policy: TrustPolicy;
+  failurePolicy?: FailurePolicy;
+  now?: Date;
+}
+
+const moduleDigest = (verified: VerifiedArtifact) => `sha256:${verified.moduleSha256}`;
+
+function slotFor(target: Target, slot: string): string {
+  if (!target.slots.includes(slot)) {
+    throw new Error(`${target.name} has no slot ${slot} (its slots: ${target.slots.join(", ")}); check the targets file`);
+  }
+  return slot;
+}
+
+/** Applies the TTL: graft removes expired injections from a target whenever it acts on it. */
+async function expireTargets(targets: Target[], context: AuditContext, now: Date): Promise<SlotResult[]> {
+  const expired: SlotResult[] = [];
+  for (const target of targets) {
+    for (const slot of target.slots) {
+      const result = await expireSlot(target, slot, now);
+      if (!result) continue;
+      expired.push(result);
+      await appendAuditRecord(context.auditLog, {
+        action: "expire",
+        outcome: "ok",
+        actor: context.actor,
+        targets: [target.name],
+        details: { slot, nowActive: result.injectionId ?? null, version: result.version },
+      });
+    }
+  }
+  return expired;
+}
+
+/**
+ * Verifies a signed artifact against the trust policy for every target and the configuration against
+ * the filter's schema, before anything is written: a refusal leaves every target as it was. Then
+ * injects target by target and records the outcome in the audit log.
+ */
+export async function injectFleet(request: InjectRequest): Promise<FleetReport> {
+  const now = request.now ?? new Date();
+  const verified: VerifiedArtifact[] = [];
+  try {
+    if (request.targets.length === 0) throw new Error("no target matches; nothing to inject");
+    for (const target of request.targets) {
+      slotFor(target, request.slot);
+      verified.push(
+        verifyArtifact({
+          envelope: request.envelope,
+          wasmBytes: request.module,
+          configuration: request.configuration,
+          policy: request.policy,
+          targetLabels: target.labels,
+          now,
+        }),
+      );
+    }
+    const predicate = verified[0]!.predicate;
+    const filter = findFilter(predicate.filter);
+    validateFilterConfig(filter, { ...request.configuration, injection_id: predicate.injectionId }, "configuration");
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    await appendAuditRecord(request.auditLog, {
+      action: "verify-refused",
+      outcome: "refused",
+      actor: request.actor,
+      artifact: null,
+      targets: request.targets.map((t) => t.name),
+      reason: code ? `${code}: ${(error as Error).message}` : (error as Error).message,
+      details: { slot: request.slot },
+    });
+    throw error;
+  }
+
+  const artifact = verified[0]!;
+  const { predicate } = artifact;
+  const expired = await expireTargets(request.targets, request, now);
+  const report: FleetReport = { action: "inject", results: [], failures: [], expired };
+  for (const target of request.targets) {
+    try {
+      report.results.push(
+        await injectSlot(target, request.slot, {
+          filter: predicate.filter,
+          rootId: findFilter(predicate.filter).rootId,
+          injectionId: predicate.injectionId,
+          module: request.module,
+          configuration: request.configuration,
+          configSha256: predicate.configSha256,
+          expires: predicate.expires,
+          failurePolicy: request.failurePolicy,
+        }),
+      );
+    } catch (error) {
+      report.failures.push({ target: target.name, slot: request.slot, error: (error as Error).message });
+    }
+  }
+  await appendAuditRecord(request.auditLog, {
+    action: "inject",
+    outcome: report.failures.length === 0 ? "ok" : "failed",
+    actor: request.actor,
+    artifact: moduleDigest(artifact),
+    targets: request.targets.map((t) => t.name),
+    reason: report.failures.length > 0 ? report.failures.map((f) => `${f.target}: ${f.error}`).join("; ") : null,
+    details: {
+      slot: request.slot,
+      filter: predicate.filter,
+      version: predicate.version,
+      injectionId: predicate.injectionId,
+      expires: predicate.expires,
+      signers: artifact.signers.map((s) => s.keyId),
+      results: report.results.map((r) => ({ target: r.target, outcome: r.outcome, version: r.version, ms: Math.round(r.ms) })),
+    },
+  });
+  return report;
+}
+
+async function eachSlot(
+  action: AuditAction,
+  targets: Target[],
+  slots: (target: Target) => string[],
+  operate: (target: Target, slot: string) => Promise<SlotResult>,
+  context: AuditContext & { now?: Date },
+): Promise<FleetReport> {
+  const now = context.now ?? new Date();
+  const expired = action === "disable" ? [] : await expireTargets(targets, context, now);
+  const report: FleetReport = { action, results: [], failures: [], expired };
+  for (const target of targets) {
+    for (const slot of slots(target)) {
+      try {
+        report.results.push(await operate(target, slot));
+      } catch (error) {
+        report.failures.push({ target: target.name, slot, error: (error as Error).message });
+      }
+    }
+  }
+  await appendAuditRecord(context.auditLog, {
+    action,
+    outcome: report.failures.length === 0 ? "ok" : "failed",
+    actor: context.actor,
+    targets: targets.map((t) => t.name),
+    reason: report.failures.length > 0 ? report.failures.map((f) => `${f.target}/${f.slot}: ${f.error}`).join("; ") : null,
+    details: { results: report.results.map((r) => ({ target: r.target, slot: r.slot, outcome: r.outcome, nowActive: r.injectionId ?? null, ms: Math.round(r.ms) })) },
+  });
+  return report;
+}
+
+/** Returns `slot` on every target to the injection before the active one. */
+export function rollbackFleet(targets: Target[], slot: string, context: AuditContext & { now?: Date }): Promise<FleetReport> {
+  return eachSlot("rollback", targets, (target) => [slotFor(target, slot)], (target, s) => rollbackSlot(target, s, context.now), context);
+}
+
+/** The kill switch: every slot of every target back to the no-op filter. */
+export function disableFleet(targets: Target[], context: AuditContext): Promise<FleetReport> {
+  return eachSlot("disable", targets, (target) => target.slots, disableSlot, context);
+}
+
+/** One pass of `graft control`: removes expired injections everywhere. */
+export async function expireFleet(targets: Target[], context: AuditContext & { now?: Date }): Promise<SlotResult[]> {
+  return expireTargets(targets, context, context.now ?? new Date());
+}

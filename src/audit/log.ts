@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: Apache-2.0
+import { createHash, randomUUID } from "node:crypto";
+import { mkdir, open, readFile, stat, unlink, type FileHandle } from "node:fs/promises";
+import { hostname, userInfo } from "node:os";
+import path from "node:path";
+import { canonicalJson } from "../artifact/canonical-json.ts";
+import { GraftAuditError } from "../artifact/errors.ts";
+
+/**
+ * The audit log: who injected, rolled back, disabled or refused what, when, where, and with what result.
+ *
+ * Format: JSON Lines, one record per line, each line the canonical JSON (sorted keys, no whitespace; see
+ * artifact/canonical-json.ts) of the record, terminated by "\n". Records form a hash chain:
+ *
+ *   hash     = "sha256:" + hex sha256 of canonicalJson(record without `hash`)
+ *   prevHash = the previous record's hash; GENESIS_HASH ("sha256:" + 64 zeros) for seq 1
+ *   seq      = 1, 2, 3, … with no gaps
+ *
+ * so an edit breaks that record's hash (or its canonical form), and a deleted, inserted or moved record
+ * breaks the seq run or the prevHash link of the record after it. What a chain cannot show on its own is
+ * records cut from the END, or a wholesale rewrite of the file: anchor the head (seq + hash, reported by
+ * `verifyAuditLog`) somewhere the writer cannot edit (a SIEM, a ticket) and pass it back as `anchor`.
+ *
+ * Concurrency: every append takes an exclusive lock file `<log>.lock`, created with O_CREAT|O_EXCL
+ * (`open(…, "wx")`), which serialises writers across processes (and hosts sharing a POSIX filesystem);
+ * inside one process appends to the same log are also queued, so they do not spin on their own lock.
+ * Under the lock the writer reads the last record, builds the next one and appends the whole line with
+ * one write on an O_APPEND descriptor, then fsyncs. The lock file holds {pid, host, nonce, time}; it is
+ * treated as stale and removed when its process is gone (same host) or it is older than `staleLockMs`.
+ * Removing a stale lock re-reads it first and only unlinks the lock it judged stale; the window between
+ * that read and the unlink is the one race left, and needs a writer to have crashed holding the lock.
+ */
+export const GENESIS_HASH = `sha256:${"0".repeat(64)}`;
+
+export type AuditAction =
+  | "inject"
+  | "rollback"
+  | "disable"
+  | "expire"
+  | "kill-switch"
+  | "verify"
+  | "verify-refused"
+  | (string & NonNullable<unknown>);
+
+export type AuditOutcome = "ok" | "failed" | "refused";
+
+/** What a caller supplies; the log adds seq, time, prevHash and hash. */
+export interface AuditEntry {
+  action: AuditAction;
+  outcome: AuditOutcome;
+  /** Who did it. Default: `resolveActor()` (env GRAFT_ACTOR, else the OS user). */
+  actor?: string;
+  /** The artifact, as `sha256:<hex>` of the module (or of the envelope); null when there is none. */
+  artifact?: string | null;
+  /** Envoys or label selectors the action touched. */
+  targets?: string[];
+  /** On failure or refusal: Envoy's own words, or the verify error code and message. */
+  reason?: string | null;
+  /** Anything else worth keeping (injection id, filter, version…); must be plain JSON. */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRecord {
+  seq: number;
+  /** RFC 3339 UTC, taken under the lock (so time order follows seq order on one clock). */
+  time: string;
+  actor: string;
+  action: AuditAction;
+  artifact: string | null;
+  targets: string[];
+  outcome: AuditOutcome;
+  reason: string | null;
+  details?: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+export interface AppendOptions {
+  /** Give up taking the lock after this long (default 10 s). */
+  lockTimeoutMs?: number;
+  /** A lock older than this is stale whoever holds it (default 30 s; an append takes milliseconds). */
+  staleLockMs?: number;
+  /** Record time; default now. */
+  now?: Date;
+}
+
+export type AuditVerifyResult =
+  | { ok: true; records: number; headSeq: number; headHash: string }
+  | { ok: false; line: number; seq: number | null; problem: string; recordsVerified: number };
+
+const OUTCOMES: readonly AuditOutcome[] = ["ok", "failed", "refused"];
+const RECORD_FIELDS = [
+  "seq",
+  "time",
+  "actor",
+  "action",
+  "artifact",
+  "targets",
+  "outcome",
+  "reason",
+  "details",
+  "prevHash",
+  "hash",
+];
+
+/** The actor for a record: the explicit value (a --actor flag), else env GRAFT_ACTOR, else the OS user. */
+export function resolveActor(explicit?: string | null, env: NodeJS.ProcessEnv = process.env): string {
+  if (explicit && explicit.trim() !== "") return explicit.trim();
+  const fromEnv = env["GRAFT_ACTOR"];
+  if (fromEnv && fromEnv.trim() !== "") return fromEnv.trim();
+  try {
+    return userInfo().username;
+  } catch {
+    return env["USER"] ?? env["USERNAME"] ?? "unknown";
+  }
+}
+
+/** `sha256:<hex>` over the canonical JSON of the record without its `hash` field. */
+export function auditRecordHash(record: Omit<AuditRecord, "hash"> | AuditRecord): string {
+  const { hash: _ignored, ...rest } = record as AuditRecord;
+  return `sha256:${createHash("sha256").update(canonicalJson(rest), "utf8").digest("hex")}`;
+}
+
+const queues = new Map<string, Promise<unknown>>();
+
+/** Appends one record and returns it as written. Safe to call concurrently from any number of processes. */
+export async function appendAuditRecord(
+  logPath: string,
+  entry: AuditEntry,
+  options: AppendOptions = {},
+): Promise<AuditRecord> {
+  const base = checkEntry(entry);
+  const key = path.resolve(logPath);
+  const previous = queues.get(key) ?? Promise.resolve();
+  const run = previous.catch(() => undefined).then(() => appendLocked(key, base, options));
+  queues.set(key, run);
+  try {
+    return await run;
+  } finally {
+    if (queues.get(key) === run) queues.delete(key);
+  }
+}
+
+type CheckedEntry = Omit<AuditRecord, "seq" | "time" | "prevHash" | "hash">;
+
+function checkEntry(entry: AuditEntry): CheckedEntry {
+  const invalid = (message: string) => new GraftAuditError("AUDIT_INVALID_RECORD", message);
+  if (typeof entry.action !== "string" || entry.action.trim() === "")
+    throw invalid("action must be a non-empty string");
+  if (!OUTCOMES.includes(entry.outcome))
+    throw invalid(`outcome ${JSON.stringify(entry.outcome)} must be one of ${OUTCOMES.join(", ")}`);
+  const targets = entry.targets ?? [];
+  if (!Array.isArray(targets) || !targets.every((target) => typeof target === "string"))
+    throw invalid("targets must be a list of strings");
+  const record: CheckedEntry = {
+    actor: resolveActor(entry.actor),
+    action: entry.action,
+    artifact: entry.artifact ?? null,
+    targets: [...targets],
+    outcome: entry.outcome,
+    reason: entry.reason ?? null,
+  };
+  if (entry.details !== undefined) record.details = entry.details;
+  try {
+    canonicalJson(record);
+  } catch (error) {
+    throw invalid(`the record is not plain JSON: ${(error as Error).message}`);
+  }
+  return record;
+}
+
+async function appendLocked(
+  logPath: string,
+  entry: CheckedEntry,
+  options: AppendOptions,
+): Promise<AuditRecord> {
+  await mkdir(path.dirname(logPath), { recursive: true });
+  const release = await acquireLock(
+    `${logPath}.lock`,
+    options.lockTimeoutMs ?? 10_000,
+    options.staleLockMs ?? 30_000,
+  );
+  try {
+    const last = await readLastRecord(logPath);
+    const unhashed: Omit<AuditRecord, "hash"> = {
+      seq: last ? last.seq + 1 : 1,
+      time: (options.now ?? new Date()).toISOString(),
+      ...entry,
+      prevHash: last ? last.hash : GENESIS_HASH,
+    };
+    const record: AuditRecord = { ...unhashed, hash: auditRecordHash(unhashed) };
+    const line = Buffer.from(`${canonicalJson(record)}\n`, "utf8");
+    const handle = await open(logPath, "a", 0o644);
+    try {
+      let written = 0;
+      while (written < line.length) {
+        const { bytesWritten } = await handle.write(line, written, line.length - written);
+        written += bytesWritten;
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return record;
+  } finally {
+    await release();
+  }
+}
+
+/** The last record of the log, or null for a missing or empty log. Refuses a torn or tampered tail. */
+async function readLastRecord(logPath: string): Promise<AuditRecord | null> {
+  let handle: FileHandle;
+  try {
+    handle = await open(logPath, "r");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  try {
+    const { size } = await handle.stat();
+    if (size === 0) return null;
+    let chunkSize = 64 * 1024;
+    for (;;) {
+      const start = Math.max(0, size - chunkSize);
+      const buffer = Buffer.alloc(size - start);
+      await handle.read(buffer, 0, buffer.length, start);
+      if (buffer[buffer.length - 1] !== 0x0a) {
+        throw new GraftAuditError(
+          "AUDIT_CORRUPT",
+          `${logPath}: the last line is not terminated (torn write or edit); run \`graft audit verify\` and repair before appending`,
+        );
+      }
+      const previousNewline = buffer.lastIndexOf(0x0a, buffer.length - 2);
+      if (previousNewline === -1 && start > 0) {
+        chunkSize *= 4;
+        continue;
+      }
+      const lastLine = buffer.subarray(previousNewline + 1, buffer.length - 1).toString("utf8");
+      let record: AuditRecord;
+      try {
+        record = JSON.parse(lastLine) as AuditRecord;
+      } catch {
+        throw new GraftAuditError(
+          "AUDIT_CORRUPT",
+          `${logPath}: the last line is not JSON; run \`graft audit verify\``,
+        );
+      }
+      if (
+        !Number.isSafeInteger(record.seq) ||
+        typeof record.hash !== "string" ||
+        auditRecordHash(record) !== record.hash
+      ) {
+        throw new GraftAuditError(
+          "AUDIT_CORRUPT",
+          `${logPath}: the last record (seq ${record.seq}) does not match its hash; refusing to extend a tampered log`,
+        );
+      }
+      return record;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+interface LockContent {
+  pid: number;
+  host: string;
+  nonce: string;
+  time: string;
+}
+
+async function acquireLock(
+  lockPath: string,
+  timeoutMs: number,
+  staleMs: number,
+): Promise<() => Promise<void>> {
+  const content: LockContent = {
+    pid: process.pid,
+    host: hostname(),
+    nonce: randomUUID(),
+    time: new Date().toISOString(),
+  };
+  const text = JSON.stringify(content);
+  const deadline = Date.now() + timeoutMs;
+  let wait = 2;
+  for (;;) {
+    try {
+      const handle = await open(lockPath, "wx", 0o644);
+      try {
+        await handle.writeFile(text, "utf8");
+      } finally {
+        await handle.close();
+      }
+      return async () => {
+        // Only remove our own lock: if it was broken as stale and re-taken, leave the new holder's.
+        const current = await readFile(lockPath, "utf8").catch(() => null);
+        if (current === text) await unlink(lockPath).catch(() => undefined);
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    if (await breakIfStale(lockPath, staleMs)) continue;
+    if (Date.now() >= deadline) {
+      const holder = await readFile(lockPath, "utf8").catch(() => "(unreadable)");
+      throw new GraftAuditError(
+        "AUDIT_LOCKED",
+        `could not lock ${lockPath} within ${timeoutMs}ms (held by ${holder}); if that writer is gone, delete the lock file`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait + Math.random() * wait));
+    wait = Math.min(wait * 2, 50);
+  }
+}
+
+async function breakIfStale(lockPath: string, staleMs: number): Promise<boolean> {
+  let text: string;
+  let mtimeMs: number;
+  try {
+    text = await readFile(lockPath, "utf8");
+    mtimeMs = (await stat(lockPath)).mtimeMs;
+  } catch {
+    return false; // gone already (released), or unreadable: try to take it again
+  }
+  let holder: Partial<LockContent> = {};
+  try {
+    holder = JSON.parse(text) as Partial<LockContent>;
+  } catch {
+    // Empty or partial: the holder is between creating and writing the file; only age makes it stale.
+  }
+  const old = Date.now() - mtimeMs > staleMs;
+  const dead = holder.host === hostname() && typeof holder.pid === "number" && !isAlive(holder.pid);
+  if (!old && !dead) return false;
+  const again = await readFile(lockPath, "utf8").catch(() => null);
+  if (again !== text) return false;
+  await unlink(lockPath).catch(() => undefined);
+  return true;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Checks the whole chain and names the first bad record by line number (1-based) and seq (as written on
+ * that line, null when unreadable). `anchor` is a head reported earlier: the record at that seq must still
+ * be there with that hash, which catches records cut from the end and a rewritten history.
+ */
+export async function verifyAuditLog(
+  logPath: string,
+  options: { anchor?: { seq: number; hash: string } } = {},
+): Promise<AuditVerifyResult> {
+  const bytes = await readFile(logPath);
+  const text = bytes.toString("utf8");
+  const lines = text.split("\n");
+  const terminated = lines[lines.length - 1] === "";
+  if (terminated) lines.pop();
+  let previousHash = GENESIS_HASH;
+  let anchorSeen = false;
+  const fail = (index: number, seq: number | null, problem: string): AuditVerifyResult => ({
+    ok: false,
+    line: index + 1,
+    seq,
+    problem,
+    recordsVerified: index,
+  });
+  for (const [index, line] of lines.entries()) {
+    const want = index + 1;
+    if (line === "") return fail(index, null, "empty line (a record was removed or the file was edited)");
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return fail(index, null, "not valid JSON (the line was edited or torn)");
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      return fail(index, null, "not a JSON object");
+    const record = parsed as AuditRecord;
+    const seq = Number.isSafeInteger(record.seq) ? record.seq : null;
+    const unknown = Object.keys(record).find((field) => !RECORD_FIELDS.includes(field));
+    if (unknown !== undefined)
+      return fail(index, seq, `unexpected field "${unknown}" (the record was edited)`);
+    if (typeof record.hash !== "string" || typeof record.prevHash !== "string" || seq === null) {
+      return fail(index, seq, "missing seq, prevHash or hash");
+    }
+    let canonical: string;
+    try {
+      canonical = canonicalJson(record);
+    } catch {
+      return fail(index, seq, "not plain JSON");
+    }
+    if (canonical !== line)
+      return fail(index, seq, "the line is not in canonical form (its bytes were edited)");
+    const hash = auditRecordHash(record);
+    if (hash !== record.hash)
+      return fail(
+        index,
+        seq,
+        `hash ${record.hash} does not match the content (${hash}): the record was edited`,
+      );
+    if (seq !== want) {
+      return fail(
+        index,
+        seq,
+        `seq ${seq} where ${want} belongs: a record was deleted, inserted or moved at or before this line`,
+      );
+    }
+    if (record.prevHash !== previousHash) {
+      const before = index === 0 ? "the genesis hash" : `the hash of line ${index} (seq ${index})`;
+      return fail(
+        index,
+        seq,
+        `prevHash does not match ${before}: a record was replaced, inserted or reordered`,
+      );
+    }
+    if (options.anchor && seq === options.anchor.seq) {
+      if (record.hash !== options.anchor.hash) {
+        return fail(
+          index,
+          seq,
+          `hash ${record.hash} is not the anchored ${options.anchor.hash}: the history up to this record was rewritten`,
+        );
+      }
+      anchorSeen = true;
+    }
+    previousHash = record.hash;
+  }
+  if (!terminated && lines.length > 0) {
+    const index = lines.length - 1;
+    // Reaching here means the unterminated last line parsed and chained: only its newline is missing.
+    return fail(index, index + 1, "the last line is not terminated by a newline (torn write or edit)");
+  }
+  if (options.anchor && !anchorSeen) {
+    return fail(
+      lines.length,
+      null,
+      `the log ends at seq ${lines.length} but the anchor is seq ${options.anchor.seq}: records were cut from the end`,
+    );
+  }
+  return { ok: true, records: lines.length, headSeq: lines.length, headHash: previousHash };
+}

@@ -85,10 +85,19 @@ function entryResource(entry: InjectionEntry | undefined, version: string) {
 }
 
 async function writeEntry(target: Target, slot: string, history: SlotHistory, entry: InjectionEntry | undefined, label: string): Promise<{ version: string; ms: number }> {
-  const version = `${label}#${history.seq + 1}`;
-  const resource = entryResource(entry, version);
-  const { ms } = await applySlot(target, slot, resource);
+  // Every write gets a fresh version, also a retry of a refused one: Envoy silently skips a
+  // config identical to the last one it saw, refused or not.
   history.seq += 1;
+  const version = `${label}#${history.seq}`;
+  const resource = entryResource(entry, version);
+  let ms: number;
+  try {
+    ({ ms } = await applySlot(target, slot, resource));
+  } catch (error) {
+    const stored = await readHistory(target.ecdsDir, slot);
+    await writeHistory(target.ecdsDir, slot, { ...stored, seq: history.seq });
+    throw error;
+  }
   if (entry) {
     entry.version = version;
     entry.typedConfig = resource.typedConfig;

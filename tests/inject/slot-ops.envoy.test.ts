@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { readHistory } from "../../src/inject/history.ts";
 import { SlotUpdateRejected } from "../../src/inject/activate.ts";
 import { disableSlot, expireSlot, injectSlot, rollbackSlot, type Injection } from "../../src/inject/slot-ops.ts";
-import { builtWasm } from "../support/envoy-fixture.ts";
+import { builtWasm, withEnvoyLog } from "../support/envoy-fixture.ts";
 import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
 
 const SLOT = "graft-slot-0";
@@ -74,7 +74,7 @@ describe("slot operations on two running Envoys", () => {
     await injectSlot(target, SLOT, headerRewriteInjection("inj-a"));
   });
 
-  it("reports Envoy's reason for a refused configuration and keeps the previous filter serving", async () => {
+  it("reports Envoy's reason for a refused configuration and keeps the previous filter serving", withEnvoyLog(() => fleet?.envoys[1], async () => {
     const { target, url } = fleet!.envoys[1]!;
     const historyBefore = await readHistory(target.ecdsDir, SLOT);
     const bad = headerRewriteInjection("inj-bad", { configuration: { rules: [{ name: "r", match: { path: { prefix: "no-slash" } }, request: [{ op: "remove", name: "x" }] }] } });
@@ -87,7 +87,7 @@ describe("slot operations on two running Envoys", () => {
     assert.deepEqual((await readHistory(target.ecdsDir, SLOT)).stack.map((e) => e.injectionId), historyBefore.stack.map((e) => e.injectionId));
     // The same refused update again is refused again (not silently ignored).
     await assert.rejects(injectSlot(target, SLOT, bad), SlotUpdateRejected);
-  });
+  }));
 
   it("expires an injection past its TTL, returning to the one below", async () => {
     const { target, url } = fleet!.envoys[1]!;

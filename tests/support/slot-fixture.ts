@@ -1,7 +1,7 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { EnvoyProcess } from "../../src/envoy/launcher.ts";
+import { startEnvoy, type EnvoyRuntime, type RunningEnvoy } from "../../src/envoy/runtime.ts";
 import { ensureSlotFile } from "../../src/inject/ecds-file.ts";
 import { slotHttpFilter } from "../../src/inject/slot.ts";
 import type { Target } from "../../src/inject/target.ts";
@@ -9,7 +9,7 @@ import { EchoUpstream } from "../../src/upstream/echo.ts";
 
 /** A real Envoy whose listener carries injectable slots, and the graft Target that reaches it. */
 export interface SlotEnvoy {
-  envoy: EnvoyProcess;
+  envoy: RunningEnvoy;
   target: Target;
   url: string;
 }
@@ -24,7 +24,7 @@ export interface SlotFleet {
 /** Starts one echo upstream and `count` Envoys with `slots`, each with its own ECDS directory. */
 export async function startSlotFleet(
   count: number,
-  options: { slots?: string[]; concurrency?: number; labels?: (index: number) => Record<string, string> } = {},
+  options: { slots?: string[]; concurrency?: number; labels?: (index: number) => Record<string, string>; runtime?: EnvoyRuntime } = {},
 ): Promise<SlotFleet> {
   const slots = options.slots ?? ["graft-slot-0"];
   const workDir = await mkdtemp(path.join(tmpdir(), "graft-fleet-"));
@@ -40,7 +40,10 @@ export async function startSlotFleet(
       const name = `envoy-${index}`;
       const ecdsDir = path.join(workDir, name, "ecds");
       for (const slot of slots) await ensureSlotFile(ecdsDir, slot);
-      const envoy = await EnvoyProcess.start({
+      const moduleDir = path.join(workDir, "modules");
+      await mkdir(moduleDir, { recursive: true });
+      const envoy = await startEnvoy(options.runtime ?? "process", {
+        readOnlyDirs: [moduleDir],
         label: name,
         nodeId: name,
         concurrency: options.concurrency ?? 2,
@@ -54,7 +57,7 @@ export async function startSlotFleet(
           name,
           adminUrl: envoy.admin.baseUrl,
           ecdsDir,
-          moduleDir: path.join(workDir, "modules"),
+          moduleDir,
           labels: options.labels?.(index) ?? {},
           slots,
           logs: () => envoy.logs(),

@@ -36,6 +36,11 @@ function config(json: string): HeaderRewriteConfig {
   return result;
 }
 
+function expectErrorContaining(json: string, fragment: string): void {
+  const error = errorOf(json);
+  expect(error.includes(fragment)).toBe(true, error);
+}
+
 function errorOf(json: string): string {
   const reader = load(json);
   expect(reader.ok()).toBe(false);
@@ -103,7 +108,7 @@ describe("header-rewrite configuration errors name the field", () => {
     expect(errorOf('{"injection_id":"a"}')).toBe("/rules: is required");
   });
   test("unknown fields are refused", () => {
-    expect(errorOf('{"rules":[],"rulez":[]}')).toContain("/rulez: unknown field");
+    expectErrorContaining('{"rules":[],"rulez":[]}', "/rulez: unknown field");
   });
   test("a rule without actions", () => {
     expect(errorOf('{"rules":[{"name":"r"}]}')).toBe("/rules/0: a rule needs at least one request or response action");
@@ -112,25 +117,25 @@ describe("header-rewrite configuration errors name the field", () => {
     expect(errorOf('{"rules":[{"name":"r","request":[{"op":"remove","name":"x"}]},{"name":"r","request":[{"op":"remove","name":"x"}]}]}')).toBe('/rules/1/name: duplicate rule name "r"');
   });
   test("a rule name unusable as a metric label", () => {
-    expect(errorOf('{"rules":[{"name":"a;b","request":[{"op":"remove","name":"x"}]}]}')).toContain("/rules/0/name: must be 1-64 characters");
+    expectErrorContaining('{"rules":[{"name":"a;b","request":[{"op":"remove","name":"x"}]}]}', "/rules/0/name: must be 1-64 characters");
   });
   test("an unknown method", () => {
-    expect(errorOf('{"rules":[{"name":"r","match":{"methods":["FETCH"]},"request":[{"op":"remove","name":"x"}]}]}')).toContain('/rules/0/match/methods/0: unknown method "FETCH"');
+    expectErrorContaining('{"rules":[{"name":"r","match":{"methods":["FETCH"]},"request":[{"op":"remove","name":"x"}]}]}', '/rules/0/match/methods/0: unknown method "FETCH"');
   });
   test("both exact and prefix", () => {
     expect(errorOf('{"rules":[{"name":"r","match":{"path":{"exact":"/a","prefix":"/b"}},"request":[{"op":"remove","name":"x"}]}]}')).toBe("/rules/0/match/path: give exactly one of exact, prefix");
   });
   test("a header test with neither present nor equals", () => {
-    expect(errorOf('{"rules":[{"name":"r","match":{"headers":[{"name":"a"}]},"request":[{"op":"remove","name":"x"}]}]}')).toContain("/rules/0/match/headers/0: give exactly one of present");
+    expectErrorContaining('{"rules":[{"name":"r","match":{"headers":[{"name":"a"}]},"request":[{"op":"remove","name":"x"}]}]}', "/rules/0/match/headers/0: give exactly one of present");
   });
   test("a set without a value", () => {
     expect(errorOf('{"rules":[{"name":"r","request":[{"op":"set","name":"x"}]}]}')).toBe("/rules/0/request/0/value: is required");
   });
   test("an invalid header name", () => {
-    expect(errorOf('{"rules":[{"name":"r","request":[{"op":"remove","name":"bad name"}]}]}')).toContain('/rules/0/request/0/name: "bad name" is not a valid header name');
+    expectErrorContaining('{"rules":[{"name":"r","request":[{"op":"remove","name":"bad name"}]}]}', '/rules/0/request/0/name: "bad name" is not a valid header name');
   });
   test("an unclosed variable", () => {
-    expect(errorOf('{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"${rule"}]}]}')).toContain("/rules/0/request/0/value: unclosed ${");
+    expectErrorContaining('{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"${rule"}]}]}', "/rules/0/request/0/value: unclosed ${");
   });
   test("a wrong type", () => {
     expect(errorOf('{"rules":{}}')).toBe("/rules: expected an array, got an object");

@@ -1,0 +1,52 @@
+// The base every graft filter's root context extends: reads and checks the JSON configuration,
+// keeps the previous configuration when the new one is refused (Envoy then keeps the old filter
+// too), and gives the filter its logger and metrics, both labelled with filter and injection.
+import { RootContext, BufferTypeValues } from "@solo-io/proxy-runtime/assembly";
+import { JsonValue } from "./json";
+import { ConfigReader } from "./config";
+import { getBufferBytes } from "./host";
+import { Logger } from "./log";
+import { FilterMetrics } from "./metrics";
+
+export const INJECTION_ID_FIELD = "injection_id";
+export const DEFAULT_INJECTION_ID = "static";
+
+export abstract class GraftRootContext extends RootContext {
+  injection: string = DEFAULT_INJECTION_ID;
+  log: Logger;
+  metrics: FilterMetrics;
+
+  constructor(context_id: u32, public filter: string) {
+    super(context_id);
+    this.log = new Logger(filter, DEFAULT_INJECTION_ID);
+    this.metrics = new FilterMetrics(filter, DEFAULT_INJECTION_ID);
+  }
+
+  /**
+   * Reads the filter's own fields from `root` into a new configuration, and makes it active only
+   * when `reader.ok()` at the end. The fields it accepts must include `injection_id`.
+   */
+  abstract configure(reader: ConfigReader, root: JsonValue, metrics: FilterMetrics): void; // metrics.injection is the new injection id
+
+  onConfigure(configuration_size: u32): bool {
+    const bytes = getBufferBytes(BufferTypeValues.PluginConfiguration, 0, configuration_size);
+    const reader = new ConfigReader();
+    const root = reader.parse(Uint8Array.wrap(bytes));
+    let injection = this.injection;
+    if (root !== null) {
+      injection = reader.identifier(root, "", INJECTION_ID_FIELD, false, DEFAULT_INJECTION_ID);
+    }
+    const metrics = new FilterMetrics(this.filter, injection);
+    if (root !== null && reader.ok()) this.configure(reader, root, metrics);
+    if (!reader.ok()) {
+      this.log.error("invalid configuration: " + reader.error!.toString());
+      return false;
+    }
+    this.injection = injection;
+    this.metrics = metrics;
+    this.log = new Logger(this.filter, injection);
+    this.log.refreshLevel();
+    this.log.info("configured");
+    return true;
+  }
+}

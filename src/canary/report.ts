@@ -1,0 +1,103 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { RolloutResult } from "./rollout.ts";
+
+/** The rollout as plain JSON (Maps flattened), for machines. */
+export function rolloutJson(result: RolloutResult): string {
+  return JSON.stringify(
+    result,
+    (_key, value: unknown) => (value instanceof Map ? Object.fromEntries(value) : value === Infinity ? "Infinity" : value),
+    2,
+  );
+}
+
+export function rolloutMarkdown(result: RolloutResult): string {
+  const last = result.looks.at(-1)?.verdict;
+  const lines = [
+    `# graft rollout: ${result.decision}${result.dryRun ? " (dry run)" : ""}`,
+    "",
+    `**${result.reason}**`,
+    "",
+    `- canary: ${result.canaryTargets.join(", ")}`,
+    `- baseline: ${result.baselineTargets.join(", ")}`,
+    `- from ${result.startedAt} to ${result.endedAt}, ${result.looks.length} looks`,
+    "",
+    "## Verdict per metric (last look)",
+    "",
+    ...(last?.lines ?? ["(no look was made)"]).map((line) => `- ${line}`),
+    "",
+    "## Looks",
+    "",
+    "| t (s) | decision | canary requests | baseline requests | canary 5xx | baseline 5xx |",
+    "|---:|---|---:|---:|---:|---:|",
+    ...result.looks.map(
+      (look) =>
+        `| ${(look.elapsedMs / 1000).toFixed(1)} | ${look.verdict.decision} | ${look.canary.requests} | ${look.baseline.requests} | ${look.canary.rq5xx} | ${look.baseline.rq5xx} |`,
+    ),
+    "",
+    "## Actions",
+    "",
+    ...(result.actions.length === 0 ? ["- none (dry run)"] : []),
+    ...result.actions.flatMap((action) => [
+      ...action.results.map((r) => `- ${action.action} ${r.target}/${r.slot}: ${r.outcome} → ${r.injectionId ?? "empty"} (${Math.round(r.ms)} ms)`),
+      ...action.failures.map((f) => `- ${action.action} ${f.target}/${f.slot}: FAILED ${f.error}`),
+    ]),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+
+/** An inline SVG line chart of both arms' rate of one metric over the looks. */
+function chart(result: RolloutResult, metric: string): string {
+  const points = result.looks.map((look) => {
+    const verdict = look.verdict.metrics.find((m) => m.metric === metric);
+    return { t: look.elapsedMs / 1000, canary: verdict?.canary.rate ?? NaN, baseline: verdict?.baseline.rate ?? NaN };
+  });
+  const width = 560;
+  const height = 160;
+  const maxT = Math.max(1, ...points.map((p) => p.t));
+  const maxRate = Math.max(1e-9, ...points.flatMap((p) => [p.canary, p.baseline]).filter(Number.isFinite));
+  const line = (arm: "canary" | "baseline") =>
+    points
+      .filter((p) => Number.isFinite(p[arm]))
+      .map((p) => `${((p.t / maxT) * (width - 50) + 45).toFixed(1)},${(height - 20 - (p[arm] / maxRate) * (height - 35)).toFixed(1)}`)
+      .join(" ");
+  return `<figure><figcaption>${escapeHtml(metric)}: rate per exposure (max ${(maxRate * 100).toPrecision(3)}%)</figcaption>
+<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(metric)} canary vs baseline">
+<line x1="45" y1="${height - 20}" x2="${width - 5}" y2="${height - 20}" stroke="#999"/><line x1="45" y1="10" x2="45" y2="${height - 20}" stroke="#999"/>
+<text x="45" y="${height - 5}" font-size="10">0 s</text><text x="${width - 40}" y="${height - 5}" font-size="10">${maxT.toFixed(0)} s</text>
+<polyline fill="none" stroke="#d9480f" stroke-width="2" points="${line("canary")}"/>
+<polyline fill="none" stroke="#1971c2" stroke-width="2" stroke-dasharray="4 3" points="${line("baseline")}"/>
+</svg></figure>`;
+}
+
+export function rolloutHtml(result: RolloutResult): string {
+  const last = result.looks.at(-1)?.verdict;
+  const metrics = last?.metrics.map((m) => m.metric) ?? [];
+  const colour = result.decision === "PROMOTE" ? "#2b8a3e" : "#c92a2a";
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>graft rollout: ${result.decision}</title>
+<style>body{font:14px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}h1{color:${colour}}code,li.line{font-family:ui-monospace,monospace}figure{margin:1rem 0}.legend span{margin-right:1rem}</style>
+</head><body>
+<h1>${result.decision}${result.dryRun ? " (dry run)" : ""}</h1>
+<p><strong>${escapeHtml(result.reason)}</strong></p>
+<p>Canary: ${escapeHtml(result.canaryTargets.join(", "))} · Baseline: ${escapeHtml(result.baselineTargets.join(", "))} · ${result.looks.length} looks, ${escapeHtml(result.startedAt)} → ${escapeHtml(result.endedAt)}</p>
+<h2>Verdict per metric</h2>
+<ul>${(last?.lines ?? []).map((line) => `<li class="line">${escapeHtml(line)}</li>`).join("\n")}</ul>
+<h2>Both arms over time</h2>
+<p class="legend"><span style="color:#d9480f">━ canary</span><span style="color:#1971c2">┅ baseline</span></p>
+${metrics.map((metric) => chart(result, metric)).join("\n")}
+</body></html>
+`;
+}
+
+/** Writes report.json, report.md and report.html into `dir`; returns their paths. */
+export async function writeRolloutReports(result: RolloutResult, dir: string): Promise<{ json: string; markdown: string; html: string }> {
+  await mkdir(dir, { recursive: true });
+  const paths = { json: path.join(dir, "report.json"), markdown: path.join(dir, "report.md"), html: path.join(dir, "report.html") };
+  await writeFile(paths.json, rolloutJson(result));
+  await writeFile(paths.markdown, rolloutMarkdown(result));
+  await writeFile(paths.html, rolloutHtml(result));
+  return paths;
+}

@@ -1,7 +1,17 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "build/", ".tools/", ".graft/", "**/assembly/", "tests/fixtures/", "as-pect.config.js"] },
+  {
+    ignores: [
+      "node_modules/",
+      "build/",
+      ".tools/",
+      ".graft/",
+      "**/assembly/",
+      "tests/fixtures/",
+      "as-pect.config.js",
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -13,7 +13,9 @@ try {
   console.log(formatBuildReport(await buildAll(["header-rewrite"])));
   if (runtime === "container") await ensureEnvoyImage();
   const { good, faulty } = await runCanaryDemo((line) => console.log(line), { runtime });
-  console.log(`\ndemo done in ${Math.round((Date.now() - started) / 1000)} s: good release ${good.decision}, faulty build ${faulty.decision}`);
+  console.log(
+    `\ndemo done in ${Math.round((Date.now() - started) / 1000)} s: good release ${good.decision}, faulty build ${faulty.decision}`,
+  );
   if (good.decision !== "PROMOTE" || faulty.decision !== "ROLLBACK") process.exitCode = 1;
 } catch (error) {
   console.error(`demo failed: ${(error as Error).message}`);

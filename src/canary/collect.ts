@@ -19,12 +19,15 @@ export interface EnvoyScrape {
 /** Scrapes the listener's HTTP stats (`http.<listener>.…`), Wasm health and graft's filter counters. */
 export async function scrapeEnvoy(admin: AdminClient, listener: string): Promise<EnvoyScrape> {
   const prefix = `http.${listener}.`;
-  const stats = await admin.stats(`^(http\\.${listener.replace(/[.]/g, "\\.")}\\.downstream_rq_|server\\.(uptime|memory_allocated)$|wasm\\.|wasmcustom\\.)`);
+  const stats = await admin.stats(
+    `^(http\\.${listener.replace(/[.]/g, "\\.")}\\.downstream_rq_|server\\.(uptime|memory_allocated)$|wasm\\.|wasmcustom\\.)`,
+  );
   const value = (name: string) => stats.values.get(name) ?? 0;
   let vmFailures = 0;
   const filterCounters: Record<string, number> = {};
   for (const [name, count] of stats.values) {
-    if (/^wasm\.[^.]+\.vm_reload(_failure)?$/.test(name) && !name.startsWith("wasm.envoy.")) vmFailures += count;
+    if (/^wasm\.[^.]+\.vm_reload(_failure)?$/.test(name) && !name.startsWith("wasm.envoy."))
+      vmFailures += count;
     if (name.startsWith("wasmcustom.") && name.includes("graft.")) filterCounters[name] = count;
   }
   return {
@@ -83,7 +86,15 @@ export class EnvoySeries {
       for (const key of COUNTERS) this.carried[key] = banked[key];
       this.carriedSlow = banked.slowerThan;
       this.carriedFilter = banked.filterCounters;
-      this.first = { ...scrape, requests: 0, rq4xx: 0, rq5xx: 0, vmFailures: 0, latency: scrape.latency.map((b) => ({ ...b, count: 0 })), filterCounters: {} };
+      this.first = {
+        ...scrape,
+        requests: 0,
+        rq4xx: 0,
+        rq5xx: 0,
+        vmFailures: 0,
+        latency: scrape.latency.map((b) => ({ ...b, count: 0 })),
+        filterCounters: {},
+      };
       this.resets += 1;
     }
     this.last = scrape;
@@ -105,17 +116,30 @@ export class EnvoySeries {
     for (const bucket of scrape.latency) {
       const before = first.latency.find((b) => b.upperBound === bucket.upperBound)?.count ?? 0;
       const slower = total - bucket.count - (firstTotal - before);
-      result.slowerThan.set(bucket.upperBound, (result.slowerThan.get(bucket.upperBound) ?? 0) + Math.max(0, slower));
+      result.slowerThan.set(
+        bucket.upperBound,
+        (result.slowerThan.get(bucket.upperBound) ?? 0) + Math.max(0, slower),
+      );
     }
     for (const [name, count] of Object.entries(scrape.filterCounters)) {
-      result.filterCounters[name] = (result.filterCounters[name] ?? 0) + count - (first.filterCounters[name] ?? 0);
+      result.filterCounters[name] =
+        (result.filterCounters[name] ?? 0) + count - (first.filterCounters[name] ?? 0);
     }
     return result;
   }
 
   totals(): ArmTotals {
     if (!this.last) {
-      return { requests: 0, rq4xx: 0, rq5xx: 0, slowerThan: new Map(), vmFailures: 0, filterCounters: {}, resets: 0, memoryAllocated: 0 };
+      return {
+        requests: 0,
+        rq4xx: 0,
+        rq5xx: 0,
+        slowerThan: new Map(),
+        vmFailures: 0,
+        filterCounters: {},
+        resets: 0,
+        memoryAllocated: 0,
+      };
     }
     return { ...this.growth(this.last), resets: this.resets, memoryAllocated: this.last.memoryAllocated };
   }
@@ -123,7 +147,16 @@ export class EnvoySeries {
 
 /** Sums the totals of an arm's Envoys. */
 export function sumTotals(parts: ArmTotals[]): ArmTotals {
-  const sum: ArmTotals = { requests: 0, rq4xx: 0, rq5xx: 0, slowerThan: new Map(), vmFailures: 0, filterCounters: {}, resets: 0, memoryAllocated: 0 };
+  const sum: ArmTotals = {
+    requests: 0,
+    rq4xx: 0,
+    rq5xx: 0,
+    slowerThan: new Map(),
+    vmFailures: 0,
+    filterCounters: {},
+    resets: 0,
+    memoryAllocated: 0,
+  };
   for (const part of parts) {
     sum.requests += part.requests;
     sum.rq4xx += part.rq4xx;
@@ -131,8 +164,10 @@ export function sumTotals(parts: ArmTotals[]): ArmTotals {
     sum.vmFailures += part.vmFailures;
     sum.resets += part.resets;
     sum.memoryAllocated += part.memoryAllocated;
-    for (const [bound, count] of part.slowerThan) sum.slowerThan.set(bound, (sum.slowerThan.get(bound) ?? 0) + count);
-    for (const [name, count] of Object.entries(part.filterCounters)) sum.filterCounters[name] = (sum.filterCounters[name] ?? 0) + count;
+    for (const [bound, count] of part.slowerThan)
+      sum.slowerThan.set(bound, (sum.slowerThan.get(bound) ?? 0) + count);
+    for (const [name, count] of Object.entries(part.filterCounters))
+      sum.filterCounters[name] = (sum.filterCounters[name] ?? 0) + count;
   }
   return sum;
 }

@@ -51,26 +51,46 @@ export async function loadRolloutPlan(file: string): Promise<RolloutPlan> {
 }
 
 export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new PlanError(`${source}: a rollout plan is a YAML mapping`);
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    throw new PlanError(`${source}: a rollout plan is a YAML mapping`);
   const raw = doc as Record<string, unknown>;
-  const known = ["slot", "listener", "canary", "baseline", "promote", "interval", "minDuration", "maxDuration", "alpha", "minRequests", "signals", "crashLoop"];
+  const known = [
+    "slot",
+    "listener",
+    "canary",
+    "baseline",
+    "promote",
+    "interval",
+    "minDuration",
+    "maxDuration",
+    "alpha",
+    "minRequests",
+    "signals",
+    "crashLoop",
+  ];
   for (const key of Object.keys(raw)) {
-    if (!known.includes(key)) throw new PlanError(`${source}: unknown field "${key}"; fields are ${known.join(", ")}`);
+    if (!known.includes(key))
+      throw new PlanError(`${source}: unknown field "${key}"; fields are ${known.join(", ")}`);
   }
   const text = (field: string, fallback?: string): string => {
     const value = raw[field] ?? fallback;
-    if (typeof value !== "string" || value.length === 0) throw new PlanError(`${source}: ${field}: expected a string, e.g. ${field}: ${field === "canary" ? "role=canary" : "…"}`);
+    if (typeof value !== "string" || value.length === 0)
+      throw new PlanError(
+        `${source}: ${field}: expected a string, e.g. ${field}: ${field === "canary" ? "role=canary" : "…"}`,
+      );
     return value;
   };
   const duration = (field: string, fallback: string): number => {
     const value = raw[field] ?? fallback;
     const ms = typeof value === "string" ? parseDuration(value) : null;
-    if (ms === null || ms <= 0) throw new PlanError(`${source}: ${field}: expected a duration such as 5s, 2m or 1h30m`);
+    if (ms === null || ms <= 0)
+      throw new PlanError(`${source}: ${field}: expected a duration such as 5s, 2m or 1h30m`);
     return ms;
   };
   const number = (field: string, fallback: number, check: (n: number) => boolean, hint: string): number => {
     const value = raw[field] ?? fallback;
-    if (typeof value !== "number" || !check(value)) throw new PlanError(`${source}: ${field}: expected ${hint}`);
+    if (typeof value !== "number" || !check(value))
+      throw new PlanError(`${source}: ${field}: expected ${hint}`);
     return value;
   };
   const plan: RolloutPlan = {
@@ -83,26 +103,47 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     minDurationMs: duration("minDuration", "30s"),
     maxDurationMs: duration("maxDuration", "10m"),
     alpha: number("alpha", 0.05, (n) => n > 0 && n < 0.5, "a probability between 0 and 0.5, e.g. 0.05"),
-    minRequests: number("minRequests", 500, (n) => Number.isInteger(n) && n >= 0, "a whole number of canary requests"),
+    minRequests: number(
+      "minRequests",
+      500,
+      (n) => Number.isInteger(n) && n >= 0,
+      "a whole number of canary requests",
+    ),
     signals: DEFAULT_SIGNALS,
     crashLoop: { maxFailures: 3, windowMinutes: 5 },
   };
-  if (plan.maxDurationMs < plan.minDurationMs) throw new PlanError(`${source}: maxDuration is shorter than minDuration`);
+  if (plan.maxDurationMs < plan.minDurationMs)
+    throw new PlanError(`${source}: maxDuration is shorter than minDuration`);
   if (raw.signals !== undefined) {
-    if (!Array.isArray(raw.signals) || raw.signals.length === 0) throw new PlanError(`${source}: signals: expected a list such as [{ name: 5xx, maxRatio: 1.25 }]`);
+    if (!Array.isArray(raw.signals) || raw.signals.length === 0)
+      throw new PlanError(`${source}: signals: expected a list such as [{ name: 5xx, maxRatio: 1.25 }]`);
     const names: SignalName[] = ["5xx", "4xx", "slow", "filter_rejections", "vm_failures"];
     plan.signals = raw.signals.map((entry, index) => {
       const signal = entry as Partial<SignalPlan>;
-      if (!signal || !names.includes(signal.name as SignalName)) throw new PlanError(`${source}: signals[${index}].name: expected one of ${names.join(", ")}`);
-      if (signal.maxRatio !== undefined && !(typeof signal.maxRatio === "number" && signal.maxRatio >= 1)) throw new PlanError(`${source}: signals[${index}].maxRatio: expected a number ≥ 1, e.g. 1.25`);
-      if (signal.floorRate !== undefined && !(typeof signal.floorRate === "number" && signal.floorRate >= 0 && signal.floorRate < 1)) throw new PlanError(`${source}: signals[${index}].floorRate: expected a rate in [0, 1), e.g. 0.002`);
-      if (signal.name === "slow" && !(typeof signal.thresholdMs === "number" && signal.thresholdMs > 0)) throw new PlanError(`${source}: signals[${index}].thresholdMs: slow needs a latency threshold in ms, e.g. 50`);
-      return { ...signal, name: signal.name as SignalName, maxRatio: signal.maxRatio ?? (signal.floorRate === undefined ? 1.25 : undefined) } as SignalPlan;
+      if (!signal || !names.includes(signal.name as SignalName))
+        throw new PlanError(`${source}: signals[${index}].name: expected one of ${names.join(", ")}`);
+      if (signal.maxRatio !== undefined && !(typeof signal.maxRatio === "number" && signal.maxRatio >= 1))
+        throw new PlanError(`${source}: signals[${index}].maxRatio: expected a number ≥ 1, e.g. 1.25`);
+      if (
+        signal.floorRate !== undefined &&
+        !(typeof signal.floorRate === "number" && signal.floorRate >= 0 && signal.floorRate < 1)
+      )
+        throw new PlanError(`${source}: signals[${index}].floorRate: expected a rate in [0, 1), e.g. 0.002`);
+      if (signal.name === "slow" && !(typeof signal.thresholdMs === "number" && signal.thresholdMs > 0))
+        throw new PlanError(
+          `${source}: signals[${index}].thresholdMs: slow needs a latency threshold in ms, e.g. 50`,
+        );
+      return {
+        ...signal,
+        name: signal.name as SignalName,
+        maxRatio: signal.maxRatio ?? (signal.floorRate === undefined ? 1.25 : undefined),
+      } as SignalPlan;
     });
   }
   if (raw.crashLoop !== undefined) {
     const guard = raw.crashLoop as { maxFailures?: unknown; windowMinutes?: unknown };
-    if (typeof guard.maxFailures !== "number" || typeof guard.windowMinutes !== "number") throw new PlanError(`${source}: crashLoop: expected { maxFailures: 3, windowMinutes: 5 }`);
+    if (typeof guard.maxFailures !== "number" || typeof guard.windowMinutes !== "number")
+      throw new PlanError(`${source}: crashLoop: expected { maxFailures: 3, windowMinutes: 5 }`);
     plan.crashLoop = { maxFailures: guard.maxFailures, windowMinutes: guard.windowMinutes };
   }
   return plan;

@@ -6,7 +6,8 @@ import type { RolloutResult } from "./rollout.ts";
 export function rolloutJson(result: RolloutResult): string {
   return JSON.stringify(
     result,
-    (_key, value: unknown) => (value instanceof Map ? Object.fromEntries(value) : value === Infinity ? "Infinity" : value),
+    (_key, value: unknown) =>
+      value instanceof Map ? Object.fromEntries(value) : value === Infinity ? "Infinity" : value,
     2,
   );
 }
@@ -39,20 +40,28 @@ export function rolloutMarkdown(result: RolloutResult): string {
     "",
     ...(result.actions.length === 0 ? ["- none (dry run)"] : []),
     ...result.actions.flatMap((action) => [
-      ...action.results.map((r) => `- ${action.action} ${r.target}/${r.slot}: ${r.outcome} → ${r.injectionId ?? "empty"} (${Math.round(r.ms)} ms)`),
+      ...action.results.map(
+        (r) =>
+          `- ${action.action} ${r.target}/${r.slot}: ${r.outcome} → ${r.injectionId ?? "empty"} (${Math.round(r.ms)} ms)`,
+      ),
       ...action.failures.map((f) => `- ${action.action} ${f.target}/${f.slot}: FAILED ${f.error}`),
     ]),
   ];
   return lines.join("\n") + "\n";
 }
 
-const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 
 /** An inline SVG line chart of both arms' rate of one metric over the looks. */
 function chart(result: RolloutResult, metric: string): string {
   const points = result.looks.map((look) => {
     const verdict = look.verdict.metrics.find((m) => m.metric === metric);
-    return { t: look.elapsedMs / 1000, canary: verdict?.canary.rate ?? NaN, baseline: verdict?.baseline.rate ?? NaN };
+    return {
+      t: look.elapsedMs / 1000,
+      canary: verdict?.canary.rate ?? NaN,
+      baseline: verdict?.baseline.rate ?? NaN,
+    };
   });
   const width = 560;
   const height = 160;
@@ -61,7 +70,10 @@ function chart(result: RolloutResult, metric: string): string {
   const line = (arm: "canary" | "baseline") =>
     points
       .filter((p) => Number.isFinite(p[arm]))
-      .map((p) => `${((p.t / maxT) * (width - 50) + 45).toFixed(1)},${(height - 20 - (p[arm] / maxRate) * (height - 35)).toFixed(1)}`)
+      .map(
+        (p) =>
+          `${((p.t / maxT) * (width - 50) + 45).toFixed(1)},${(height - 20 - (p[arm] / maxRate) * (height - 35)).toFixed(1)}`,
+      )
       .join(" ");
   return `<figure><figcaption>${escapeHtml(metric)}: rate per exposure (max ${(maxRate * 100).toPrecision(3)}%)</figcaption>
 <svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(metric)} canary vs baseline">
@@ -93,9 +105,16 @@ ${metrics.map((metric) => chart(result, metric)).join("\n")}
 }
 
 /** Writes report.json, report.md and report.html into `dir`; returns their paths. */
-export async function writeRolloutReports(result: RolloutResult, dir: string): Promise<{ json: string; markdown: string; html: string }> {
+export async function writeRolloutReports(
+  result: RolloutResult,
+  dir: string,
+): Promise<{ json: string; markdown: string; html: string }> {
   await mkdir(dir, { recursive: true });
-  const paths = { json: path.join(dir, "report.json"), markdown: path.join(dir, "report.md"), html: path.join(dir, "report.html") };
+  const paths = {
+    json: path.join(dir, "report.json"),
+    markdown: path.join(dir, "report.md"),
+    html: path.join(dir, "report.html"),
+  };
   await writeFile(paths.json, rolloutJson(result));
   await writeFile(paths.markdown, rolloutMarkdown(result));
   await writeFile(paths.html, rolloutHtml(result));

@@ -63,18 +63,28 @@ function judgeConfig(plan: RolloutPlan): JudgeConfig {
       minExposure: signal.name === "vm_failures" ? 0 : signal.minExposure,
       unit: signal.name === "vm_failures" ? "Envoy-minutes" : "requests",
     })),
-    crashLoop: { metric: "vm_failures", maxFailures: plan.crashLoop.maxFailures, windowMinutes: plan.crashLoop.windowMinutes },
+    crashLoop: {
+      metric: "vm_failures",
+      maxFailures: plan.crashLoop.maxFailures,
+      windowMinutes: plan.crashLoop.windowMinutes,
+    },
   };
 }
 
 function rejections(totals: ArmTotals): number {
   let sum = 0;
-  for (const [name, count] of Object.entries(totals.filterCounters)) if (name.endsWith("graft.rejected_total")) sum += count;
+  for (const [name, count] of Object.entries(totals.filterCounters))
+    if (name.endsWith("graft.rejected_total")) sum += count;
   return sum;
 }
 
 /** Bad events and exposure of one signal for one arm. */
-function signalCounts(signal: SignalPlan["name"], totals: ArmTotals, envoyMinutes: number, thresholdMs?: number): { bad: number; exposure: number } {
+function signalCounts(
+  signal: SignalPlan["name"],
+  totals: ArmTotals,
+  envoyMinutes: number,
+  thresholdMs?: number,
+): { bad: number; exposure: number } {
   switch (signal) {
     case "5xx":
       return { bad: totals.rq5xx, exposure: totals.requests };
@@ -82,7 +92,10 @@ function signalCounts(signal: SignalPlan["name"], totals: ArmTotals, envoyMinute
       return { bad: totals.rq4xx, exposure: totals.requests };
     case "slow":
       // Histograms trail the counters by up to one stats flush; never report more slow than seen.
-      return { bad: Math.min(totals.slowerThan.get(thresholdMs!) ?? 0, totals.requests), exposure: totals.requests };
+      return {
+        bad: Math.min(totals.slowerThan.get(thresholdMs!) ?? 0, totals.requests),
+        exposure: totals.requests,
+      };
     case "filter_rejections":
       return { bad: Math.min(rejections(totals), totals.requests), exposure: totals.requests };
     case "vm_failures":
@@ -100,16 +113,24 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   for (const signal of plan.signals) {
     if (signal.name === "slow" && !LATENCY_BUCKETS_MS.includes(signal.thresholdMs!)) {
-      throw new RolloutError(`signal slow: thresholdMs ${signal.thresholdMs} is not a latency bucket bound; use one of ${LATENCY_BUCKETS_MS.join(", ")}`);
+      throw new RolloutError(
+        `signal slow: thresholdMs ${signal.thresholdMs} is not a latency bucket bound; use one of ${LATENCY_BUCKETS_MS.join(", ")}`,
+      );
     }
   }
   const canary = selectTargets(options.targets, plan.canary);
   const baseline = selectTargets(options.targets, plan.baseline);
   if (canary.length === 0) throw new RolloutError(`no target matches the canary selector "${plan.canary}"`);
-  if (baseline.length === 0) throw new RolloutError(`no target matches the baseline selector "${plan.baseline}"`);
+  if (baseline.length === 0)
+    throw new RolloutError(`no target matches the baseline selector "${plan.baseline}"`);
   const overlap = canary.filter((t) => baseline.includes(t));
-  if (overlap.length > 0) throw new RolloutError(`${overlap.map((t) => t.name).join(", ")} would be both canary and baseline; make the selectors disjoint`);
-  const promoteTo = plan.promote ? selectTargets(options.targets, plan.promote) : options.targets.filter((t) => !canary.includes(t));
+  if (overlap.length > 0)
+    throw new RolloutError(
+      `${overlap.map((t) => t.name).join(", ")} would be both canary and baseline; make the selectors disjoint`,
+    );
+  const promoteTo = plan.promote
+    ? selectTargets(options.targets, plan.promote)
+    : options.targets.filter((t) => !canary.includes(t));
 
   const startedAt = new Date();
   const result: RolloutResult = {
@@ -123,10 +144,26 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     startedAt: startedAt.toISOString(),
     endedAt: "",
   };
-  const record = (action: string, outcome: "ok" | "failed", details: Record<string, unknown>, reason: string | null = null) =>
-    appendAuditRecord(audit.auditLog, { action, outcome, actor: audit.actor, targets: result.canaryTargets, reason, details: { slot: plan.slot, dryRun: result.dryRun, ...details } });
+  const record = (
+    action: string,
+    outcome: "ok" | "failed",
+    details: Record<string, unknown>,
+    reason: string | null = null,
+  ) =>
+    appendAuditRecord(audit.auditLog, {
+      action,
+      outcome,
+      actor: audit.actor,
+      targets: result.canaryTargets,
+      reason,
+      details: { slot: plan.slot, dryRun: result.dryRun, ...details },
+    });
 
-  await record("rollout-start", "ok", { canary: result.canaryTargets, baseline: result.baselineTargets, plan: { ...plan, signals: plan.signals.map((s) => s.name) } });
+  await record("rollout-start", "ok", {
+    canary: result.canaryTargets,
+    baseline: result.baselineTargets,
+    plan: { ...plan, signals: plan.signals.map((s) => s.name) },
+  });
   const finish = async (decision: "PROMOTE" | "ROLLBACK", reason: string): Promise<RolloutResult> => {
     result.decision = decision;
     result.reason = reason;
@@ -148,7 +185,10 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
       const injected = await injectFleet({ ...audit, ...options.artifact, targets: canary, slot: plan.slot });
       result.actions.push(injected);
       if (injected.failures.length > 0) {
-        return finish("ROLLBACK", `canary injection failed: ${injected.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`);
+        return finish(
+          "ROLLBACK",
+          `canary injection failed: ${injected.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`,
+        );
       }
     } catch (error) {
       result.endedAt = new Date().toISOString();
@@ -159,7 +199,9 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
 
   const series = new Map<Target, EnvoySeries>([...canary, ...baseline].map((t) => [t, new EnvoySeries()]));
   const scrapeAll = async () => {
-    await Promise.all([...series].map(async ([target, s]) => s.push(await scrapeEnvoy(adminOf(target), plan.listener))));
+    await Promise.all(
+      [...series].map(async ([target, s]) => s.push(await scrapeEnvoy(adminOf(target), plan.listener))),
+    );
   };
   await scrapeAll();
   const history: Record<string, Snapshot[]> = {};
@@ -185,9 +227,13 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     result.looks.push(look);
     options.onLook?.(look);
     if (verdict.decision === "ROLLBACK") return finish("ROLLBACK", verdict.reasons[0] ?? "harm proven");
-    if (verdict.decision === "PROMOTE" && elapsedMs >= plan.minDurationMs) return finish("PROMOTE", verdict.reasons[0] ?? "every metric inside its margin");
+    if (verdict.decision === "PROMOTE" && elapsedMs >= plan.minDurationMs)
+      return finish("PROMOTE", verdict.reasons[0] ?? "every metric inside its margin");
     if (elapsedMs >= plan.maxDurationMs) {
-      return finish("ROLLBACK", `no verdict within maxDuration (${Math.round(plan.maxDurationMs / 1000)} s): ${verdict.reasons[0] ?? "not enough evidence"}`);
+      return finish(
+        "ROLLBACK",
+        `no verdict within maxDuration (${Math.round(plan.maxDurationMs / 1000)} s): ${verdict.reasons[0] ?? "not enough evidence"}`,
+      );
     }
   }
 }

@@ -49,7 +49,10 @@ export interface CanaryDemoOptions {
  * header-rewrite release is canaried and promoted, then a faulty build is canaried and rolled back
  * automatically — signed, injected without restarts, judged, and recorded in the audit log.
  */
-export async function runCanaryDemo(print: (line: string) => void, options: CanaryDemoOptions): Promise<{ good: RolloutResult; faulty: RolloutResult }> {
+export async function runCanaryDemo(
+  print: (line: string) => void,
+  options: CanaryDemoOptions,
+): Promise<{ good: RolloutResult; faulty: RolloutResult }> {
   const workDir = options.workDir ?? path.join(projectRoot, ".graft", "demo");
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
@@ -57,7 +60,12 @@ export async function runCanaryDemo(print: (line: string) => void, options: Cana
 
   // 1. The faulty build: the same filter with an injected fault (every 25th request answered 503).
   const faultyPath = path.join(workDir, "header-rewrite-faulty.wasm");
-  await compileModule("header-rewrite-faulty", path.join(projectRoot, "scripts", "demo-faulty-filter", "assembly", "index.ts"), faultyPath, "release");
+  await compileModule(
+    "header-rewrite-faulty",
+    path.join(projectRoot, "scripts", "demo-faulty-filter", "assembly", "index.ts"),
+    faultyPath,
+    "release",
+  );
   const goodModule = await readFile(info.releaseWasm);
   const faultyModule = await readFile(faultyPath);
 
@@ -65,12 +73,37 @@ export async function runCanaryDemo(print: (line: string) => void, options: Cana
   const pair = generateKeyPair();
   const saved = await saveKeyPair(pair, path.join(workDir, "keys"), "demo-operator");
   const policyPath = path.join(workDir, "trust.yaml");
-  await writeFile(policyPath, yaml.dump({ version: 1, maxTtl: "1h", keys: [{ name: "demo-operator", publicKeyPath: saved.publicKeyPath, filters: ["header-rewrite"] }] }));
-  const policy = parseTrustPolicy(await readFile(policyPath, "utf8"), { source: policyPath, baseDir: workDir });
+  await writeFile(
+    policyPath,
+    yaml.dump({
+      version: 1,
+      maxTtl: "1h",
+      keys: [{ name: "demo-operator", publicKeyPath: saved.publicKeyPath, filters: ["header-rewrite"] }],
+    }),
+  );
+  const policy = parseTrustPolicy(await readFile(policyPath, "utf8"), {
+    source: policyPath,
+    baseDir: workDir,
+  });
   const key = signingKeyFromPem(pair.privateKeyPem);
-  const artifact = (module: Uint8Array, version: string, injectionId: string, reason: string): RolloutArtifact => {
+  const artifact = (
+    module: Uint8Array,
+    version: string,
+    injectionId: string,
+    reason: string,
+  ): RolloutArtifact => {
     const configuration = headerRewriteConfig(version);
-    const statement = createStatement({ wasmBytes: module, moduleName: "header-rewrite.wasm", filter: "header-rewrite", version, injectionId, author: "demo-operator", reason, configuration, ttl: "30m" });
+    const statement = createStatement({
+      wasmBytes: module,
+      moduleName: "header-rewrite.wasm",
+      filter: "header-rewrite",
+      version,
+      injectionId,
+      author: "demo-operator",
+      reason,
+      configuration,
+      ttl: "30m",
+    });
     return { module, envelope: signEnvelope(statement, key), configuration, policy };
   };
   print(`signing key ${pair.keyId.slice(0, 23)}…, trust policy ${path.relative(projectRoot, policyPath)}`);
@@ -98,16 +131,30 @@ export async function runCanaryDemo(print: (line: string) => void, options: Cana
         readOnlyDirs: [moduleDir],
       });
       envoys.push(envoy);
-      targets.push({ name: `envoy-${role}`, adminUrl: envoy.admin.baseUrl, ecdsDir, moduleDir, slots: [SLOT], labels: { role, app: "demo" }, logs: () => envoy.logs() });
+      targets.push({
+        name: `envoy-${role}`,
+        adminUrl: envoy.admin.baseUrl,
+        ecdsDir,
+        moduleDir,
+        slots: [SLOT],
+        labels: { role, app: "demo" },
+        logs: () => envoy.logs(),
+      });
     }
-    await writeFile(path.join(workDir, "targets.yaml"), yaml.dump({ targets: targets.map(({ logs: _logs, adminUrl, ...t }) => ({ ...t, admin: adminUrl })) }));
+    await writeFile(
+      path.join(workDir, "targets.yaml"),
+      yaml.dump({ targets: targets.map(({ logs: _logs, adminUrl, ...t }) => ({ ...t, admin: adminUrl })) }),
+    );
     const urls = await Promise.all(envoys.map((e) => e.listenerUrl("main")));
-    print(`Envoy (${options.runtime}) baseline ${urls[0]} and canary ${urls[1]}, upstream 127.0.0.1:${echo.port}`);
+    print(
+      `Envoy (${options.runtime}) baseline ${urls[0]} and canary ${urls[1]}, upstream 127.0.0.1:${echo.port}`,
+    );
 
     // 4. The stable release everywhere.
     const stable = artifact(goodModule, "1.0.0", "hr-v1", "stable release");
     const first = await injectFleet({ ...audit, ...stable, targets, slot: SLOT });
-    for (const r of first.results) print(`inject hr-v1 → ${r.target}: ${r.outcome} in ${Math.round(r.ms)} ms (no restart)`);
+    for (const r of first.results)
+      print(`inject hr-v1 → ${r.target}: ${r.outcome} in ${Math.round(r.ms)} ms (no restart)`);
 
     // 5. Live traffic on both, bounded.
     const rate = options.rate ?? 150;
@@ -131,7 +178,9 @@ export async function runCanaryDemo(print: (line: string) => void, options: Cana
       "demo plan",
     );
     const onLook = (look: Look) =>
-      print(`  t=${(look.elapsedMs / 1000).toFixed(0).padStart(3)}s ${look.verdict.decision.padEnd(8)} canary ${look.canary.requests} req / ${look.canary.rq5xx} 5xx, baseline ${look.baseline.requests} req / ${look.baseline.rq5xx} 5xx`);
+      print(
+        `  t=${(look.elapsedMs / 1000).toFixed(0).padStart(3)}s ${look.verdict.decision.padEnd(8)} canary ${look.canary.requests} req / ${look.canary.rq5xx} 5xx, baseline ${look.baseline.requests} req / ${look.baseline.rq5xx} 5xx`,
+      );
 
     const rollouts: RolloutResult[] = [];
     for (const [label, candidate] of [
@@ -140,11 +189,17 @@ export async function runCanaryDemo(print: (line: string) => void, options: Cana
     ] as const) {
       print(`${label}: canary on envoy-canary, judged against envoy-baseline every 2 s`);
       const result = await runRollout({ plan, targets, artifact: candidate, audit, onLook });
-      const reports = await writeRolloutReports(result, path.join(workDir, `rollout-${rollouts.length === 0 ? "good" : "faulty"}`));
+      const reports = await writeRolloutReports(
+        result,
+        path.join(workDir, `rollout-${rollouts.length === 0 ? "good" : "faulty"}`),
+      );
       print(`  → ${result.decision}: ${result.reason}`);
       for (const line of result.looks.at(-1)?.verdict.lines ?? []) print(`     ${line}`);
       for (const action of result.actions.slice(1)) {
-        for (const r of action.results) print(`     ${action.action} ${r.target}: ${r.outcome} → ${r.injectionId ?? "empty"} in ${Math.round(r.ms)} ms`);
+        for (const r of action.results)
+          print(
+            `     ${action.action} ${r.target}: ${r.outcome} → ${r.injectionId ?? "empty"} in ${Math.round(r.ms)} ms`,
+          );
       }
       print(`  report: ${path.relative(projectRoot, reports.html)} (also .md, .json)\n`);
       rollouts.push(result);
@@ -153,13 +208,17 @@ export async function runCanaryDemo(print: (line: string) => void, options: Cana
     traffic.stop();
     await traffic.done;
     for (const [url, stats] of traffic.stats) {
-      print(`traffic to ${url}: ${stats.sent} sent, by status ${JSON.stringify(Object.fromEntries(stats.byStatus))}, ${stats.errors} errors`);
+      print(
+        `traffic to ${url}: ${stats.sent} sent, by status ${JSON.stringify(Object.fromEntries(stats.byStatus))}, ${stats.errors} errors`,
+      );
     }
     const served = await fetch(`${urls[1]}/api/orders`);
     await served.arrayBuffer();
     print(`now serving on the canary: x-graft-injection: ${served.headers.get("x-graft-injection")}`);
     const chain = await verifyAuditLog(auditLog);
-    print(`audit log ${path.relative(projectRoot, auditLog)}: ${chain.ok ? `${chain.records} records, chain intact` : `BROKEN at line ${chain.line}: ${chain.problem}`}`);
+    print(
+      `audit log ${path.relative(projectRoot, auditLog)}: ${chain.ok ? `${chain.records} records, chain intact` : `BROKEN at line ${chain.line}: ${chain.problem}`}`,
+    );
     return { good: rollouts[0]!, faulty: rollouts[1]! };
   } finally {
     traffic?.stop();

@@ -61,12 +61,19 @@ export class AdminClient {
   private async histograms(query: string): Promise<Map<string, HistogramStat>> {
     const raw = JSON.parse(
       await this.text(`/stats?format=json&type=Histograms&histogram_buckets=cumulative${query}`),
-    ) as { stats: Array<{ histograms?: { name: string; buckets: { upper_bound: number; cumulative: number }[] }[] }> };
+    ) as {
+      stats: Array<{
+        histograms?: { name: string; buckets: { upper_bound: number; cumulative: number }[] }[];
+      }>;
+    };
     const result = new Map<string, HistogramStat>();
     for (const entry of raw.stats) {
       for (const histogram of entry.histograms ?? []) {
         result.set(histogram.name, {
-          buckets: histogram.buckets.map((bucket) => ({ upperBound: bucket.upper_bound, count: bucket.cumulative })),
+          buckets: histogram.buckets.map((bucket) => ({
+            upperBound: bucket.upper_bound,
+            count: bucket.cumulative,
+          })),
         });
       }
     }
@@ -84,7 +91,10 @@ export class AdminClient {
   /** Bound address of each listener, by name (listeners bind port 0 in tests). */
   async listenerAddresses(): Promise<Map<string, { host: string; port: number }>> {
     const raw = JSON.parse(await this.text("/listeners?format=json")) as {
-      listener_statuses: { name: string; local_address: { socket_address: { address: string; port_value: number } } }[];
+      listener_statuses: {
+        name: string;
+        local_address: { socket_address: { address: string; port_value: number } };
+      }[];
     };
     const result = new Map<string, { host: string; port: number }>();
     for (const status of raw.listener_statuses) {

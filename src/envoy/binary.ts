@@ -25,7 +25,9 @@ export function resolveEnvoyBinary(options: { install?: boolean } = {}): string 
   const fromEnv = process.env.ENVOY_BIN;
   if (fromEnv) {
     if (!existsSync(fromEnv)) {
-      throw new Error(`ENVOY_BIN=${fromEnv} does not exist. Point ENVOY_BIN at an Envoy 1.40 binary or unset it.`);
+      throw new Error(
+        `ENVOY_BIN=${fromEnv} does not exist. Point ENVOY_BIN at an Envoy 1.40 binary or unset it.`,
+      );
     }
     return fromEnv;
   }
@@ -36,7 +38,9 @@ export function resolveEnvoyBinary(options: { install?: boolean } = {}): string 
     }
   }
   if (!existsSync(projectEnvoyPath)) {
-    throw new Error(`Envoy is not installed at ${projectEnvoyPath}. Run scripts/install-envoy or set ENVOY_BIN.`);
+    throw new Error(
+      `Envoy is not installed at ${projectEnvoyPath}. Run scripts/install-envoy or set ENVOY_BIN.`,
+    );
   }
   return projectEnvoyPath;
 }

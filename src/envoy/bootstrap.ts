@@ -24,7 +24,10 @@ export interface BootstrapSpec {
 }
 
 /** Latency histogram bounds (ms) for HTTP stats; the canary judge's slow-request bands are these edges. */
-export const LATENCY_BUCKETS_MS = [1, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 30000];
+export const LATENCY_BUCKETS_MS = [
+  1, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000, 10000,
+  30000,
+];
 
 const ROUTER: HttpFilter = {
   name: "envoy.filters.http.router",
@@ -41,7 +44,8 @@ function httpListener(spec: ListenerSpec): Record<string, unknown> {
           {
             name: "envoy.filters.network.http_connection_manager",
             typed_config: {
-              "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+              "@type":
+                "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
               stat_prefix: spec.name,
               codec_type: "AUTO",
               route_config: {
@@ -89,7 +93,9 @@ export function renderBootstrap(spec: BootstrapSpec): Record<string, unknown> {
                 lb_endpoints: [
                   {
                     endpoint: {
-                      address: { socket_address: { address: spec.upstream.host, port_value: spec.upstream.port } },
+                      address: {
+                        socket_address: { address: spec.upstream.host, port_value: spec.upstream.port },
+                      },
                     },
                   },
                 ],

@@ -242,7 +242,8 @@ export class EnvoyContainer {
 
       const adminAddressPath = path.join(runDir, "admin-address");
       // With host networking every Envoy shares one network namespace, hence one hot-restart socket.
-      const hotRestartFlag = options.hotRestart === "dynamic-base-id" ? "--use-dynamic-base-id" : "--disable-hot-restart";
+      const hotRestartFlag =
+        options.hotRestart === "dynamic-base-id" ? "--use-dynamic-base-id" : "--disable-hot-restart";
       const command = envoyArgs(envoy.configPath, adminAddressPath, options, hotRestartFlag);
 
       const { GenericContainer, ImageName, getContainerRuntimeClient } = await loadTestcontainers();

@@ -27,14 +27,24 @@ export const DEFAULT_LOG_LEVEL = "wasm:debug,config:debug";
  * Envoy's command line for a graft-run Envoy, shared by the process and container runtimes.
  * Hot restart is off: its domain socket is shared by every Envoy in a network namespace.
  */
-export function envoyArgs(configPath: string, adminAddressPath: string, options: EnvoyOptions, hotRestartFlag = "--disable-hot-restart"): string[] {
+export function envoyArgs(
+  configPath: string,
+  adminAddressPath: string,
+  options: EnvoyOptions,
+  hotRestartFlag = "--disable-hot-restart",
+): string[] {
   return [
-    "-c", configPath,
-    "--concurrency", String(options.concurrency ?? 1),
+    "-c",
+    configPath,
+    "--concurrency",
+    String(options.concurrency ?? 1),
     hotRestartFlag,
-    "--admin-address-path", adminAddressPath,
-    "--component-log-level", options.componentLogLevel ?? DEFAULT_LOG_LEVEL,
-    "--drain-time-s", "1",
+    "--admin-address-path",
+    adminAddressPath,
+    "--component-log-level",
+    options.componentLogLevel ?? DEFAULT_LOG_LEVEL,
+    "--drain-time-s",
+    "1",
   ];
 }
 
@@ -49,12 +59,26 @@ export class EnvoyStartError extends Error {
 }
 
 /** Checks a bootstrap with `envoy --mode validate` (which also loads and configures Wasm filters). */
-export async function validateBootstrap(configPath: string, binary = resolveEnvoyBinary({ install: true })): Promise<void> {
+export async function validateBootstrap(
+  configPath: string,
+  binary = resolveEnvoyBinary({ install: true }),
+): Promise<void> {
   try {
-    await execFileAsync(binary, ["--mode", "validate", "-c", configPath, "--disable-hot-restart", "-l", "warn"]);
+    await execFileAsync(binary, [
+      "--mode",
+      "validate",
+      "-c",
+      configPath,
+      "--disable-hot-restart",
+      "-l",
+      "warn",
+    ]);
   } catch (error) {
     const failure = error as { stdout?: string; stderr?: string };
-    throw new EnvoyStartError(`Envoy rejected ${configPath}`, `${failure.stdout ?? ""}${failure.stderr ?? ""}`);
+    throw new EnvoyStartError(
+      `Envoy rejected ${configPath}`,
+      `${failure.stdout ?? ""}${failure.stderr ?? ""}`,
+    );
   }
 }
 
@@ -101,7 +125,10 @@ export class EnvoyProcess {
     void this.exited.then((code) => (exitCode = code));
     while (Date.now() < deadline) {
       if (exitCode !== undefined) {
-        throw new EnvoyStartError(`${this.label} exited with code ${exitCode} before it was ready`, this.logText);
+        throw new EnvoyStartError(
+          `${this.label} exited with code ${exitCode} before it was ready`,
+          this.logText,
+        );
       }
       const address = await readFile(adminAddressPath, "utf8").catch(() => "");
       if (address.trim()) {

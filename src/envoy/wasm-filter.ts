@@ -22,7 +22,8 @@ export interface WasmFilterSpec {
 
 /** The `envoy.filters.http.wasm` typed config for one plugin. */
 export function wasmTypedConfig(spec: WasmFilterSpec): Record<string, unknown> {
-  const configuration = typeof spec.configuration === "string" ? spec.configuration : JSON.stringify(spec.configuration);
+  const configuration =
+    typeof spec.configuration === "string" ? spec.configuration : JSON.stringify(spec.configuration);
   return {
     "@type": WASM_FILTER_TYPE_URL,
     config: {

@@ -32,7 +32,9 @@ export function filterInfo(name: string): FilterInfo {
 export function listFilters(): FilterInfo[] {
   if (!existsSync(filtersDir)) return [];
   return readdirSync(filtersDir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && existsSync(path.join(filtersDir, entry.name, "assembly", "index.ts")))
+    .filter(
+      (entry) => entry.isDirectory() && existsSync(path.join(filtersDir, entry.name, "assembly", "index.ts")),
+    )
     .map((entry) => filterInfo(entry.name))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -41,7 +43,9 @@ export function findFilter(name: string): FilterInfo {
   const info = filterInfo(name);
   if (!existsSync(info.entry)) {
     const known = listFilters().map((filter) => filter.name);
-    throw new Error(`no filter named "${name}" (filters/${name}/assembly/index.ts is missing); known filters: ${known.join(", ") || "none"}`);
+    throw new Error(
+      `no filter named "${name}" (filters/${name}/assembly/index.ts is missing); known filters: ${known.join(", ") || "none"}`,
+    );
   }
   return info;
 }

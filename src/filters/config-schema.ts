@@ -8,7 +8,9 @@ export class FilterConfigError extends Error {
     readonly source: string,
     readonly problems: string[],
   ) {
-    super(`${source}: invalid ${filter} configuration:\n  - ${problems.join("\n  - ")}\n  (schema: filters/${filter}/schema.json)`);
+    super(
+      `${source}: invalid ${filter} configuration:\n  - ${problems.join("\n  - ")}\n  (schema: filters/${filter}/schema.json)`,
+    );
   }
 }
 
@@ -17,8 +19,10 @@ const validators = new Map<string, ReturnType<typeof ajv.compile>>();
 
 function describe(error: ErrorObject): string {
   const at = error.instancePath || "/";
-  if (error.keyword === "additionalProperties") return `${at}: unknown field "${(error.params as { additionalProperty: string }).additionalProperty}"`;
-  if (error.keyword === "enum") return `${at}: ${error.message} (${(error.params as { allowedValues: unknown[] }).allowedValues.join(", ")})`;
+  if (error.keyword === "additionalProperties")
+    return `${at}: unknown field "${(error.params as { additionalProperty: string }).additionalProperty}"`;
+  if (error.keyword === "enum")
+    return `${at}: ${error.message} (${(error.params as { allowedValues: unknown[] }).allowedValues.join(", ")})`;
   return `${at}: ${error.message}`;
 }
 
@@ -34,7 +38,15 @@ export function validateFilterConfig(info: FilterInfo, configuration: unknown, s
   }
   if (!validate(configuration)) {
     // oneOf/anyOf branches repeat their children's errors; keep the most specific, unique lines.
-    const problems = [...new Set((validate.errors ?? []).filter((e) => e.keyword !== "oneOf" && e.keyword !== "anyOf").map(describe))];
-    throw new FilterConfigError(info.name, source, problems.length > 0 ? problems : ["does not match the schema"]);
+    const problems = [
+      ...new Set(
+        (validate.errors ?? []).filter((e) => e.keyword !== "oneOf" && e.keyword !== "anyOf").map(describe),
+      ),
+    ];
+    throw new FilterConfigError(
+      info.name,
+      source,
+      problems.length > 0 ? problems : ["does not match the schema"],
+    );
   }
 }

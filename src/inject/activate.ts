@@ -1,5 +1,6 @@
 import type { AdminClient } from "../envoy/admin.ts";
-import { writeSlotFile, type SlotResource } from "./ecds-file.ts";
+import { isDeepStrictEqual } from "node:util";
+import { readSlotFile, writeSlotFile, type SlotResource } from "./ecds-file.ts";
 import { slotStat } from "./slot.ts";
 import { adminOf, targetLogs, type Target } from "./target.ts";
 
@@ -37,7 +38,8 @@ export class SlotUpdateRejected extends Error {
 
 export class SlotUpdateTimeout extends Error {}
 
-const REASON_LINE = /Filesystem config update rejected: (.*)|invalid configuration: (.*)|\]\[(?:critical|error)\]\[wasm\] \[[^\]]*\] (.*)/;
+const REASON_LINE =
+  /Filesystem config update rejected: (.*)|invalid configuration: (.*)|\]\[(?:critical|error)\]\[wasm\] \[[^\]]*\] (.*)/;
 
 /** The lines of Envoy's log, written after `from`, that explain a rejection. */
 function rejectionReason(log: string, from: number): string {
@@ -47,7 +49,9 @@ function rejectionReason(log: string, from: number): string {
     const reason = match?.[2] ? `invalid configuration: ${match[2]}` : (match?.[1] ?? match?.[3]);
     if (reason && !reasons.includes(reason)) reasons.push(reason.trim());
   }
-  return reasons.length > 0 ? reasons.join("; ") : "see Envoy's log (no log access configured for this target)";
+  return reasons.length > 0
+    ? reasons.join("; ")
+    : "see Envoy's log (no log access configured for this target)";
 }
 
 /**
@@ -55,16 +59,25 @@ function rejectionReason(log: string, from: number): string {
  * `config_reload`), or rejects it (`update_rejected`/`config_fail` grow). Envoy applies the new
  * filter to new streams on every worker; on rejection the old one keeps serving.
  */
-export async function applySlot(target: Target, slot: string, resource: SlotResource, timeoutMs = 10_000): Promise<{ ms: number }> {
+export async function applySlot(
+  target: Target,
+  slot: string,
+  resource: SlotResource,
+  timeoutMs = 10_000,
+): Promise<{ ms: number }> {
   const admin = adminOf(target);
   const before = await slotStatus(admin, slot);
   const logStart = (await targetLogs(target)).length;
+  // Envoy skips a config identical to the active one (only version_text moves): the empty slot
+  // written again, for instance. Wasm configs never repeat (each carries its version).
+  const previous = await readSlotFile(target.ecdsDir, slot);
+  const unchanged = previous !== undefined && isDeepStrictEqual(previous.typedConfig, resource.typedConfig);
   const started = performance.now();
   await writeSlotFile(target.ecdsDir, slot, resource);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const now = await slotStatus(admin, slot);
-    if (now.version === resource.version && now.configReload > before.configReload) {
+    if (now.version === resource.version && (unchanged || now.configReload > before.configReload)) {
       return { ms: performance.now() - started };
     }
     if (now.updateRejected > before.updateRejected || now.configFail > before.configFail) {
@@ -73,7 +86,9 @@ export async function applySlot(target: Target, slot: string, resource: SlotReso
       throw new SlotUpdateRejected(target.name, slot, rejectionReason(await targetLogs(target), logStart));
     }
     if (Date.now() > deadline) {
-      throw new SlotUpdateTimeout(`${target.name}: ${slot} did not report version ${resource.version} within ${timeoutMs} ms (it reports ${now.version ?? "none"}); is ${target.ecdsDir} the directory this Envoy watches?`);
+      throw new SlotUpdateTimeout(
+        `${target.name}: ${slot} did not report version ${resource.version} within ${timeoutMs} ms (it reports ${now.version ?? "none"}); is ${target.ecdsDir} the directory this Envoy watches?`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

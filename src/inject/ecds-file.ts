@@ -13,7 +13,9 @@ export function renderSlotFile(slot: string, resource: SlotResource): string {
   return yaml.dump(
     {
       version_info: resource.version,
-      resources: [{ "@type": TYPED_EXTENSION_CONFIG_TYPE_URL, name: slot, typed_config: resource.typedConfig }],
+      resources: [
+        { "@type": TYPED_EXTENSION_CONFIG_TYPE_URL, name: slot, typed_config: resource.typedConfig },
+      ],
     },
     { noRefs: true, lineWidth: -1 },
   );
@@ -38,7 +40,10 @@ export async function readSlotFile(ecdsDir: string, slot: string): Promise<SlotR
   } catch {
     return undefined;
   }
-  const doc = yaml.load(text) as { version_info?: string; resources?: { typed_config?: Record<string, unknown> }[] };
+  const doc = yaml.load(text) as {
+    version_info?: string;
+    resources?: { typed_config?: Record<string, unknown> }[];
+  };
   const typedConfig = doc.resources?.[0]?.typed_config;
   if (!doc.version_info || !typedConfig) return undefined;
   return { version: doc.version_info, typedConfig };

@@ -39,7 +39,9 @@ const moduleDigest = (verified: VerifiedArtifact) => `sha256:${verified.moduleSh
 
 function slotFor(target: Target, slot: string): string {
   if (!target.slots.includes(slot)) {
-    throw new Error(`${target.name} has no slot ${slot} (its slots: ${target.slots.join(", ")}); check the targets file`);
+    throw new Error(
+      `${target.name} has no slot ${slot} (its slots: ${target.slots.join(", ")}); check the targets file`,
+    );
   }
   return slot;
 }
@@ -89,7 +91,11 @@ export async function injectFleet(request: InjectRequest): Promise<FleetReport> 
     }
     const predicate = verified[0]!.predicate;
     const filter = findFilter(predicate.filter);
-    validateFilterConfig(filter, { ...request.configuration, injection_id: predicate.injectionId }, "configuration");
+    validateFilterConfig(
+      filter,
+      { ...request.configuration, injection_id: predicate.injectionId },
+      "configuration",
+    );
   } catch (error) {
     const code = (error as { code?: string }).code;
     await appendAuditRecord(request.auditLog, {
@@ -132,7 +138,8 @@ export async function injectFleet(request: InjectRequest): Promise<FleetReport> 
     actor: request.actor,
     artifact: moduleDigest(artifact),
     targets: request.targets.map((t) => t.name),
-    reason: report.failures.length > 0 ? report.failures.map((f) => `${f.target}: ${f.error}`).join("; ") : null,
+    reason:
+      report.failures.length > 0 ? report.failures.map((f) => `${f.target}: ${f.error}`).join("; ") : null,
     details: {
       slot: request.slot,
       filter: predicate.filter,
@@ -140,7 +147,12 @@ export async function injectFleet(request: InjectRequest): Promise<FleetReport> 
       injectionId: predicate.injectionId,
       expires: predicate.expires,
       signers: artifact.signers.map((s) => s.keyId),
-      results: report.results.map((r) => ({ target: r.target, outcome: r.outcome, version: r.version, ms: Math.round(r.ms) })),
+      results: report.results.map((r) => ({
+        target: r.target,
+        outcome: r.outcome,
+        version: r.version,
+        ms: Math.round(r.ms),
+      })),
     },
   });
   return report;
@@ -170,15 +182,36 @@ async function eachSlot(
     outcome: report.failures.length === 0 ? "ok" : "failed",
     actor: context.actor,
     targets: targets.map((t) => t.name),
-    reason: report.failures.length > 0 ? report.failures.map((f) => `${f.target}/${f.slot}: ${f.error}`).join("; ") : null,
-    details: { results: report.results.map((r) => ({ target: r.target, slot: r.slot, outcome: r.outcome, nowActive: r.injectionId ?? null, ms: Math.round(r.ms) })) },
+    reason:
+      report.failures.length > 0
+        ? report.failures.map((f) => `${f.target}/${f.slot}: ${f.error}`).join("; ")
+        : null,
+    details: {
+      results: report.results.map((r) => ({
+        target: r.target,
+        slot: r.slot,
+        outcome: r.outcome,
+        nowActive: r.injectionId ?? null,
+        ms: Math.round(r.ms),
+      })),
+    },
   });
   return report;
 }
 
 /** Returns `slot` on every target to the injection before the active one. */
-export function rollbackFleet(targets: Target[], slot: string, context: AuditContext & { now?: Date }): Promise<FleetReport> {
-  return eachSlot("rollback", targets, (target) => [slotFor(target, slot)], (target, s) => rollbackSlot(target, s, context.now), context);
+export function rollbackFleet(
+  targets: Target[],
+  slot: string,
+  context: AuditContext & { now?: Date },
+): Promise<FleetReport> {
+  return eachSlot(
+    "rollback",
+    targets,
+    (target) => [slotFor(target, slot)],
+    (target, s) => rollbackSlot(target, s, context.now),
+    context,
+  );
 }
 
 /** The kill switch: every slot of every target back to the no-op filter. */
@@ -187,6 +220,9 @@ export function disableFleet(targets: Target[], context: AuditContext): Promise<
 }
 
 /** One pass of `graft control`: removes expired injections everywhere. */
-export async function expireFleet(targets: Target[], context: AuditContext & { now?: Date }): Promise<SlotResult[]> {
+export async function expireFleet(
+  targets: Target[],
+  context: AuditContext & { now?: Date },
+): Promise<SlotResult[]> {
   return expireTargets(targets, context, context.now ?? new Date());
 }

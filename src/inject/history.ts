@@ -35,7 +35,9 @@ export async function readHistory(ecdsDir: string, slot: string): Promise<SlotHi
     return JSON.parse(await readFile(historyPath(ecdsDir, slot), "utf8")) as SlotHistory;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { seq: 0, stack: [] };
-    throw new Error(`${historyPath(ecdsDir, slot)} is unreadable (${(error as Error).message}); restore it from the audit log or remove it to start the slot afresh`);
+    throw new Error(
+      `${historyPath(ecdsDir, slot)} is unreadable (${(error as Error).message}); restore it from the audit log or remove it to start the slot afresh`,
+    );
   }
 }
 

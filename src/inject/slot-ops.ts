@@ -36,11 +36,17 @@ export interface SlotResult {
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 /** Stores a module under its digest; Envoy sees a new path per build, so every change reloads. */
-export async function storeModule(moduleDir: string, module: Uint8Array): Promise<{ path: string; sha256: string }> {
+export async function storeModule(
+  moduleDir: string,
+  module: Uint8Array,
+): Promise<{ path: string; sha256: string }> {
   const digest = sha256(module);
   const file = path.join(moduleDir, `${digest}.wasm`);
   await mkdir(moduleDir, { recursive: true });
-  const exists = await stat(file).then((s) => s.size === module.byteLength, () => false);
+  const exists = await stat(file).then(
+    (s) => s.size === module.byteLength,
+    () => false,
+  );
   if (!exists) {
     const temporary = `${file}.${process.pid}.tmp`;
     await writeFile(temporary, module, { mode: 0o644 });
@@ -63,9 +69,13 @@ async function withSlotLock<T>(target: Target, slot: string, action: () => Promi
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       // A lock older than a minute belongs to a process that died mid-action.
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age > 60_000) await rm(lock, { force: true });
-      else if (Date.now() > deadline) throw new Error(`${target.name}: ${slot} is locked by another graft command (${lock})`);
+      else if (Date.now() > deadline)
+        throw new Error(`${target.name}: ${slot} is locked by another graft command (${lock})`);
       else await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -79,12 +89,20 @@ async function withSlotLock<T>(target: Target, slot: string, action: () => Promi
 /** The slot content for a history entry; a fresh version string makes Envoy apply it even if an identical config was refused or shown before. */
 function entryResource(entry: InjectionEntry | undefined, version: string) {
   if (!entry) return { version, typedConfig: NOOP_FILTER_CONFIG };
-  const typedConfig = structuredClone(entry.typedConfig) as { config: { vm_config: { environment_variables?: { key_values: Record<string, string> } } } };
+  const typedConfig = structuredClone(entry.typedConfig) as {
+    config: { vm_config: { environment_variables?: { key_values: Record<string, string> } } };
+  };
   typedConfig.config.vm_config.environment_variables = { key_values: { GRAFT_SLOT_VERSION: version } };
   return { version, typedConfig };
 }
 
-async function writeEntry(target: Target, slot: string, history: SlotHistory, entry: InjectionEntry | undefined, label: string): Promise<{ version: string; ms: number }> {
+async function writeEntry(
+  target: Target,
+  slot: string,
+  history: SlotHistory,
+  entry: InjectionEntry | undefined,
+  label: string,
+): Promise<{ version: string; ms: number }> {
   // Every write gets a fresh version, also a retry of a refused one: Envoy silently skips a
   // config identical to the last one it saw, refused or not.
   history.seq += 1;
@@ -111,10 +129,22 @@ export async function injectSlot(target: Target, slot: string, injection: Inject
     const history = await readHistory(target.ecdsDir, slot);
     const stored = await storeModule(target.moduleDir, injection.module);
     const top = history.stack.at(-1);
-    if (top && top.injectionId === injection.injectionId && top.moduleSha256 === stored.sha256 && top.configSha256 === injection.configSha256) {
+    if (
+      top &&
+      top.injectionId === injection.injectionId &&
+      top.moduleSha256 === stored.sha256 &&
+      top.configSha256 === injection.configSha256
+    ) {
       const status = await slotStatus(adminOf(target), slot);
       if (status.version === top.version) {
-        return { target: target.name, slot, outcome: "unchanged", version: top.version, injectionId: top.injectionId, ms: 0 };
+        return {
+          target: target.name,
+          slot,
+          outcome: "unchanged",
+          version: top.version,
+          injectionId: top.injectionId,
+          ms: 0,
+        };
       }
     }
     const entry: InjectionEntry = {
@@ -150,7 +180,14 @@ export async function rollbackSlot(target: Target, slot: string, now = new Date(
     const next = history.stack.at(-1);
     const { version, ms } = await writeEntry(target, slot, history, next, next?.injectionId ?? "empty");
     await writeHistory(target.ecdsDir, slot, history);
-    return { target: target.name, slot, outcome: next ? "rolled-back" : "emptied", version, injectionId: next?.injectionId, ms };
+    return {
+      target: target.name,
+      slot,
+      outcome: next ? "rolled-back" : "emptied",
+      version,
+      injectionId: next?.injectionId,
+      ms,
+    };
   });
 }
 
@@ -166,7 +203,11 @@ export async function disableSlot(target: Target, slot: string): Promise<SlotRes
 }
 
 /** Removes expired injections from a slot; the newest unexpired one below them becomes active. */
-export async function expireSlot(target: Target, slot: string, now = new Date()): Promise<SlotResult | undefined> {
+export async function expireSlot(
+  target: Target,
+  slot: string,
+  now = new Date(),
+): Promise<SlotResult | undefined> {
   return withSlotLock(target, slot, async () => {
     const history = await readHistory(target.ecdsDir, slot);
     const top = history.stack.at(-1);

@@ -6,8 +6,10 @@ import { WASM_FILTER_TYPE_URL } from "../envoy/wasm-filter.ts";
  * (ECDS over a path config source). graft injects by rewriting that file; Envoy swaps the filter
  * for new streams without a restart and keeps the previous one when it refuses an update.
  */
-export const HEADER_MUTATION_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
-export const TYPED_EXTENSION_CONFIG_TYPE_URL = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
+export const HEADER_MUTATION_TYPE_URL =
+  "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
+export const TYPED_EXTENSION_CONFIG_TYPE_URL =
+  "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
 
 /** The empty slot: a header_mutation filter with no mutations passes every stream untouched. */
 export const NOOP_FILTER_CONFIG = { "@type": HEADER_MUTATION_TYPE_URL };

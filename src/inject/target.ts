@@ -47,7 +47,9 @@ export async function loadTargetsFile(file: string): Promise<Target[]> {
   const base = path.dirname(path.resolve(file));
   const list = (doc as { targets?: unknown })?.targets;
   if (!Array.isArray(list) || list.length === 0) {
-    throw new TargetsFileError(`${file}: "targets" must be a non-empty list of {name, admin, ecdsDir, slots, labels}`);
+    throw new TargetsFileError(
+      `${file}: "targets" must be a non-empty list of {name, admin, ecdsDir, slots, labels}`,
+    );
   }
   const names = new Set<string>();
   return list.map((entry, index) => {
@@ -56,23 +58,36 @@ export async function loadTargetsFile(file: string): Promise<Target[]> {
     const text = (field: string, required = true): string | undefined => {
       const value = raw?.[field];
       if (value === undefined && !required) return undefined;
-      if (typeof value !== "string" || value.length === 0) throw new TargetsFileError(`${at}.${field}: expected a non-empty string`);
+      if (typeof value !== "string" || value.length === 0)
+        throw new TargetsFileError(`${at}.${field}: expected a non-empty string`);
       return value;
     };
     const name = text("name")!;
-    if (names.has(name)) throw new TargetsFileError(`${at}.name: "${name}" appears twice; target names must be unique`);
+    if (names.has(name))
+      throw new TargetsFileError(`${at}.name: "${name}" appears twice; target names must be unique`);
     names.add(name);
     const adminUrl = text("admin")!;
-    if (!/^https?:\/\//.test(adminUrl)) throw new TargetsFileError(`${at}.admin: expected an http(s) URL such as http://127.0.0.1:9901`);
+    if (!/^https?:\/\//.test(adminUrl))
+      throw new TargetsFileError(`${at}.admin: expected an http(s) URL such as http://127.0.0.1:9901`);
     const ecdsDir = path.resolve(base, text("ecdsDir")!);
     const moduleDir = path.resolve(base, text("moduleDir", false) ?? path.join(ecdsDir, "modules"));
     const logPath = text("logPath", false);
     const slots = raw.slots;
-    if (!Array.isArray(slots) || slots.length === 0 || !slots.every((slot) => typeof slot === "string" && isValidSlotName(slot))) {
-      throw new TargetsFileError(`${at}.slots: expected a list of slot names (A-Z, a-z, 0-9, _ and -) as configured in the Envoy's listeners`);
+    if (
+      !Array.isArray(slots) ||
+      slots.length === 0 ||
+      !slots.every((slot) => typeof slot === "string" && isValidSlotName(slot))
+    ) {
+      throw new TargetsFileError(
+        `${at}.slots: expected a list of slot names (A-Z, a-z, 0-9, _ and -) as configured in the Envoy's listeners`,
+      );
     }
     const labels = raw.labels ?? {};
-    if (typeof labels !== "object" || Array.isArray(labels) || !Object.values(labels as object).every((v) => typeof v === "string")) {
+    if (
+      typeof labels !== "object" ||
+      Array.isArray(labels) ||
+      !Object.values(labels as object).every((v) => typeof v === "string")
+    ) {
       throw new TargetsFileError(`${at}.labels: expected a map of string labels, e.g. { tier: payments }`);
     }
     return {
@@ -92,7 +107,10 @@ export function parseSelector(selector: string | undefined): (labels: Record<str
   if (!selector) return () => true;
   const terms = selector.split(",").map((term) => {
     const match = /^\s*([A-Za-z0-9_./-]+)\s*(!=|=)\s*([A-Za-z0-9_./-]*)\s*$/.exec(term);
-    if (!match) throw new TargetsFileError(`selector "${selector}": cannot read "${term}"; write key=value or key!=value, separated by commas`);
+    if (!match)
+      throw new TargetsFileError(
+        `selector "${selector}": cannot read "${term}"; write key=value or key!=value, separated by commas`,
+      );
     return { key: match[1]!, negate: match[2] === "!=", value: match[3]! };
   });
   return (labels) => terms.every((term) => (labels[term.key] === term.value) !== term.negate);
@@ -103,8 +121,11 @@ export function parseSelector(selector: string | undefined): (labels: Record<str
  * match): a stable choice, so re-running an interrupted command picks the same targets.
  */
 export function selectTargets(targets: Target[], selector?: string, percent = 100): Target[] {
-  if (!(percent > 0 && percent <= 100)) throw new TargetsFileError(`--percent ${percent}: expected a number in (0, 100]`);
-  const matches = targets.filter((target) => parseSelector(selector)(target.labels)).sort((a, b) => a.name.localeCompare(b.name));
+  if (!(percent > 0 && percent <= 100))
+    throw new TargetsFileError(`--percent ${percent}: expected a number in (0, 100]`);
+  const matches = targets
+    .filter((target) => parseSelector(selector)(target.labels))
+    .sort((a, b) => a.name.localeCompare(b.name));
   const count = Math.max(matches.length > 0 ? 1 : 0, Math.ceil((matches.length * percent) / 100));
   return matches.slice(0, count);
 }

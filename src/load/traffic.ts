@@ -36,7 +36,9 @@ export function startTraffic(options: TrafficOptions): TrafficRun {
   options.urls.forEach(assertLoopback);
   let stopped = false;
   const deadline = Date.now() + options.durationMs;
-  const stats = new Map(options.urls.map((url) => [url, { sent: 0, byStatus: new Map<number, number>(), errors: 0 }]));
+  const stats = new Map(
+    options.urls.map((url) => [url, { sent: 0, byStatus: new Map<number, number>(), errors: 0 }]),
+  );
   const intervalMs = 1000 / options.ratePerUrl;
   const concurrency = options.concurrency ?? 16;
   const drive = async (url: string) => {

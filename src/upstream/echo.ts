@@ -17,15 +17,16 @@ export interface EchoedRequest {
  * header <name>). Every answer carries `x-echo-upstream: graft-echo`.
  */
 export class EchoUpstream {
-  readonly received: EchoedRequest[] = [];
   private constructor(
     private readonly server: http.Server,
     readonly port: number,
+    /** Every request seen, oldest first (unless started with keepHistory: false). */
+    readonly received: EchoedRequest[],
   ) {}
 
   static async start(options: { keepHistory?: boolean } = {}): Promise<EchoUpstream> {
     const keepHistory = options.keepHistory ?? true;
-    let upstream: EchoUpstream | undefined;
+    const received: EchoedRequest[] = [];
     const server = http.createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -36,7 +37,7 @@ export class EchoUpstream {
           headers: request.headers as Record<string, string | string[]>,
           bodyBase64: Buffer.concat(chunks).toString("base64"),
         };
-        if (keepHistory) upstream?.received.push(echoed);
+        if (keepHistory) received.push(echoed);
         const headers: Record<string, string> = {
           "content-type": "application/json",
           "x-echo-upstream": "graft-echo",
@@ -58,8 +59,7 @@ export class EchoUpstream {
     });
     server.keepAliveTimeout = 30_000;
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    upstream = new EchoUpstream(server, (server.address() as AddressInfo).port);
-    return upstream;
+    return new EchoUpstream(server, (server.address() as AddressInfo).port, received);
   }
 
   async stop(): Promise<void> {

@@ -5,7 +5,13 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { readHistory } from "../../src/inject/history.ts";
 import { SlotUpdateRejected } from "../../src/inject/activate.ts";
-import { disableSlot, expireSlot, injectSlot, rollbackSlot, type Injection } from "../../src/inject/slot-ops.ts";
+import {
+  disableSlot,
+  expireSlot,
+  injectSlot,
+  rollbackSlot,
+  type Injection,
+} from "../../src/inject/slot-ops.ts";
 import { builtWasm, withEnvoyLog } from "../support/envoy-fixture.ts";
 import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
 
@@ -40,7 +46,8 @@ describe("slot operations on two running Envoys", () => {
   after(async () => fleet?.stop());
 
   const everyEnvoy = async (expected: string | null) => {
-    for (const { url, target } of fleet!.envoys) assert.equal(await servedInjection(url), expected, target.name);
+    for (const { url, target } of fleet!.envoys)
+      assert.equal(await servedInjection(url), expected, target.name);
   };
 
   it("serves nothing from an empty slot", async () => {
@@ -57,7 +64,10 @@ describe("slot operations on two running Envoys", () => {
     await everyEnvoy("inj-a");
     const again = await injectSlot(fleet!.envoys[0]!.target, SLOT, headerRewriteInjection("inj-a"));
     assert.equal(again.outcome, "unchanged");
-    assert.deepEqual(fleet!.envoys.map((e) => e.envoy.pid), pids);
+    assert.deepEqual(
+      fleet!.envoys.map((e) => e.envoy.pid),
+      pids,
+    );
   });
 
   it("rolls back to the previous injection, then to the empty slot", async () => {
@@ -74,20 +84,38 @@ describe("slot operations on two running Envoys", () => {
     await injectSlot(target, SLOT, headerRewriteInjection("inj-a"));
   });
 
-  it("reports Envoy's reason for a refused configuration and keeps the previous filter serving", withEnvoyLog(() => fleet?.envoys[1], async () => {
-    const { target, url } = fleet!.envoys[1]!;
-    const historyBefore = await readHistory(target.ecdsDir, SLOT);
-    const bad = headerRewriteInjection("inj-bad", { configuration: { rules: [{ name: "r", match: { path: { prefix: "no-slash" } }, request: [{ op: "remove", name: "x" }] }] } });
-    await assert.rejects(injectSlot(target, SLOT, bad), (error: unknown) => {
-      assert.ok(error instanceof SlotUpdateRejected);
-      assert.match(error.reason, /invalid configuration: \/rules\/0\/match\/path\/prefix: must start with \//);
-      return true;
-    });
-    assert.equal(await servedInjection(url), "inj-a");
-    assert.deepEqual((await readHistory(target.ecdsDir, SLOT)).stack.map((e) => e.injectionId), historyBefore.stack.map((e) => e.injectionId));
-    // The same refused update again is refused again (not silently ignored).
-    await assert.rejects(injectSlot(target, SLOT, bad), SlotUpdateRejected);
-  }));
+  it(
+    "reports Envoy's reason for a refused configuration and keeps the previous filter serving",
+    withEnvoyLog(
+      () => fleet?.envoys[1],
+      async () => {
+        const { target, url } = fleet!.envoys[1]!;
+        const historyBefore = await readHistory(target.ecdsDir, SLOT);
+        const bad = headerRewriteInjection("inj-bad", {
+          configuration: {
+            rules: [
+              { name: "r", match: { path: { prefix: "no-slash" } }, request: [{ op: "remove", name: "x" }] },
+            ],
+          },
+        });
+        await assert.rejects(injectSlot(target, SLOT, bad), (error: unknown) => {
+          assert.ok(error instanceof SlotUpdateRejected);
+          assert.match(
+            error.reason,
+            /invalid configuration: \/rules\/0\/match\/path\/prefix: must start with \//,
+          );
+          return true;
+        });
+        assert.equal(await servedInjection(url), "inj-a");
+        assert.deepEqual(
+          (await readHistory(target.ecdsDir, SLOT)).stack.map((e) => e.injectionId),
+          historyBefore.stack.map((e) => e.injectionId),
+        );
+        // The same refused update again is refused again (not silently ignored).
+        await assert.rejects(injectSlot(target, SLOT, bad), SlotUpdateRejected);
+      },
+    ),
+  );
 
   it("expires an injection past its TTL, returning to the one below", async () => {
     const { target, url } = fleet!.envoys[1]!;
@@ -108,6 +136,7 @@ describe("slot operations on two running Envoys", () => {
       assert.ok(result.ms < 5_000);
     }
     await everyEnvoy(null);
-    for (const { target } of fleet!.envoys) assert.deepEqual((await readHistory(target.ecdsDir, SLOT)).stack, []);
+    for (const { target } of fleet!.envoys)
+      assert.deepEqual((await readHistory(target.ecdsDir, SLOT)).stack, []);
   });
 });

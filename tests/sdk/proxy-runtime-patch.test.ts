@@ -10,9 +10,19 @@ import { readFileSync } from "node:fs";
 import { builtWasm, startEnvoyFixture, withEnvoyLog, type EnvoyFixture } from "../support/envoy-fixture.ts";
 
 const probeFilter = (configuration: string) =>
-  wasmHttpFilter({ name: "probe", rootId: "runtime-probe", vmId: "probe", wasmPath: builtWasm("fixtures/runtime-probe.wasm"), configuration });
+  wasmHttpFilter({
+    name: "probe",
+    rootId: "runtime-probe",
+    vmId: "probe",
+    wasmPath: builtWasm("fixtures/runtime-probe.wasm"),
+    configuration,
+  });
 
-async function probe(fixture: EnvoyFixture, path: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
+async function probe(
+  fixture: EnvoyFixture,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
   const response = await fetch(fixture.url + path, { headers });
   assert.equal(response.status, 200, `${path} answered ${response.status}`);
   return (await response.json()) as Record<string, unknown>;
@@ -24,7 +34,11 @@ describe("patched proxy-runtime in Envoy 1.40", () => {
     fixture = await startEnvoyFixture([probeFilter("hello-config")], { concurrency: 2 });
   });
   after(async () => fixture?.stop());
-  const run = (body: (f: EnvoyFixture) => Promise<void>) => withEnvoyLog(() => fixture, () => body(fixture!));
+  const run = (body: (f: EnvoyFixture) => Promise<void>) =>
+    withEnvoyLog(
+      () => fixture,
+      () => body(fixture!),
+    );
 
   it("exports ABI 0.2.1 and imports only what Envoy provides (no proxy_clear_route_cache)", () => {
     const check = checkModuleForEnvoy(readFileSync(builtWasm("fixtures/runtime-probe.wasm")));
@@ -34,75 +48,102 @@ describe("patched proxy-runtime in Envoy 1.40", () => {
     assert.ok(check.imports.includes("wasi_unstable.proc_exit"));
   });
 
-  it("reads the plugin configuration through the size pointer", run(async (f) => {
-    assert.deepEqual(await probe(f, "/config"), { configuration: "hello-config" });
-  }));
+  it(
+    "reads the plugin configuration through the size pointer",
+    run(async (f) => {
+      assert.deepEqual(await probe(f, "/config"), { configuration: "hello-config" });
+    }),
+  );
 
-  it("sets and gets shared data, and refuses a write with a stale CAS", run(async (f) => {
-    const result = await probe(f, "/shared-data", { "x-key": `k-${Date.now()}` });
-    assert.deepEqual(result, {
-      initial: 1, // NotFound
-      set: 0,
-      value: "v1",
-      casSet: 0,
-      staleSet: 8, // CasMismatch
-      finalValue: "v2",
-      casAdvanced: true,
-    });
-  }));
+  it(
+    "sets and gets shared data, and refuses a write with a stale CAS",
+    run(async (f) => {
+      const result = await probe(f, "/shared-data", { "x-key": `k-${Date.now()}` });
+      assert.deepEqual(result, {
+        initial: 1, // NotFound
+        set: 0,
+        value: "v1",
+        casSet: 0,
+        staleSet: 8, // CasMismatch
+        finalValue: "v2",
+        casAdvanced: true,
+      });
+    }),
+  );
 
-  it("registers, resolves, enqueues and dequeues a shared queue by token pointer", run(async (f) => {
-    assert.deepEqual(await probe(f, "/queue"), {
-      registered: 0,
-      resolved: 0,
-      sameToken: true,
-      enqueued: 0,
-      dequeued: 0,
-      data: "hello-queue",
-    });
-  }));
+  it(
+    "registers, resolves, enqueues and dequeues a shared queue by token pointer",
+    run(async (f) => {
+      assert.deepEqual(await probe(f, "/queue"), {
+        registered: 0,
+        resolved: 0,
+        sameToken: true,
+        enqueued: 0,
+        dequeued: 0,
+        data: "hello-queue",
+      });
+    }),
+  );
 
-  it("reads metrics with proxy_get_metric and records each gauge under its own id", run(async (f) => {
-    const result = await probe(f, "/metrics");
-    assert.equal(result.getMetric, 0);
-    assert.equal(result.counter, 3);
-    assert.equal(result.gaugeA, 7);
-    assert.equal(result.gaugeB, 11);
-    const stats = await f.envoy.stats("^wasmcustom\\.probe_");
-    assert.equal(stats.values.get("wasmcustom.probe_gauge_a"), 7);
-    assert.equal(stats.values.get("wasmcustom.probe_gauge_b"), 11);
-  }));
+  it(
+    "reads metrics with proxy_get_metric and records each gauge under its own id",
+    run(async (f) => {
+      const result = await probe(f, "/metrics");
+      assert.equal(result.getMetric, 0);
+      assert.equal(result.counter, 3);
+      assert.equal(result.gaugeA, 7);
+      assert.equal(result.gaugeB, 11);
+      const stats = await f.envoy.stats("^wasmcustom\\.probe_");
+      assert.equal(stats.values.get("wasmcustom.probe_gauge_a"), 7);
+      assert.equal(stats.values.get("wasmcustom.probe_gauge_b"), 11);
+    }),
+  );
 
-  it("clears the route cache through Envoy's foreign function", run(async (f) => {
-    assert.deepEqual(await probe(f, "/route-cache"), { clearRouteCache: 0 });
-  }));
+  it(
+    "clears the route cache through Envoy's foreign function",
+    run(async (f) => {
+      assert.deepEqual(await probe(f, "/route-cache"), { clearRouteCache: 0 });
+    }),
+  );
 
-  it("reads the host log level (an ABI 0.2.1 call)", run(async (f) => {
-    // The launcher runs the wasm logger at debug (1).
-    assert.deepEqual(await probe(f, "/log-level"), { result: 0, level: 1 });
-  }));
+  it(
+    "reads the host log level (an ABI 0.2.1 call)",
+    run(async (f) => {
+      // The launcher runs the wasm logger at debug (1).
+      assert.deepEqual(await probe(f, "/log-level"), { result: 0, level: 1 });
+    }),
+  );
 
-  it("accepts an empty configuration", run(async () => {
-    const empty = await startEnvoyFixture([probeFilter("")]);
-    try {
-      assert.deepEqual(await probe(empty, "/config"), { configuration: "" });
-    } finally {
-      await empty.stop();
-    }
-  }));
+  it(
+    "accepts an empty configuration",
+    run(async () => {
+      const empty = await startEnvoyFixture([probeFilter("")]);
+      try {
+        assert.deepEqual(await probe(empty, "/config"), { configuration: "" });
+      } finally {
+        await empty.stop();
+      }
+    }),
+  );
 
-  it("keeps linear memory flat over 2000 streams (host buffers are unpinned)", run(async (f) => {
-    const before = (await probe(f, "/memory")).pages as number;
-    for (let i = 0; i < 2000; i++) {
-      const response = await fetch(`${f.url}/config`);
-      await response.arrayBuffer();
-    }
-    const afterPages = (await probe(f, "/memory")).pages as number;
-    assert.ok(afterPages <= before + 1, `memory grew from ${before} to ${afterPages} pages`);
-  }));
+  it(
+    "keeps linear memory flat over 2000 streams (host buffers are unpinned)",
+    run(async (f) => {
+      const before = (await probe(f, "/memory")).pages as number;
+      for (let i = 0; i < 2000; i++) {
+        const response = await fetch(`${f.url}/config`);
+        await response.arrayBuffer();
+      }
+      const afterPages = (await probe(f, "/memory")).pages as number;
+      assert.ok(afterPages <= before + 1, `memory grew from ${before} to ${afterPages} pages`);
+    }),
+  );
 
-  it("logs nothing per stream at debug level (hot-path bookkeeping lines removed)", run(async (f) => {
-    await probe(f, "/config");
-    assert.doesNotMatch(f.envoy.logs(), /context_map|ensureContext|onDelete\(\)|onLog\(\)/);
-  }));
+  it(
+    "logs nothing per stream at debug level (hot-path bookkeeping lines removed)",
+    run(async (f) => {
+      await probe(f, "/config");
+      assert.doesNotMatch(f.envoy.logs(), /context_map|ensureContext|onDelete\(\)|onLog\(\)/);
+    }),
+  );
 });

@@ -45,7 +45,10 @@ export async function startEnvoyFixture(
  * Wraps a test body so that a failure carries the tail of Envoy's log: the reason for most
  * real-Envoy failures is there, not in the assertion.
  */
-export function withEnvoyLog(fixture: () => { envoy: { label: string; logs(): string } } | undefined, body: () => Promise<void>): () => Promise<void> {
+export function withEnvoyLog(
+  fixture: () => { envoy: { label: string; logs(): string } } | undefined,
+  body: () => Promise<void>,
+): () => Promise<void> {
   return async () => {
     try {
       await body();

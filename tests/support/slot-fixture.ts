@@ -24,7 +24,12 @@ export interface SlotFleet {
 /** Starts one echo upstream and `count` Envoys with `slots`, each with its own ECDS directory. */
 export async function startSlotFleet(
   count: number,
-  options: { slots?: string[]; concurrency?: number; labels?: (index: number) => Record<string, string>; runtime?: EnvoyRuntime } = {},
+  options: {
+    slots?: string[];
+    concurrency?: number;
+    labels?: (index: number) => Record<string, string>;
+    runtime?: EnvoyRuntime;
+  } = {},
 ): Promise<SlotFleet> {
   const slots = options.slots ?? ["graft-slot-0"];
   const workDir = await mkdtemp(path.join(tmpdir(), "graft-fleet-"));

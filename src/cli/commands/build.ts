@@ -4,7 +4,9 @@ import { buildAll, formatBuildReport } from "../../build/compile.ts";
 export function register(program: Command): void {
   program
     .command("build")
-    .description("compile filters to build/<name>.wasm (release) and build/debug/<name>.wasm, checking their imports")
+    .description(
+      "compile filters to build/<name>.wasm (release) and build/debug/<name>.wasm, checking their imports",
+    )
     .argument("[filters...]", "filter names (default: every filter in filters/)")
     .action(async (filters: string[]) => {
       const modules = await buildAll(filters);

@@ -11,14 +11,17 @@ export function register(program: Command): void {
       .option("--once", "one pass, then exit"),
   ).action(async (options: FleetOptions & { interval: string; once?: boolean }) => {
     const interval = Number(options.interval);
-    if (!(interval > 0)) throw new Error(`--interval ${options.interval}: expected a positive number of seconds`);
+    if (!(interval > 0))
+      throw new Error(`--interval ${options.interval}: expected a positive number of seconds`);
     let stopping = false;
     process.once("SIGINT", () => (stopping = true));
     process.once("SIGTERM", () => (stopping = true));
     do {
       const targets = await chooseTargets(options);
       for (const result of await expireFleet(targets, options)) {
-        console.log(`${new Date().toISOString()} ${result.target}/${result.slot}: expired injection removed; now ${result.injectionId ?? "empty"}`);
+        console.log(
+          `${new Date().toISOString()} ${result.target}/${result.slot}: expired injection removed; now ${result.injectionId ?? "empty"}`,
+        );
       }
       if (options.once) break;
       await new Promise((resolve) => setTimeout(resolve, interval * 1000));

@@ -4,7 +4,9 @@ import { chooseTargets, fleetOptions, printReport, type FleetOptions } from "../
 
 export function register(program: Command): void {
   fleetOptions(
-    program.command("disable").description("kill switch: every slot of the chosen Envoys back to the no-op filter"),
+    program
+      .command("disable")
+      .description("kill switch: every slot of the chosen Envoys back to the no-op filter"),
   ).action(async (options: FleetOptions) => {
     printReport(await disableFleet(await chooseTargets(options), options));
   });

@@ -26,6 +26,9 @@ export function register(program: Command): void {
     .action(async (options: { json?: boolean }) => {
       const v = await versions();
       if (options.json) console.log(JSON.stringify(v));
-      else console.log(`graft ${v.graft}\nenvoy ${v.envoy} (${v.envoyBuild})\nassemblyscript ${v.assemblyscript}`);
+      else
+        console.log(
+          `graft ${v.graft}\nenvoy ${v.envoy} (${v.envoyBuild})\nassemblyscript ${v.assemblyscript}`,
+        );
     });
 }

@@ -1,0 +1,244 @@
+// The `graft` command as an operator runs it (bin/graft.js in a child process), against real Envoys:
+// keygen → sign → verify → inject → rollback → disable → audit verify, plus build and version.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import yaml from "js-yaml";
+import { projectRoot } from "../../src/util/paths.ts";
+import { builtWasm } from "../support/envoy-fixture.ts";
+import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
+
+const execFileAsync = promisify(execFile);
+const SLOT = "graft-slot-0";
+
+async function graft(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileAsync(
+      process.execPath,
+      [path.join(projectRoot, "bin", "graft.js"), ...args],
+      {
+        cwd: projectRoot,
+        env: { ...process.env, ...env },
+      },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+async function servedInjection(url: string): Promise<string | null> {
+  const response = await fetch(`${url}/x`);
+  await response.arrayBuffer();
+  return response.headers.get("x-graft-injection");
+}
+
+describe("graft version and build", () => {
+  it("reports graft, Envoy 1.40 and AssemblyScript versions", async () => {
+    const { code, stdout } = await graft(["version", "--json"]);
+    assert.equal(code, 0);
+    const versions = JSON.parse(stdout) as Record<string, string>;
+    assert.equal(versions.envoy, "1.40.0");
+    assert.match(versions.assemblyscript!, /^0\.27\./);
+    assert.match(versions.graft!, /^\d+\.\d+\.\d+$/);
+  });
+
+  it("builds a filter and prints its size and ABI", async () => {
+    const { code, stdout } = await graft(["build", "header-rewrite"]);
+    assert.equal(code, 0);
+    assert.match(
+      stdout,
+      /release\s+[\d.]+ KiB\s+build\/header-rewrite\.wasm\s+\(proxy_abi_version_0_2_1, \d+ imports\)/,
+    );
+    assert.match(stdout, /debug\s+[\d.]+ KiB\s+build\/debug\/header-rewrite\.wasm/);
+  });
+
+  it("names the unknown filter and exits non-zero", async () => {
+    const { code, stderr } = await graft(["build", "no-such-filter"]);
+    assert.notEqual(code, 0);
+    assert.match(stderr, /no filter named no-such-filter/);
+  });
+});
+
+describe("graft inject, rollback and disable against two running Envoys", () => {
+  let fleet: SlotFleet | undefined;
+  let dir = "";
+  const files = { targets: "", policy: "", config: "", envelope: "", badEnvelope: "", audit: "" };
+  before(async () => {
+    fleet = await startSlotFleet(2, { labels: (i) => ({ tier: i === 0 ? "payments" : "web" }) });
+    dir = fleet.workDir;
+    files.targets = path.join(dir, "targets.yaml");
+    await writeFile(
+      files.targets,
+      yaml.dump({
+        targets: fleet.envoys.map(({ target }) => ({
+          name: target.name,
+          admin: target.adminUrl,
+          ecdsDir: target.ecdsDir,
+          moduleDir: target.moduleDir,
+          slots: target.slots,
+          labels: target.labels,
+        })),
+      }),
+    );
+    const keygen = await graft(["keygen", "--out", path.join(dir, "keys"), "--name", "alice"]);
+    assert.equal(keygen.code, 0, keygen.stderr);
+    files.policy = path.join(dir, "trust.yaml");
+    await writeFile(
+      files.policy,
+      yaml.dump({
+        version: 1,
+        maxTtl: "2h",
+        keys: [{ name: "alice", publicKeyPath: "keys/alice.pub.pem", filters: ["header-rewrite"] }],
+      }),
+    );
+    files.config = path.join(dir, "config.yaml");
+    await writeFile(
+      files.config,
+      yaml.dump({
+        rules: [
+          { name: "tag", response: [{ op: "set", name: "x-graft-injection", value: "${injection_id}" }] },
+        ],
+      }),
+    );
+    files.audit = path.join(dir, "audit.log");
+    for (const [name, id] of [
+      ["envelope", "inj-cli-1"],
+      ["badEnvelope", "inj-cli-2"],
+    ] as const) {
+      files[name] = path.join(dir, `${id}.dsse.json`);
+      const signed = await graft([
+        "sign",
+        builtWasm("header-rewrite.wasm"),
+        "--key",
+        path.join(dir, "keys", "alice.key.pem"),
+        "--out",
+        files[name],
+        "--filter",
+        "header-rewrite",
+        "--version",
+        "1.0.0",
+        "--injection-id",
+        id,
+        "--config",
+        files.config,
+        "--ttl",
+        "1h",
+        "--reason",
+        "cli test",
+      ]);
+      assert.equal(signed.code, 0, signed.stderr);
+    }
+  });
+  after(async () => fleet?.stop());
+
+  const common = () => ["--targets", files.targets, "--audit-log", files.audit, "--actor", "cli-test"];
+
+  it("verifies the signed module against the trust policy", async () => {
+    const verified = await graft([
+      "verify",
+      builtWasm("header-rewrite.wasm"),
+      "--envelope",
+      files.envelope,
+      "--policy",
+      files.policy,
+      "--config",
+      files.config,
+    ]);
+    assert.equal(verified.code, 0, verified.stderr);
+  });
+
+  it("injects into the selected Envoy only, without a restart", async () => {
+    const result = await graft([
+      "inject",
+      builtWasm("header-rewrite.wasm"),
+      "--envelope",
+      files.envelope,
+      "--config",
+      files.config,
+      "--policy",
+      files.policy,
+      "--slot",
+      SLOT,
+      "--select",
+      "tier=payments",
+      ...common(),
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /envoy-0\/graft-slot-0: applied → inj-cli-1/);
+    assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-1");
+    assert.equal(await servedInjection(fleet!.envoys[1]!.url), null);
+  });
+
+  it("refuses a module that differs from the signed one, writing nothing", async () => {
+    const tampered = path.join(dir, "tampered.wasm");
+    const { readFile } = await import("node:fs/promises");
+    const bytes = await readFile(builtWasm("header-rewrite.wasm"));
+    await writeFile(tampered, Buffer.concat([bytes, Buffer.from([0])]));
+    const result = await graft([
+      "inject",
+      tampered,
+      "--envelope",
+      files.badEnvelope,
+      "--config",
+      files.config,
+      "--policy",
+      files.policy,
+      "--slot",
+      SLOT,
+      ...common(),
+    ]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /MODULE_TAMPERED/);
+    assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-1");
+    assert.equal(await servedInjection(fleet!.envoys[1]!.url), null);
+  });
+
+  it("rolls back and disables across the fleet, and the audit log verifies", async () => {
+    const all = await graft([
+      "inject",
+      builtWasm("header-rewrite.wasm"),
+      "--envelope",
+      files.badEnvelope,
+      "--config",
+      files.config,
+      "--policy",
+      files.policy,
+      "--slot",
+      SLOT,
+      ...common(),
+    ]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-2");
+    assert.equal(await servedInjection(fleet!.envoys[1]!.url), "inj-cli-2");
+
+    const rollback = await graft(["rollback", "--slot", SLOT, ...common()]);
+    assert.equal(rollback.code, 0, rollback.stderr);
+    assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-1");
+    assert.equal(await servedInjection(fleet!.envoys[1]!.url), null);
+
+    const disable = await graft(["disable", ...common()]);
+    assert.equal(disable.code, 0, disable.stderr);
+    assert.equal(await servedInjection(fleet!.envoys[0]!.url), null);
+
+    const audit = await graft(["audit", "verify", files.audit]);
+    assert.equal(audit.code, 0, audit.stderr);
+    const lines = (await import("node:fs/promises")).readFile(files.audit, "utf8");
+    const actions = (await lines)
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { action: string; outcome: string; actor: string });
+    assert.deepEqual(
+      actions.map((a) => `${a.action}:${a.outcome}`),
+      ["inject:ok", "verify-refused:refused", "inject:ok", "rollback:ok", "disable:ok"],
+    );
+    assert.ok(actions.every((a) => a.actor === "cli-test"));
+  });
+});

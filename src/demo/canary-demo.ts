@@ -10,14 +10,11 @@ import { compileModule } from "../build/compile.ts";
 import { runRollout, type Look, type RolloutArtifact, type RolloutResult } from "../canary/rollout.ts";
 import { parseRolloutPlan } from "../canary/plan.ts";
 import { writeRolloutReports } from "../canary/report.ts";
-import { startEnvoy, type EnvoyRuntime, type RunningEnvoy } from "../envoy/runtime.ts";
 import { filterInfo } from "../filters/catalog.ts";
-import { ensureSlotFile } from "../inject/ecds-file.ts";
 import { injectFleet } from "../inject/fleet.ts";
-import { slotHttpFilter } from "../inject/slot.ts";
-import type { Target } from "../inject/target.ts";
+import { startLocalFleet } from "../inject/local-fleet.ts";
+import type { EnvoyRuntime } from "../envoy/runtime.ts";
 import { startTraffic } from "../load/traffic.ts";
-import { EchoUpstream } from "../upstream/echo.ts";
 import { projectRoot } from "../util/paths.ts";
 
 const SLOT = "graft-slot-0";
@@ -109,45 +106,27 @@ export async function runCanaryDemo(
   print(`signing key ${pair.keyId.slice(0, 23)}…, trust policy ${path.relative(projectRoot, policyPath)}`);
 
   // 3. Upstream, and two Envoys with an injectable slot: baseline and canary.
-  const echo = await EchoUpstream.start({ keepHistory: false });
-  const envoys: RunningEnvoy[] = [];
-  const targets: Target[] = [];
   const auditLog = path.join(workDir, "audit.log");
   const audit = { auditLog, actor: "graft-demo" };
+  const fleet = await startLocalFleet({
+    names: ["envoy-baseline", "envoy-canary"],
+    slots: [SLOT],
+    concurrency: 1,
+    runtime: options.runtime,
+    workDir,
+    componentLogLevel: "wasm:info,config:info",
+    labels: (_, name) => ({ role: name.replace("envoy-", ""), app: "demo" }),
+  });
   let traffic: ReturnType<typeof startTraffic> | undefined;
   try {
-    const moduleDir = path.join(workDir, "modules");
-    await mkdir(moduleDir, { recursive: true });
-    for (const role of ["baseline", "canary"]) {
-      const ecdsDir = path.join(workDir, role, "ecds");
-      await ensureSlotFile(ecdsDir, SLOT);
-      const envoy = await startEnvoy(options.runtime, {
-        label: `envoy-${role}`,
-        nodeId: `envoy-${role}`,
-        concurrency: 1,
-        componentLogLevel: "wasm:info,config:info",
-        upstream: { host: "127.0.0.1", port: echo.port },
-        listeners: [{ name: "main", httpFilters: [slotHttpFilter(SLOT, ecdsDir)] }],
-        readOnlyDirs: [moduleDir],
-      });
-      envoys.push(envoy);
-      targets.push({
-        name: `envoy-${role}`,
-        adminUrl: envoy.admin.baseUrl,
-        ecdsDir,
-        moduleDir,
-        slots: [SLOT],
-        labels: { role, app: "demo" },
-        logs: () => envoy.logs(),
-      });
-    }
+    const targets = fleet.envoys.map((e) => e.target);
     await writeFile(
       path.join(workDir, "targets.yaml"),
       yaml.dump({ targets: targets.map(({ logs: _logs, adminUrl, ...t }) => ({ ...t, admin: adminUrl })) }),
     );
-    const urls = await Promise.all(envoys.map((e) => e.listenerUrl("main")));
+    const urls = fleet.envoys.map((e) => e.url);
     print(
-      `Envoy (${options.runtime}) baseline ${urls[0]} and canary ${urls[1]}, upstream 127.0.0.1:${echo.port}`,
+      `Envoy (${options.runtime}) baseline ${urls[0]} and canary ${urls[1]}, upstream 127.0.0.1:${fleet.echo.port}`,
     );
 
     // 4. The stable release everywhere.
@@ -223,7 +202,6 @@ export async function runCanaryDemo(
   } finally {
     traffic?.stop();
     await traffic?.done;
-    await Promise.all(envoys.map((e) => e.stop()));
-    await echo.stop();
+    await fleet.stop();
   }
 }

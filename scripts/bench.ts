@@ -1,0 +1,21 @@
+// `npm run bench [-- <name>...]`: graft's benchmarks, each printing a Markdown report. Loads target
+// loopback only and are bounded in time. Names: judge, swap (and the filters' own, as they land).
+import { judgeBenchMarkdown } from "../src/canary/judge-bench.ts";
+import { benchSwap } from "../src/bench/swap-bench.ts";
+
+const benches: Record<string, () => Promise<string>> = {
+  judge: async () => judgeBenchMarkdown({}),
+  swap: benchSwap,
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !(name in benches));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(", ")}; choose from ${Object.keys(benches).join(", ")}`);
+  process.exit(1);
+}
+for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
+  const started = Date.now();
+  console.log(await benches[name]!());
+  console.log(`\n(${name}: ${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+}

@@ -7,6 +7,7 @@ import { register as registerInject } from "./commands/inject.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerRollback } from "./commands/rollback.ts";
 import { register as registerSign } from "./commands/sign.ts";
+import { register as registerTest } from "./commands/test.ts";
 import { register as registerVerify } from "./commands/verify.ts";
 import { register as registerVersion } from "./commands/version.ts";
 
@@ -25,6 +26,7 @@ export function createProgram(): Command {
     registerKeygen,
     registerRollback,
     registerSign,
+    registerTest,
     registerVerify,
     registerVersion,
   ]) {

@@ -9,6 +9,7 @@ import { bootstrapYaml } from "../../src/envoy/bootstrap.ts";
 import { EnvoyStartError, validateBootstrap } from "../../src/envoy/launcher.ts";
 import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
 import { taggedStatName } from "../../src/metrics/tags.ts";
+import { RUNTIMES } from "../support/runtimes.ts";
 import {
   builtWasm,
   echoed,
@@ -63,119 +64,123 @@ function headerRewrite(configuration: unknown) {
 const ruleStat = (rule: string) =>
   taggedStatName("graft.rule_applied_total", { filter: "header-rewrite", injection: "inj-1", rule });
 
-for (const concurrency of [1, 2]) {
-  describe(`header-rewrite in Envoy with --concurrency ${concurrency}`, () => {
-    let fixture: EnvoyFixture | undefined;
-    before(async () => {
-      fixture = await startEnvoyFixture([headerRewrite(CONFIG)], { concurrency });
-    });
-    after(async () => fixture?.stop());
-    const run = (body: (f: EnvoyFixture) => Promise<void>) =>
-      withEnvoyLog(
-        () => fixture,
-        () => body(fixture!),
+for (const { runtime, skip } of RUNTIMES)
+  for (const concurrency of [1, 2]) {
+    describe(`header-rewrite in Envoy (${runtime}) with --concurrency ${concurrency}`, { skip }, () => {
+      let fixture: EnvoyFixture | undefined;
+      before(async () => {
+        fixture = await startEnvoyFixture([headerRewrite(CONFIG)], { concurrency, runtime });
+      });
+      after(async () => fixture?.stop());
+      const run = (body: (f: EnvoyFixture) => Promise<void>) =>
+        withEnvoyLog(
+          () => fixture,
+          () => body(fixture!),
+        );
+
+      it(
+        "sets, appends and removes request headers before they reach the upstream",
+        run(async (f) => {
+          const response = await fetch(`${f.url}/api/items`, {
+            headers: { "x-internal": "secret", "x-trace": "client", "x-graft": "spoofed" },
+          });
+          assert.equal(response.status, 200);
+          const upstream = await echoed(response);
+          assert.equal(upstream.headers["x-graft"], "inj-1");
+          assert.equal(upstream.headers["x-trace"], "client, graft");
+          assert.equal(upstream.headers["x-internal"], undefined);
+        }),
       );
 
-    it(
-      "sets, appends and removes request headers before they reach the upstream",
-      run(async (f) => {
-        const response = await fetch(`${f.url}/api/items`, {
-          headers: { "x-internal": "secret", "x-trace": "client", "x-graft": "spoofed" },
-        });
-        assert.equal(response.status, 200);
-        const upstream = await echoed(response);
-        assert.equal(upstream.headers["x-graft"], "inj-1");
-        assert.equal(upstream.headers["x-trace"], "client, graft");
-        assert.equal(upstream.headers["x-internal"], undefined);
-      }),
-    );
+      it(
+        "rewrites response headers on the way to the client, quoting a request header",
+        run(async (f) => {
+          const response = await fetch(`${f.url}/api/items`, { headers: { "x-user": "alice" } });
+          assert.equal(response.headers.get("x-graft-response"), "user=alice");
+          assert.equal(response.headers.get("x-echo-upstream"), null);
+          await response.arrayBuffer();
+        }),
+      );
 
-    it(
-      "rewrites response headers on the way to the client, quoting a request header",
-      run(async (f) => {
-        const response = await fetch(`${f.url}/api/items`, { headers: { "x-user": "alice" } });
-        assert.equal(response.headers.get("x-graft-response"), "user=alice");
-        assert.equal(response.headers.get("x-echo-upstream"), null);
-        await response.arrayBuffer();
-      }),
-    );
+      it(
+        "renders a quoted request header that is absent as empty",
+        run(async (f) => {
+          const response = await fetch(`${f.url}/api/items`, { method: "POST", body: "{}" });
+          assert.equal(response.headers.get("x-graft-response"), "user=");
+          await response.arrayBuffer();
+        }),
+      );
 
-    it(
-      "renders a quoted request header that is absent as empty",
-      run(async (f) => {
-        const response = await fetch(`${f.url}/api/items`, { method: "POST", body: "{}" });
-        assert.equal(response.headers.get("x-graft-response"), "user=");
-        await response.arrayBuffer();
-      }),
-    );
+      it(
+        "leaves requests that match no rule untouched",
+        run(async (f) => {
+          for (const [method, target] of [
+            ["GET", "/other"],
+            ["DELETE", "/api/items"],
+            ["GET", "/apix"],
+          ] as const) {
+            const response = await fetch(`${f.url}${target}`, { method, headers: { "x-internal": "kept" } });
+            const upstream = await echoed(response);
+            assert.equal(upstream.headers["x-graft"], undefined, `${method} ${target}`);
+            assert.equal(upstream.headers["x-internal"], "kept", `${method} ${target}`);
+            assert.equal(response.headers.get("x-echo-upstream"), "graft-echo", `${method} ${target}`);
+            assert.equal(response.headers.get("x-graft-response"), null, `${method} ${target}`);
+          }
+        }),
+      );
 
-    it(
-      "leaves requests that match no rule untouched",
-      run(async (f) => {
-        for (const [method, target] of [
-          ["GET", "/other"],
-          ["DELETE", "/api/items"],
-          ["GET", "/apix"],
-        ] as const) {
-          const response = await fetch(`${f.url}${target}`, { method, headers: { "x-internal": "kept" } });
-          const upstream = await echoed(response);
-          assert.equal(upstream.headers["x-graft"], undefined, `${method} ${target}`);
-          assert.equal(upstream.headers["x-internal"], "kept", `${method} ${target}`);
-          assert.equal(response.headers.get("x-echo-upstream"), "graft-echo", `${method} ${target}`);
-          assert.equal(response.headers.get("x-graft-response"), null, `${method} ${target}`);
-        }
-      }),
-    );
+      it(
+        "matches an exact path without its query string, and nothing below it",
+        run(async (f) => {
+          const exact = await fetch(`${f.url}/health?probe=1`);
+          assert.equal(exact.headers.get("cache-control"), "no-store");
+          await exact.arrayBuffer();
+          const below = await fetch(`${f.url}/health/deep`);
+          assert.equal(below.headers.get("cache-control"), null);
+          await below.arrayBuffer();
+        }),
+      );
 
-    it(
-      "matches an exact path without its query string, and nothing below it",
-      run(async (f) => {
-        const exact = await fetch(`${f.url}/health?probe=1`);
-        assert.equal(exact.headers.get("cache-control"), "no-store");
-        await exact.arrayBuffer();
-        const below = await fetch(`${f.url}/health/deep`);
-        assert.equal(below.headers.get("cache-control"), null);
-        await below.arrayBuffer();
-      }),
-    );
+      it(
+        "requires every header condition: equality and absence",
+        run(async (f) => {
+          const beta = await echoed(await fetch(`${f.url}/x`, { headers: { "x-beta": "yes" } }));
+          assert.equal(beta.headers["x-route"], "beta-beta-users");
+          const blocked = await echoed(
+            await fetch(`${f.url}/x`, { headers: { "x-beta": "yes", "x-blocked": "1" } }),
+          );
+          assert.equal(blocked.headers["x-route"], undefined);
+          const other = await echoed(await fetch(`${f.url}/x`, { headers: { "x-beta": "no" } }));
+          assert.equal(other.headers["x-route"], undefined);
+        }),
+      );
 
-    it(
-      "requires every header condition: equality and absence",
-      run(async (f) => {
-        const beta = await echoed(await fetch(`${f.url}/x`, { headers: { "x-beta": "yes" } }));
-        assert.equal(beta.headers["x-route"], "beta-beta-users");
-        const blocked = await echoed(
-          await fetch(`${f.url}/x`, { headers: { "x-beta": "yes", "x-blocked": "1" } }),
-        );
-        assert.equal(blocked.headers["x-route"], undefined);
-        const other = await echoed(await fetch(`${f.url}/x`, { headers: { "x-beta": "no" } }));
-        assert.equal(other.headers["x-route"], undefined);
-      }),
-    );
-
-    it(
-      "counts each applied rule in /stats and /stats/prometheus with filter, injection and rule labels",
-      run(async (f) => {
-        const before = (await f.envoy.stats("graft")).values;
-        const start = before.get(ruleStat("tag-api")) ?? 0;
-        const requests = 20;
-        for (let i = 0; i < requests; i++) await (await fetch(`${f.url}/api/count`)).arrayBuffer();
-        const stats = (await f.envoy.stats("graft")).values;
-        assert.equal(stats.get(ruleStat("tag-api")), start + requests);
-        assert.ok((stats.get(ruleStat("health-no-store")) ?? 0) >= 1);
-        const prometheus = await f.envoy.admin.prometheus();
-        const line = prometheus
-          .split("\n")
-          .find((l) => l.startsWith("graft_rule_applied_total{") && l.includes('rule="tag-api"'));
-        assert.ok(line, "graft_rule_applied_total for tag-api in /stats/prometheus");
-        assert.match(line, /filter="header-rewrite"/);
-        assert.match(line, /injection="inj-1"/);
-        assert.equal(Number(line.split(" ").at(-1)), start + requests);
-        assert.match(prometheus, /^graft_requests_total\{filter="header-rewrite",injection="inj-1"\} \d+$/m);
-      }),
-    );
-  });
-}
+      it(
+        "counts each applied rule in /stats and /stats/prometheus with filter, injection and rule labels",
+        run(async (f) => {
+          const before = (await f.envoy.stats("graft")).values;
+          const start = before.get(ruleStat("tag-api")) ?? 0;
+          const requests = 20;
+          for (let i = 0; i < requests; i++) await (await fetch(`${f.url}/api/count`)).arrayBuffer();
+          const stats = (await f.envoy.stats("graft")).values;
+          assert.equal(stats.get(ruleStat("tag-api")), start + requests);
+          assert.ok((stats.get(ruleStat("health-no-store")) ?? 0) >= 1);
+          const prometheus = await f.envoy.admin.prometheus();
+          const line = prometheus
+            .split("\n")
+            .find((l) => l.startsWith("graft_rule_applied_total{") && l.includes('rule="tag-api"'));
+          assert.ok(line, "graft_rule_applied_total for tag-api in /stats/prometheus");
+          assert.match(line, /filter="header-rewrite"/);
+          assert.match(line, /injection="inj-1"/);
+          assert.equal(Number(line.split(" ").at(-1)), start + requests);
+          assert.match(
+            prometheus,
+            /^graft_requests_total\{filter="header-rewrite",injection="inj-1"\} \d+$/m,
+          );
+        }),
+      );
+    });
+  }
 
 describe("header-rewrite configuration errors", () => {
   const cases: { name: string; configuration: unknown; reason: RegExp }[] = [

@@ -13,6 +13,7 @@ import {
   type Injection,
 } from "../../src/inject/slot-ops.ts";
 import { builtWasm, withEnvoyLog } from "../support/envoy-fixture.ts";
+import { RUNTIMES } from "../support/runtimes.ts";
 import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
 
 const SLOT = "graft-slot-0";
@@ -38,105 +39,110 @@ async function servedInjection(url: string): Promise<string | null> {
   return response.headers.get("x-graft-injection");
 }
 
-describe("slot operations on two running Envoys", () => {
-  let fleet: SlotFleet | undefined;
-  before(async () => {
-    fleet = await startSlotFleet(2);
-  });
-  after(async () => fleet?.stop());
+for (const { runtime, skip } of RUNTIMES)
+  describe(`slot operations on two running Envoys (${runtime})`, { skip }, () => {
+    let fleet: SlotFleet | undefined;
+    before(async () => {
+      fleet = await startSlotFleet(2, { runtime });
+    });
+    after(async () => fleet?.stop());
 
-  const everyEnvoy = async (expected: string | null) => {
-    for (const { url, target } of fleet!.envoys)
-      assert.equal(await servedInjection(url), expected, target.name);
-  };
+    const everyEnvoy = async (expected: string | null) => {
+      for (const { url, target } of fleet!.envoys)
+        assert.equal(await servedInjection(url), expected, target.name);
+    };
 
-  it("serves nothing from an empty slot", async () => {
-    await everyEnvoy(null);
-  });
+    it("serves nothing from an empty slot", async () => {
+      await everyEnvoy(null);
+    });
 
-  it("injects into every Envoy without a restart, and a repeat changes nothing", async () => {
-    const pids = fleet!.envoys.map((e) => e.envoy.pid);
-    for (const { target } of fleet!.envoys) {
-      const result = await injectSlot(target, SLOT, headerRewriteInjection("inj-a"));
-      assert.equal(result.outcome, "applied");
-      assert.equal(result.injectionId, "inj-a");
-    }
-    await everyEnvoy("inj-a");
-    const again = await injectSlot(fleet!.envoys[0]!.target, SLOT, headerRewriteInjection("inj-a"));
-    assert.equal(again.outcome, "unchanged");
-    assert.deepEqual(
-      fleet!.envoys.map((e) => e.envoy.pid),
-      pids,
-    );
-  });
+    it("injects into every Envoy without a restart, and a repeat changes nothing", async () => {
+      const pids = fleet!.envoys.map((e) => e.envoy.pid);
+      for (const { target } of fleet!.envoys) {
+        const result = await injectSlot(target, SLOT, headerRewriteInjection("inj-a"));
+        assert.equal(result.outcome, "applied");
+        assert.equal(result.injectionId, "inj-a");
+      }
+      await everyEnvoy("inj-a");
+      const again = await injectSlot(fleet!.envoys[0]!.target, SLOT, headerRewriteInjection("inj-a"));
+      assert.equal(again.outcome, "unchanged");
+      assert.deepEqual(
+        fleet!.envoys.map((e) => e.envoy.pid),
+        pids,
+      );
+    });
 
-  it("rolls back to the previous injection, then to the empty slot", async () => {
-    const { target, url } = fleet!.envoys[0]!;
-    await injectSlot(target, SLOT, headerRewriteInjection("inj-b"));
-    assert.equal(await servedInjection(url), "inj-b");
-    const back = await rollbackSlot(target, SLOT);
-    assert.equal(back.outcome, "rolled-back");
-    assert.equal(back.injectionId, "inj-a");
-    assert.equal(await servedInjection(url), "inj-a");
-    const empty = await rollbackSlot(target, SLOT);
-    assert.equal(empty.outcome, "emptied");
-    assert.equal(await servedInjection(url), null);
-    await injectSlot(target, SLOT, headerRewriteInjection("inj-a"));
-  });
+    it("rolls back to the previous injection, then to the empty slot", async () => {
+      const { target, url } = fleet!.envoys[0]!;
+      await injectSlot(target, SLOT, headerRewriteInjection("inj-b"));
+      assert.equal(await servedInjection(url), "inj-b");
+      const back = await rollbackSlot(target, SLOT);
+      assert.equal(back.outcome, "rolled-back");
+      assert.equal(back.injectionId, "inj-a");
+      assert.equal(await servedInjection(url), "inj-a");
+      const empty = await rollbackSlot(target, SLOT);
+      assert.equal(empty.outcome, "emptied");
+      assert.equal(await servedInjection(url), null);
+      await injectSlot(target, SLOT, headerRewriteInjection("inj-a"));
+    });
 
-  it(
-    "reports Envoy's reason for a refused configuration and keeps the previous filter serving",
-    withEnvoyLog(
-      () => fleet?.envoys[1],
-      async () => {
-        const { target, url } = fleet!.envoys[1]!;
-        const historyBefore = await readHistory(target.ecdsDir, SLOT);
-        const bad = headerRewriteInjection("inj-bad", {
-          configuration: {
-            rules: [
-              { name: "r", match: { path: { prefix: "no-slash" } }, request: [{ op: "remove", name: "x" }] },
-            ],
-          },
-        });
-        await assert.rejects(injectSlot(target, SLOT, bad), (error: unknown) => {
-          assert.ok(error instanceof SlotUpdateRejected);
-          assert.match(
-            error.reason,
-            /invalid configuration: \/rules\/0\/match\/path\/prefix: must start with \//,
+    it(
+      "reports Envoy's reason for a refused configuration and keeps the previous filter serving",
+      withEnvoyLog(
+        () => fleet?.envoys[1],
+        async () => {
+          const { target, url } = fleet!.envoys[1]!;
+          const historyBefore = await readHistory(target.ecdsDir, SLOT);
+          const bad = headerRewriteInjection("inj-bad", {
+            configuration: {
+              rules: [
+                {
+                  name: "r",
+                  match: { path: { prefix: "no-slash" } },
+                  request: [{ op: "remove", name: "x" }],
+                },
+              ],
+            },
+          });
+          await assert.rejects(injectSlot(target, SLOT, bad), (error: unknown) => {
+            assert.ok(error instanceof SlotUpdateRejected);
+            assert.match(
+              error.reason,
+              /invalid configuration: \/rules\/0\/match\/path\/prefix: must start with \//,
+            );
+            return true;
+          });
+          assert.equal(await servedInjection(url), "inj-a");
+          assert.deepEqual(
+            (await readHistory(target.ecdsDir, SLOT)).stack.map((e) => e.injectionId),
+            historyBefore.stack.map((e) => e.injectionId),
           );
-          return true;
-        });
-        assert.equal(await servedInjection(url), "inj-a");
-        assert.deepEqual(
-          (await readHistory(target.ecdsDir, SLOT)).stack.map((e) => e.injectionId),
-          historyBefore.stack.map((e) => e.injectionId),
-        );
-        // The same refused update again is refused again (not silently ignored).
-        await assert.rejects(injectSlot(target, SLOT, bad), SlotUpdateRejected);
-      },
-    ),
-  );
+          // The same refused update again is refused again (not silently ignored).
+          await assert.rejects(injectSlot(target, SLOT, bad), SlotUpdateRejected);
+        },
+      ),
+    );
 
-  it("expires an injection past its TTL, returning to the one below", async () => {
-    const { target, url } = fleet!.envoys[1]!;
-    const soon = new Date(Date.now() + 60_000).toISOString();
-    await injectSlot(target, SLOT, headerRewriteInjection("inj-ttl", { expires: soon }));
-    assert.equal(await servedInjection(url), "inj-ttl");
-    assert.equal(await expireSlot(target, SLOT, new Date()), undefined, "not yet expired");
-    const expired = await expireSlot(target, SLOT, new Date(Date.now() + 120_000));
-    assert.equal(expired?.outcome, "expired");
-    assert.equal(expired?.injectionId, "inj-a");
-    assert.equal(await servedInjection(url), "inj-a");
-  });
+    it("expires an injection past its TTL, returning to the one below", async () => {
+      const { target, url } = fleet!.envoys[1]!;
+      const soon = new Date(Date.now() + 60_000).toISOString();
+      await injectSlot(target, SLOT, headerRewriteInjection("inj-ttl", { expires: soon }));
+      assert.equal(await servedInjection(url), "inj-ttl");
+      assert.equal(await expireSlot(target, SLOT, new Date()), undefined, "not yet expired");
+      const expired = await expireSlot(target, SLOT, new Date(Date.now() + 120_000));
+      assert.equal(expired?.outcome, "expired");
+      assert.equal(expired?.injectionId, "inj-a");
+      assert.equal(await servedInjection(url), "inj-a");
+    });
 
-  it("disables every slot with the kill switch, leaving nothing to roll back to", async () => {
-    for (const { target } of fleet!.envoys) {
-      const result = await disableSlot(target, SLOT);
-      assert.equal(result.outcome, "disabled");
-      assert.ok(result.ms < 5_000);
-    }
-    await everyEnvoy(null);
-    for (const { target } of fleet!.envoys)
-      assert.deepEqual((await readHistory(target.ecdsDir, SLOT)).stack, []);
+    it("disables every slot with the kill switch, leaving nothing to roll back to", async () => {
+      for (const { target } of fleet!.envoys) {
+        const result = await disableSlot(target, SLOT);
+        assert.equal(result.outcome, "disabled");
+        assert.ok(result.ms < 5_000);
+      }
+      await everyEnvoy(null);
+      for (const { target } of fleet!.envoys)
+        assert.deepEqual((await readHistory(target.ecdsDir, SLOT)).stack, []);
+    });
   });
-});

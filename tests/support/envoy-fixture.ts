@@ -1,13 +1,14 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { HttpFilter } from "../../src/envoy/bootstrap.ts";
-import { EnvoyProcess, type EnvoyOptions } from "../../src/envoy/launcher.ts";
+import type { EnvoyOptions } from "../../src/envoy/launcher.ts";
+import { startEnvoy, type EnvoyRuntime, type RunningEnvoy } from "../../src/envoy/runtime.ts";
 import { EchoUpstream, type EchoedRequest } from "../../src/upstream/echo.ts";
 import { buildDir } from "../../src/util/paths.ts";
 
 /** A real Envoy in front of the echo upstream, with one listener ("main") carrying `filters`. */
 export interface EnvoyFixture {
-  envoy: EnvoyProcess;
+  envoy: RunningEnvoy;
   echo: EchoUpstream;
   /** `http://127.0.0.1:<port>` of the listener. */
   url: string;
@@ -16,12 +17,15 @@ export interface EnvoyFixture {
 
 export async function startEnvoyFixture(
   filters: HttpFilter[],
-  options: Partial<Pick<EnvoyOptions, "concurrency" | "componentLogLevel" | "label">> = {},
+  options: Partial<Pick<EnvoyOptions, "concurrency" | "componentLogLevel" | "label">> & {
+    runtime?: EnvoyRuntime;
+  } = {},
 ): Promise<EnvoyFixture> {
   const echo = await EchoUpstream.start();
   try {
-    const envoy = await EnvoyProcess.start({
-      ...options,
+    const { runtime, ...envoyOptions } = options;
+    const envoy = await startEnvoy(runtime ?? "process", {
+      ...envoyOptions,
       upstream: { host: "127.0.0.1", port: echo.port },
       listeners: [{ name: "main", httpFilters: filters }],
     });

@@ -6,6 +6,7 @@ import { register as registerDisable } from "./commands/disable.ts";
 import { register as registerInject } from "./commands/inject.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerRollback } from "./commands/rollback.ts";
+import { register as registerRollout } from "./commands/rollout.ts";
 import { register as registerSign } from "./commands/sign.ts";
 import { register as registerTest } from "./commands/test.ts";
 import { register as registerVerify } from "./commands/verify.ts";
@@ -25,6 +26,7 @@ export function createProgram(): Command {
     registerInject,
     registerKeygen,
     registerRollback,
+    registerRollout,
     registerSign,
     registerTest,
     registerVerify,

@@ -1,0 +1,211 @@
+// Rollouts against real Envoy under loopback traffic: a good build is promoted to the baseline, a
+// build that fails 4% of requests is rolled back from the canary, and `graft rollout --dry-run`
+// judges without touching either Envoy.
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import yaml from "js-yaml";
+import { generateKeyPair, saveKeyPair, signingKeyFromPem } from "../../src/artifact/keys.ts";
+import { parseTrustPolicy, type TrustPolicy } from "../../src/artifact/policy.ts";
+import { signEnvelope } from "../../src/artifact/sign.ts";
+import { createStatement } from "../../src/artifact/statement.ts";
+import { compileModule } from "../../src/build/compile.ts";
+import { parseRolloutPlan } from "../../src/canary/plan.ts";
+import { runRollout, type RolloutArtifact } from "../../src/canary/rollout.ts";
+import { readHistory } from "../../src/inject/history.ts";
+import { injectFleet } from "../../src/inject/fleet.ts";
+import { startTraffic, type TrafficRun } from "../../src/load/traffic.ts";
+import { projectRoot } from "../../src/util/paths.ts";
+import { builtWasm } from "../support/envoy-fixture.ts";
+import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
+
+const SLOT = "graft-slot-0";
+const execFileAsync = promisify(execFile);
+
+const PLAN = {
+  slot: SLOT,
+  canary: "role=canary",
+  baseline: "role=baseline",
+  interval: "1s",
+  minDuration: "3s",
+  maxDuration: "40s",
+  minRequests: 800,
+  signals: [{ name: "5xx", maxRatio: 1.5, floorRate: 0.005 }],
+};
+
+describe("canary rollouts against real Envoy", () => {
+  let fleet: SlotFleet | undefined;
+  let traffic: TrafficRun | undefined;
+  let policy: TrustPolicy;
+  let privateKeyPem = "";
+  let faultyModule: Uint8Array;
+  const audit = { auditLog: "", actor: "rollout-test" };
+
+  const artifact = (module: Uint8Array, injectionId: string): RolloutArtifact => {
+    const configuration = {
+      rules: [
+        { name: "tag", response: [{ op: "set", name: "x-graft-injection", value: "${injection_id}" }] },
+      ],
+    };
+    const statement = createStatement({
+      wasmBytes: module,
+      moduleName: "hr.wasm",
+      filter: "header-rewrite",
+      version: "1.0.0",
+      injectionId,
+      author: "t",
+      reason: "t",
+      configuration,
+      ttl: "1h",
+    });
+    return {
+      module,
+      envelope: signEnvelope(statement, signingKeyFromPem(privateKeyPem)),
+      configuration,
+      policy,
+    };
+  };
+  const targets = () => fleet!.envoys.map((e) => e.target);
+
+  before(async () => {
+    fleet = await startSlotFleet(2, {
+      concurrency: 1,
+      labels: (i) => ({ role: i === 0 ? "baseline" : "canary" }),
+    });
+    const dir = fleet.workDir;
+    const pair = generateKeyPair();
+    privateKeyPem = pair.privateKeyPem;
+    const saved = await saveKeyPair(pair, path.join(dir, "keys"), "op");
+    policy = parseTrustPolicy(
+      yaml.dump({
+        version: 1,
+        maxTtl: "2h",
+        keys: [{ name: "op", publicKeyPath: saved.publicKeyPath, filters: ["*"] }],
+      }),
+      { source: "test policy", baseDir: dir },
+    );
+    audit.auditLog = path.join(dir, "audit.log");
+    const faulty = await compileModule(
+      "faulty",
+      path.join(projectRoot, "scripts", "demo-faulty-filter", "assembly", "index.ts"),
+      path.join(dir, "faulty.wasm"),
+      "release",
+    );
+    faultyModule = await readFile(faulty.path);
+    const stable = artifact(await readFile(builtWasm("header-rewrite.wasm")), "stable");
+    await injectFleet({ ...audit, ...stable, targets: targets(), slot: SLOT });
+    traffic = startTraffic({ urls: fleet.envoys.map((e) => e.url), ratePerUrl: 200, durationMs: 120_000 });
+  });
+  after(async () => {
+    traffic?.stop();
+    await traffic?.done;
+    await fleet?.stop();
+  });
+
+  it("promotes a good build to the baseline once every metric is inside its margin", async () => {
+    const result = await runRollout({
+      plan: parseRolloutPlan(PLAN, "test"),
+      targets: targets(),
+      artifact: artifact(await readFile(builtWasm("header-rewrite.wasm")), "good"),
+      audit,
+    });
+    assert.equal(result.decision, "PROMOTE", result.reason);
+    assert.ok(result.looks.at(-1)!.canary.requests >= 800);
+    for (const target of targets())
+      assert.equal((await readHistory(target.ecdsDir, SLOT)).stack.at(-1)?.injectionId, "good", target.name);
+  });
+
+  it("rolls back a build that fails 4% of requests, explaining with the 5xx line", async () => {
+    const result = await runRollout({
+      plan: parseRolloutPlan(PLAN, "test"),
+      targets: targets(),
+      artifact: artifact(faultyModule, "faulty"),
+      audit,
+    });
+    assert.equal(result.decision, "ROLLBACK");
+    assert.match(result.reason, /^5xx: canary [\d.]+% \(\d+\/\d+\) vs baseline 0% \(0\/\d+\); .* → ROLLBACK/);
+    assert.ok(result.looks.length <= 5, `took ${result.looks.length} looks`);
+    const [baseline, canary] = targets();
+    assert.equal((await readHistory(canary!.ecdsDir, SLOT)).stack.at(-1)?.injectionId, "good");
+    assert.equal((await readHistory(baseline!.ecdsDir, SLOT)).stack.at(-1)?.injectionId, "good");
+    const records = (await readFile(audit.auditLog, "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { action: string; reason: string | null });
+    const decision = records.filter((r) => r.action === "rollout-decision").at(-1)!;
+    assert.equal(decision.reason, result.reason);
+    assert.ok(records.some((r) => r.action === "rollback"));
+  });
+
+  it("judges without acting under `graft rollout --dry-run`, and writes the reports", async () => {
+    const dir = fleet!.workDir;
+    const files = {
+      plan: path.join(dir, "plan.yaml"),
+      targets: path.join(dir, "targets.yaml"),
+      config: path.join(dir, "config.json"),
+      envelope: path.join(dir, "dry.dsse.json"),
+      policy: path.join(dir, "trust.yaml"),
+      reports: path.join(dir, "reports"),
+    };
+    const good = artifact(await readFile(builtWasm("header-rewrite.wasm")), "dry");
+    await writeFile(files.plan, yaml.dump({ ...PLAN, maxDuration: "4s", minDuration: "2s" }));
+    await writeFile(
+      files.targets,
+      yaml.dump({ targets: targets().map(({ logs: _logs, adminUrl, ...t }) => ({ ...t, admin: adminUrl })) }),
+    );
+    await writeFile(files.config, JSON.stringify(good.configuration));
+    await writeFile(files.envelope, JSON.stringify(good.envelope));
+    await writeFile(
+      files.policy,
+      yaml.dump({
+        version: 1,
+        maxTtl: "2h",
+        keys: [{ name: "op", publicKeyPath: "keys/op.pub.pem", filters: ["*"] }],
+      }),
+    );
+    const versionsBefore = await Promise.all(targets().map((t) => readHistory(t.ecdsDir, SLOT)));
+    let stdout = "";
+    let code = 0;
+    try {
+      ({ stdout } = await execFileAsync(
+        process.execPath,
+        [
+          path.join(projectRoot, "bin", "graft.js"),
+          "rollout",
+          builtWasm("header-rewrite.wasm"),
+          "--dry-run",
+          "--plan",
+          files.plan,
+          "--targets",
+          files.targets,
+          "--config",
+          files.config,
+          "--envelope",
+          files.envelope,
+          "--policy",
+          files.policy,
+          "--report-dir",
+          files.reports,
+          "--audit-log",
+          audit.auditLog,
+        ],
+        { cwd: projectRoot },
+      ));
+    } catch (error) {
+      ({ stdout, code } = error as { stdout: string; code: number });
+    }
+    assert.match(stdout, /(PROMOTE|ROLLBACK) \(dry run\): /);
+    assert.match(stdout, /5xx: canary .* vs baseline /);
+    assert.ok(code === 0 || code === 3, `exit ${code}`);
+    for (const name of ["report.json", "report.md", "report.html"])
+      assert.ok(existsSync(path.join(files.reports, name)), name);
+    const html = await readFile(path.join(files.reports, "report.html"), "utf8");
+    assert.match(html, /<svg[^>]+aria-label="5xx canary vs baseline"/);
+    const versionsAfter = await Promise.all(targets().map((t) => readHistory(t.ecdsDir, SLOT)));
+    assert.deepEqual(versionsAfter, versionsBefore, "a dry run injects nothing and rolls nothing back");
+  });
+});

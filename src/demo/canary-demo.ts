@@ -15,6 +15,7 @@ import { injectFleet } from "../inject/fleet.ts";
 import { startLocalFleet } from "../inject/local-fleet.ts";
 import type { EnvoyRuntime } from "../envoy/runtime.ts";
 import { startTraffic } from "../load/traffic.ts";
+import type { EchoedRequest } from "../upstream/echo.ts";
 import { projectRoot } from "../util/paths.ts";
 
 const SLOT = "graft-slot-0";
@@ -192,8 +193,10 @@ export async function runCanaryDemo(
       );
     }
     const served = await fetch(`${urls[1]}/api/orders`);
-    await served.arrayBuffer();
-    print(`now serving on the canary: x-graft-injection: ${served.headers.get("x-graft-injection")}`);
+    const upstreamSaw = (await served.json()) as EchoedRequest;
+    print(
+      `a request through the canary now: upstream saw x-graft-version: ${upstreamSaw.headers["x-graft-version"] ?? "(none)"}; client got x-graft-injection: ${served.headers.get("x-graft-injection")}, x-echo-upstream: ${served.headers.get("x-echo-upstream") ?? "(removed)"}`,
+    );
     const chain = await verifyAuditLog(auditLog);
     print(
       `audit log ${path.relative(projectRoot, auditLog)}: ${chain.ok ? `${chain.records} records, chain intact` : `BROKEN at line ${chain.line}: ${chain.problem}`}`,

@@ -26,4 +26,11 @@ const result = spawnSync(
   ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", ...files],
   { stdio: "inherit", cwd: projectRoot },
 );
+
+// Containers have no reaper here: every suite must remove what it started, even on failure.
+const leftover = spawnSync("docker", ["ps", "-aq", "--filter", "label=graft.envoy=1"], { encoding: "utf8" });
+if (leftover.status === 0 && leftover.stdout.trim()) {
+  console.error(`graft containers left behind by the tests: ${leftover.stdout.trim().split("\n").join(" ")}`);
+  process.exit(1);
+}
 process.exit(result.status ?? 1);

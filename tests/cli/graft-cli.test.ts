@@ -2,7 +2,7 @@
 // keygen → sign → verify → inject → rollback → disable → audit verify, plus build and version.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
@@ -179,7 +179,6 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
 
   it("refuses a module that differs from the signed one, writing nothing", async () => {
     const tampered = path.join(dir, "tampered.wasm");
-    const { readFile } = await import("node:fs/promises");
     const bytes = await readFile(builtWasm("header-rewrite.wasm"));
     await writeFile(tampered, Buffer.concat([bytes, Buffer.from([0])]));
     const result = await graft([
@@ -199,6 +198,53 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
     assert.match(result.stderr, /MODULE_TAMPERED/);
     assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-1");
     assert.equal(await servedInjection(fleet!.envoys[1]!.url), null);
+  });
+
+  it("removes an injection whose TTL has passed with `graft control --once`", async () => {
+    const shortLived = path.join(dir, "short.dsse.json");
+    const signed = await graft([
+      "sign",
+      builtWasm("header-rewrite.wasm"),
+      "--key",
+      path.join(dir, "keys", "alice.key.pem"),
+      "--out",
+      shortLived,
+      "--filter",
+      "header-rewrite",
+      "--version",
+      "1.0.1",
+      "--injection-id",
+      "inj-ttl",
+      "--config",
+      files.config,
+      "--ttl",
+      "3s",
+      "--reason",
+      "short-lived",
+    ]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const injected = await graft([
+      "inject",
+      builtWasm("header-rewrite.wasm"),
+      "--envelope",
+      shortLived,
+      "--config",
+      files.config,
+      "--policy",
+      files.policy,
+      "--slot",
+      SLOT,
+      "--select",
+      "tier=payments",
+      ...common(),
+    ]);
+    assert.equal(injected.code, 0, injected.stderr);
+    assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-ttl");
+    await new Promise((resolve) => setTimeout(resolve, 3_200));
+    const control = await graft(["control", "--once", ...common()]);
+    assert.equal(control.code, 0, control.stderr);
+    assert.match(control.stdout, /envoy-0\/graft-slot-0: expired injection removed; now inj-cli-1/);
+    assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-1");
   });
 
   it("rolls back and disables across the fleet, and the audit log verifies", async () => {
@@ -230,14 +276,21 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
 
     const audit = await graft(["audit", "verify", files.audit]);
     assert.equal(audit.code, 0, audit.stderr);
-    const lines = (await import("node:fs/promises")).readFile(files.audit, "utf8");
-    const actions = (await lines)
+    const actions = (await readFile(files.audit, "utf8"))
       .trim()
       .split("\n")
       .map((line) => JSON.parse(line) as { action: string; outcome: string; actor: string });
     assert.deepEqual(
       actions.map((a) => `${a.action}:${a.outcome}`),
-      ["inject:ok", "verify-refused:refused", "inject:ok", "rollback:ok", "disable:ok"],
+      [
+        "inject:ok",
+        "verify-refused:refused",
+        "inject:ok",
+        "expire:ok",
+        "inject:ok",
+        "rollback:ok",
+        "disable:ok",
+      ],
     );
     assert.ok(actions.every((a) => a.actor === "cli-test"));
   });

@@ -32,7 +32,7 @@ export class JsonLimits {
   maxDepth: i32 = 64;
   /** Bytes of one decoded string (key or value). */
   maxStringBytes: i32 = 1 << 20;
-  maxNumberChars: i32 = 64;
+  maxNumberChars: i32 = 256;
   /** Members of one object; 0 = no limit. */
   maxKeys: i32 = 0;
   /** Items of one array; 0 = no limit. */
@@ -55,6 +55,8 @@ export class JsonError {
  */
 export abstract class JsonHandler {
   error: string = "";
+  /** False spares the parser building each number's text; onNumber then gets "". */
+  wantsNumberText: bool = true;
   onStartObject(): bool { return true; }
   onEndObject(): bool { return true; }
   onStartArray(): bool { return true; }
@@ -107,6 +109,18 @@ class Bytes {
       this.data = bigger;
     }
     unchecked((this.data[this.length++] = byte));
+  }
+
+  append(ptr: usize, count: i32): void {
+    let capacity = this.data.length;
+    if (this.length + count > capacity) {
+      while (this.length + count > capacity) capacity <<= 1;
+      const bigger = new Uint8Array(capacity);
+      memory.copy(bigger.dataStart, this.data.dataStart, this.length);
+      this.data = bigger;
+    }
+    memory.copy(this.data.dataStart + <usize>this.length, ptr, count);
+    this.length += count;
   }
 
   pushCodePoint(cp: u32): void {
@@ -193,10 +207,58 @@ export class JsonStreamParser {
     if (this.limits.maxBytes > 0 && this.offset + length > this.limits.maxBytes) {
       return this.fail(E_SIZE, this.limits.maxBytes);
     }
-    for (let i = 0; i < length; i++) {
-      const c = <u32>load<u8>(ptr + <usize>i);
+    let i = 0;
+    while (i < length) {
+      // Fast path: a run of plain ASCII inside a string is copied in one go.
+      if (this.token == T_STRING && this.escape == 0 && this.utf8Need == 0 && this.highSurrogate == 0) {
+        let end = i;
+        while (end < length) {
+          const b = <u32>load<u8>(ptr + <usize>end);
+          if (b < 0x20 || b >= 0x80 || b == 0x22 || b == 0x5c) break;
+          end++;
+        }
+        const run = end - i;
+        if (run > 0) {
+          if (this.buffer.length + run > this.limits.maxStringBytes) {
+            return this.fail(E_STRING_LENGTH, this.offset + this.limits.maxStringBytes - this.buffer.length);
+          }
+          this.buffer.append(ptr + <usize>i, run);
+          this.offset += run;
+          i = end;
+          if (i == length) break;
+        }
+      }
+      let c = <u32>load<u8>(ptr + <usize>i);
+      // Fast path: whitespace between tokens.
+      if (this.token == T_NONE && isWhitespace(c) && this.state != S_FAILED) {
+        let end = i + 1;
+        while (end < length && isWhitespace(<u32>load<u8>(ptr + <usize>end))) end++;
+        this.offset += end - i;
+        i = end;
+        if (i == length) break;
+        c = <u32>load<u8>(ptr + <usize>i);
+      }
+      // Fast path: a run of digits inside a number's integer, fraction or exponent part.
+      if (this.token == T_NUMBER && c >= 0x30 && c <= 0x39) {
+        const state = this.numberState;
+        if (state == N_INT || state == N_FRAC || state == N_EXP) {
+          let end = i + 1;
+          while (end < length) {
+            const d = <u32>load<u8>(ptr + <usize>end);
+            if (d < 0x30 || d > 0x39) break;
+            end++;
+          }
+          const run = end - i;
+          if (this.buffer.length + run > this.limits.maxNumberChars) return this.fail(E_NUMBER_LENGTH, this.offset);
+          this.buffer.append(ptr + <usize>i, run);
+          this.offset += run;
+          i = end;
+          continue;
+        }
+      }
       if (!this.step(c)) return false;
       this.offset++;
+      i++;
     }
     return true;
   }
@@ -370,12 +432,13 @@ export class JsonStreamParser {
       return this.pushStringByte(c);
     }
     if (this.escape > 0) return this.escapeByte(c);
-    if (this.highSurrogate != 0) return this.fail(E_SURROGATE, this.offset);
-    if (c == 0x22) return this.endString();
     if (c == 0x5c) {
       this.escape = 1;
       return true;
     }
+    // A high surrogate escape must be followed at once by a low one.
+    if (this.highSurrogate != 0) return this.fail(E_SURROGATE, this.offset);
+    if (c == 0x22) return this.endString();
     if (c < 0x20) return this.fail(E_CONTROL, this.offset);
     if (c >= 0x80) {
       if (c >= 0xc2 && c <= 0xdf) {
@@ -502,9 +565,22 @@ export class JsonStreamParser {
     this.token = T_NONE;
     const state = this.numberState;
     if (state != N_ZERO && state != N_INT && state != N_FRAC && state != N_EXP) return this.fail(E_NUMBER, this.offset);
-    const text = this.buffer.text();
-    const value = parseFloat(text);
-    if (!isFinite(value)) return this.fail(E_NUMBER_RANGE, this.offset);
+    let value: f64;
+    let text = "";
+    if ((state == N_INT || state == N_ZERO) && this.buffer.length <= 15) {
+      // Up to 15 digits fit a double exactly: no string, no parseFloat.
+      const data = this.buffer.data;
+      const negative = unchecked(data[0]) == 0x2d;
+      let n: i64 = 0;
+      for (let k = negative ? 1 : 0; k < this.buffer.length; k++) n = n * 10 + <i64>(unchecked(data[k]) - 0x30);
+      value = negative ? -(<f64>n) : <f64>n;
+      if (this.handler.wantsNumberText) text = this.buffer.text();
+    } else {
+      text = this.buffer.text();
+      value = parseFloat(text);
+      if (!isFinite(value)) return this.fail(E_NUMBER_RANGE, this.offset);
+      if (!this.handler.wantsNumberText) text = "";
+    }
     if (!this.handler.onNumber(text, value)) return this.handlerFailed();
     this.valueDone();
     return true;
@@ -555,6 +631,7 @@ export class JsonValue {
 }
 
 class DomBuilder extends JsonHandler {
+  wantsNumberText: bool = false;
   root: JsonValue | null = null;
   private stack: JsonValue[] = [];
   private pendingKey: string = "";
@@ -606,7 +683,6 @@ class DomBuilder extends JsonHandler {
   onNumber(text: string, number: f64): bool {
     const value = new JsonValue(JsonKind.Number);
     value.num = number;
-    value.str = text;
     this.add(value);
     return true;
   }

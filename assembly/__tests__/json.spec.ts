@@ -1,0 +1,153 @@
+import { JsonKind, JsonLimits, JsonHandler, JsonStreamParser, parseJson, parseJsonString, jsonEscape, pointerToken } from "../json";
+
+function expectContains(actual: string, fragment: string): void {
+  expect(actual.includes(fragment)).toBe(true, actual);
+}
+
+function errorOf(text: string, limits: JsonLimits = new JsonLimits()): string {
+  const result = parseJsonString(text, limits);
+  expect(result.ok()).toBe(false, text);
+  return result.error!.toString();
+}
+
+class Recorder extends JsonHandler {
+  events: string[] = [];
+  onStartObject(): bool { this.events.push("{"); return true; }
+  onEndObject(): bool { this.events.push("}"); return true; }
+  onStartArray(): bool { this.events.push("["); return true; }
+  onEndArray(): bool { this.events.push("]"); return true; }
+  onKey(key: string): bool { this.events.push("k:" + key); return true; }
+  onString(value: string): bool { this.events.push("s:" + value); return true; }
+  onNumber(text: string, value: f64): bool { this.events.push("n:" + text + "=" + value.toString()); return true; }
+  onBool(value: bool): bool { this.events.push(value ? "true" : "false"); return true; }
+  onNull(): bool { this.events.push("null"); return true; }
+}
+
+function eventsOf(text: string, chunk: i32): string {
+  const bytes = Uint8Array.wrap(String.UTF8.encode(text));
+  const recorder = new Recorder();
+  const parser = new JsonStreamParser(recorder);
+  let ok = true;
+  for (let at = 0; ok && at < bytes.length; at += chunk) ok = parser.feed(bytes.subarray(at, min(at + chunk, bytes.length)));
+  ok = ok && parser.finish();
+  return (ok ? "ok " : "error ") + recorder.events.join(" ");
+}
+
+describe("JSON values", () => {
+  test("every kind, in document order", () => {
+    const root = parseJsonString('{"a":1.5,"b":[true,false,null],"c":"x","d":{}}').value!;
+    expect(root.kind).toBe(JsonKind.Object);
+    expect(root.keys.join(",")).toBe("a,b,c,d");
+    expect(root.get("a")!.num).toBe(1.5);
+    expect(root.get("b")!.items.length).toBe(3);
+    expect(root.get("b")!.items[0].bool).toBe(true);
+    expect(root.get("b")!.items[2].kind).toBe(JsonKind.Null);
+    expect(root.get("c")!.str).toBe("x");
+    expect(root.get("d")!.kind).toBe(JsonKind.Object);
+    expect(root.get("missing")).toBeNull();
+  });
+
+  test("escapes and surrogate pairs decode to the right characters", () => {
+    const value = parseJsonString('"a\\"b\\\\c\\/d\\n\\t\\u00e9\\ud83d\\ude00"').value!;
+    expect(value.str).toBe("a\"b\\c/d\n\té😀");
+  });
+
+  test("numbers: integers, fractions, exponents, negative zero", () => {
+    const items = parseJsonString("[0,-0,12,-34,1.25,1e3,2E-2,123456789012345678]").value!.items;
+    expect(items[0].num).toBe(0);
+    expect(items[2].num).toBe(12);
+    expect(items[3].num).toBe(-34);
+    expect(items[4].num).toBe(1.25);
+    expect(items[5].num).toBe(1000);
+    expect(items[6].num).toBe(0.02);
+    expect(items[7].num).toBe(123456789012345680);
+  });
+});
+
+describe("JSON errors carry the JSON Pointer and byte offset", () => {
+  test("a wrong value inside nested members", () => {
+    expect(errorOf('{"items":[{"price":1},{"price":x}]}')).toBe("/items/1/price: unexpected character at byte 31");
+  });
+  test("trailing commas and garbage", () => {
+    expect(errorOf("[1,]")).toBe("/1: unexpected character at byte 3");
+    expect(errorOf("{} x")).toBe("/: unexpected data after the JSON value at byte 3");
+    expect(errorOf('{"a":1,}')).toBe("/: unexpected character at byte 7");
+  });
+  test("truncated input", () => {
+    expect(errorOf('{"a":[1,2')).toBe("/a/1: unexpected end of input at byte 9");
+    expect(errorOf('"abc')).toBe("/: unexpected end of input at byte 4");
+  });
+  test("leading zeros and bare signs", () => {
+    expectContains(errorOf("01"), "unexpected data after the JSON value");
+    expectContains(errorOf("-"), "invalid number");
+    expectContains(errorOf("1."), "invalid number");
+  });
+  test("control characters, bad escapes, lone surrogates", () => {
+    expectContains(errorOf('"a\tb"'), "control character in string");
+    expectContains(errorOf('"\\x"'), "invalid escape");
+    expectContains(errorOf('"\\ud800"'), "invalid surrogate escape");
+    expectContains(errorOf('"\\udc00"'), "invalid surrogate escape");
+  });
+  test("invalid UTF-8: overlong, encoded surrogate, truncated", () => {
+    const overlong = new Uint8Array(4);
+    overlong[0] = 0x22; overlong[1] = 0xc0; overlong[2] = 0xaf; overlong[3] = 0x22;
+    expect(parseJson(overlong).error!.message).toBe("invalid UTF-8");
+    const surrogate = new Uint8Array(5);
+    surrogate[0] = 0x22; surrogate[1] = 0xed; surrogate[2] = 0xa0; surrogate[3] = 0x80; surrogate[4] = 0x22;
+    expect(parseJson(surrogate).error!.message).toBe("invalid UTF-8");
+  });
+  test("a number that overflows a double", () => {
+    expectContains(errorOf("[1e999]"), "number out of range");
+  });
+  test("duplicate keys, by default", () => {
+    expectContains(errorOf('{"a":1,"b":2,"a":3}'), "/a: duplicate key");
+    const relaxed = new JsonLimits();
+    relaxed.rejectDuplicateKeys = false;
+    expect(parseJsonString('{"a":1,"a":2}', relaxed).ok()).toBe(true);
+  });
+});
+
+describe("JSON limits", () => {
+  test("depth: 100000 nested arrays fail cleanly at the limit", () => {
+    const deep = "[".repeat(100000);
+    expectContains(errorOf(deep), "nesting deeper than the limit at byte 64");
+  });
+  test("string, number, keys, items and document size", () => {
+    const limits = new JsonLimits();
+    limits.maxStringBytes = 4;
+    limits.maxNumberChars = 3;
+    limits.maxKeys = 2;
+    limits.maxItems = 2;
+    expectContains(errorOf('"abcde"', limits), "string longer than the limit");
+    expectContains(errorOf("1234", limits), "number longer than the limit");
+    expectContains(errorOf('{"a":1,"b":2,"c":3}', limits), "too many keys in object");
+    expectContains(errorOf("[1,2,3]", limits), "too many items in array");
+    const small = new JsonLimits();
+    small.maxBytes = 4;
+    expectContains(errorOf("[1,2,3]", small), "document larger than the limit");
+  });
+});
+
+describe("JSON streaming", () => {
+  test("any split into chunks gives the same events as one piece", () => {
+    const documents = ['{"a":[1,-2.5e3,"x\\u00e9y",true,null],"b\\"":{"c":"😀"}}', "  [ 123 , 4 ] ", '"\\ud83d\\ude00"'];
+    for (let d = 0; d < documents.length; d++) {
+      const whole = eventsOf(documents[d], 1 << 20);
+      expect(whole.startsWith("ok ")).toBe(true, whole);
+      for (let chunk = 1; chunk < 12; chunk++) expect(eventsOf(documents[d], chunk)).toBe(whole);
+    }
+  });
+  test("reports events in order", () => {
+    expect(eventsOf('{"a":[1,"s",false]}', 3)).toBe("ok { k:a [ n:1=1.0 s:s false ] }");
+  });
+});
+
+describe("JSON helpers", () => {
+  test("jsonEscape escapes quotes, backslashes and control characters", () => {
+    expect(jsonEscape('a"b\\c\nd\u0001')).toBe('a\\"b\\\\c\\nd\\u0001');
+    expect(jsonEscape("plain")).toBe("plain");
+  });
+  test("pointerToken escapes ~ and /", () => {
+    expect(pointerToken("a/b~c")).toBe("a~1b~0c");
+  });
+});

@@ -17,7 +17,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { StartedTestContainer } from "testcontainers";
-import { AdminClient, type EnvoyStats } from "./admin.ts";
+import { AdminClient } from "./admin.ts";
+import { RunningEnvoyBase } from "./running-envoy.ts";
 import { resolveEnvoyBinary } from "./binary.ts";
 import { bootstrapYaml } from "./bootstrap.ts";
 import { EnvoyStartError, envoyArgs, validateBootstrap, type EnvoyOptions } from "./launcher.ts";
@@ -188,7 +189,7 @@ function outermost(dirs: string[]): string[] {
 }
 
 /** One Envoy in a container on the host network (127.0.0.1), started from a rendered bootstrap. */
-export class EnvoyContainer {
+export class EnvoyContainer extends RunningEnvoyBase {
   private logText = "";
   private logEnded: Promise<void> = Promise.resolve();
   private container: StartedTestContainer | undefined;
@@ -201,7 +202,9 @@ export class EnvoyContainer {
     readonly label: string,
     readonly name: string,
     public admin: AdminClient = new AdminClient("http://127.0.0.1:0"),
-  ) {}
+  ) {
+    super();
+  }
 
   static async start(options: EnvoyContainerOptions): Promise<EnvoyContainer> {
     const binary = resolveEnvoyBinary({ install: true });
@@ -335,32 +338,6 @@ export class EnvoyContainer {
   /** The container id, once started. */
   get id(): string | undefined {
     return this.container?.getId();
-  }
-
-  /** `http://127.0.0.1:<port>` of a listener by name. */
-  async listenerUrl(name: string): Promise<string> {
-    const address = (await this.admin.listenerAddresses()).get(name);
-    if (!address) throw new Error(`${this.label} has no listener named ${name}`);
-    return `http://${address.host}:${address.port}`;
-  }
-
-  stats(filter?: string): Promise<EnvoyStats> {
-    return this.admin.stats(filter);
-  }
-
-  configDump(query?: string): Promise<unknown> {
-    return this.admin.configDump(query);
-  }
-
-  /** Waits until `predicate` holds for the logs (Envoy logs asynchronously to its work). */
-  async waitForLog(predicate: RegExp, timeoutMs = 5_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const match = predicate.exec(this.logText);
-      if (match) return match[0];
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`${this.label}: no log line matched ${predicate} within ${timeoutMs} ms`);
   }
 
   /** Stops Envoy (SIGTERM, SIGKILL after 5 s) and always removes the container and the work dir. */

@@ -4,7 +4,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { AdminClient, type EnvoyStats } from "./admin.ts";
+import { AdminClient } from "./admin.ts";
+import { RunningEnvoyBase } from "./running-envoy.ts";
 import { resolveEnvoyBinary } from "./binary.ts";
 import { bootstrapYaml, type BootstrapSpec } from "./bootstrap.ts";
 
@@ -83,7 +84,7 @@ export async function validateBootstrap(
 }
 
 /** One Envoy process on 127.0.0.1, started from a rendered bootstrap. Several may run at once. */
-export class EnvoyProcess {
+export class EnvoyProcess extends RunningEnvoyBase {
   private logText = "";
   private exited: Promise<number | null>;
 
@@ -94,6 +95,7 @@ export class EnvoyProcess {
     readonly label: string,
     public admin: AdminClient = new AdminClient("http://127.0.0.1:0"),
   ) {
+    super();
     child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (this.logText += chunk));
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (this.logText += chunk));
     this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
@@ -147,32 +149,6 @@ export class EnvoyProcess {
 
   get pid(): number | undefined {
     return this.child.pid;
-  }
-
-  /** `http://127.0.0.1:<port>` of a listener by name. */
-  async listenerUrl(name: string): Promise<string> {
-    const address = (await this.admin.listenerAddresses()).get(name);
-    if (!address) throw new Error(`${this.label} has no listener named ${name}`);
-    return `http://${address.host}:${address.port}`;
-  }
-
-  stats(filter?: string): Promise<EnvoyStats> {
-    return this.admin.stats(filter);
-  }
-
-  configDump(query?: string): Promise<unknown> {
-    return this.admin.configDump(query);
-  }
-
-  /** Waits until `predicate` holds for the logs (Envoy logs asynchronously to its work). */
-  async waitForLog(predicate: RegExp, timeoutMs = 5_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const match = predicate.exec(this.logText);
-      if (match) return match[0];
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`${this.label}: no log line matched ${predicate} within ${timeoutMs} ms`);
   }
 
   async stop(): Promise<void> {

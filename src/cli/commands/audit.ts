@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command, InvalidArgumentError } from "commander";
+import { fail, say } from "../output.ts";
 import { GraftAuditError, GraftError } from "../../artifact/errors.ts";
 import { verifyAuditLog } from "../../audit/log.ts";
 
@@ -39,7 +40,9 @@ export function register(program: Command): void {
           }
           say(command, `ok: ${result.records} record(s), head seq ${result.headSeq} ${result.headHash}`);
         } catch (error) {
-          fail(command, error);
+          fail(command, error, (e: GraftError) =>
+            e instanceof GraftAuditError && e.code === "AUDIT_BROKEN" ? EXIT_BROKEN : 1,
+          );
         }
       },
     );
@@ -55,26 +58,4 @@ function parseAnchor(value: string): { seq: number; hash: string } {
     );
   }
   return { seq, hash };
-}
-
-function root(command: Command): Command {
-  return command.parent ? root(command.parent) : command;
-}
-
-function say(command: Command, text: string): void {
-  const write = root(command).configureOutput().writeOut ?? ((line: string) => process.stdout.write(line));
-  write(`${text}\n`);
-}
-
-/** A broken chain exits 2, other graft errors exit 1; anything else propagates. */
-function fail(command: Command, error: unknown): never {
-  if (!(error instanceof GraftError)) throw error;
-  const exitCode = error instanceof GraftAuditError && error.code === "AUDIT_BROKEN" ? EXIT_BROKEN : 1;
-  // A refusal is not a usage mistake: report it without the help text even under showHelpAfterError(),
-  // through a stand-in that shares the root's output and exitOverride settings.
-  const reporter = new Command().copyInheritedSettings(root(command)).showHelpAfterError(false);
-  return reporter.error(`error: ${error.code}: ${error.message}`, {
-    exitCode,
-    code: `graft.${error.code}`,
-  });
 }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import path from "node:path";
 import { Command } from "commander";
-import { GraftError, GraftSignError } from "../../artifact/errors.ts";
+import { fail, say } from "../output.ts";
+import { GraftSignError } from "../../artifact/errors.ts";
 import { loadConfigurationFile, readInputFile, readJsonFile, writeFileAtomic } from "../../artifact/files.ts";
 import { loadSigningKey } from "../../artifact/keys.ts";
 import { coSign, signEnvelope } from "../../artifact/sign.ts";
@@ -109,25 +110,4 @@ export function register(program: Command): void {
         fail(command, error);
       }
     });
-}
-
-function root(command: Command): Command {
-  return command.parent ? root(command.parent) : command;
-}
-
-function say(command: Command, text: string): void {
-  const write = root(command).configureOutput().writeOut ?? ((line: string) => process.stdout.write(line));
-  write(`${text}\n`);
-}
-
-/** Graft errors end the command with `error: CODE: message` and exit code 1; anything else propagates. */
-function fail(command: Command, error: unknown): never {
-  if (!(error instanceof GraftError)) throw error;
-  // A refusal is not a usage mistake: report it without the help text even under showHelpAfterError(),
-  // through a stand-in that shares the root's output and exitOverride settings.
-  const reporter = new Command().copyInheritedSettings(root(command)).showHelpAfterError(false);
-  return reporter.error(`error: ${error.code}: ${error.message}`, {
-    exitCode: 1,
-    code: `graft.${error.code}`,
-  });
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command, InvalidArgumentError } from "commander";
-import { GraftError, GraftVerifyError } from "../../artifact/errors.ts";
+import { fail, say } from "../output.ts";
+import { type GraftError, GraftVerifyError } from "../../artifact/errors.ts";
 import { loadConfigurationFile, readInputFile } from "../../artifact/files.ts";
 import { loadTrustPolicy } from "../../artifact/policy.ts";
 import { sha256Hex } from "../../artifact/statement.ts";
@@ -95,7 +96,7 @@ export function register(program: Command): void {
           ].join("\n"),
         );
       } catch (error) {
-        fail(command, error);
+        fail(command, error, (e: GraftError) => (e instanceof GraftVerifyError ? EXIT_REFUSED : 1));
       }
     });
 }
@@ -109,26 +110,4 @@ function collectLabel(value: string, previous: Record<string, string>): Record<s
     throw new InvalidArgumentError(`label ${key} given twice (${previous[key]} and ${labelValue})`);
   }
   return { ...previous, [key]: labelValue };
-}
-
-function root(command: Command): Command {
-  return command.parent ? root(command.parent) : command;
-}
-
-function say(command: Command, text: string): void {
-  const write = root(command).configureOutput().writeOut ?? ((line: string) => process.stdout.write(line));
-  write(`${text}\n`);
-}
-
-/** A refusal exits 2, other graft errors (unreadable files, bad policy) exit 1; anything else propagates. */
-function fail(command: Command, error: unknown): never {
-  if (!(error instanceof GraftError)) throw error;
-  const exitCode = error instanceof GraftVerifyError ? EXIT_REFUSED : 1;
-  // A refusal is not a usage mistake: report it without the help text even under showHelpAfterError(),
-  // through a stand-in that shares the root's output and exitOverride settings.
-  const reporter = new Command().copyInheritedSettings(root(command)).showHelpAfterError(false);
-  return reporter.error(`error: ${error.code}: ${error.message}`, {
-    exitCode,
-    code: `graft.${error.code}`,
-  });
 }

@@ -33,6 +33,8 @@ export interface InjectRequest extends AuditContext {
   policy: TrustPolicy;
   failurePolicy?: FailurePolicy;
   now?: Date;
+  /** Where the configuration came from, for error messages (e.g. its file name). */
+  configSource?: string;
 }
 
 const moduleDigest = (verified: VerifiedArtifact) => `sha256:${verified.moduleSha256}`;
@@ -94,7 +96,7 @@ export async function injectFleet(request: InjectRequest): Promise<FleetReport> 
     validateFilterConfig(
       filter,
       { ...request.configuration, injection_id: predicate.injectionId },
-      "configuration",
+      request.configSource ?? "configuration",
     );
   } catch (error) {
     const code = (error as { code?: string }).code;

@@ -49,6 +49,7 @@ export function register(program: Command): void {
         module: await readFile(module),
         envelope: await readJsonFile(options.envelope, "--envelope"),
         configuration: configuration as Record<string, unknown>,
+        configSource: options.config,
         policy: await loadTrustPolicy(options.policy),
         failurePolicy: options.failurePolicy,
         auditLog: options.auditLog,

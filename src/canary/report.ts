@@ -53,7 +53,7 @@ export function rolloutMarkdown(result: RolloutResult): string {
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 
-/** An inline SVG line chart of both arms' rate of one metric over the looks. */
+/** An inline SVG chart of both arms' cumulative rate of one metric at each look (lines and points). */
 function chart(result: RolloutResult, metric: string): string {
   const points = result.looks.map((look) => {
     const verdict = look.verdict.metrics.find((m) => m.metric === metric);
@@ -64,23 +64,34 @@ function chart(result: RolloutResult, metric: string): string {
     };
   });
   const width = 560;
-  const height = 160;
+  const height = 170;
+  const left = 55;
   const maxT = Math.max(1, ...points.map((p) => p.t));
-  const maxRate = Math.max(1e-9, ...points.flatMap((p) => [p.canary, p.baseline]).filter(Number.isFinite));
-  const line = (arm: "canary" | "baseline") =>
-    points
-      .filter((p) => Number.isFinite(p[arm]))
+  const observed = points.flatMap((p) => [p.canary, p.baseline]).filter(Number.isFinite);
+  const maxRate = Math.max(0, ...observed);
+  const top = maxRate > 0 ? maxRate * 1.1 : 0.01;
+  const x = (t: number) => ((t / maxT) * (width - left - 10) + left).toFixed(1);
+  const y = (rate: number) => (height - 25 - (rate / top) * (height - 40)).toFixed(1);
+  const percent = (rate: number) => `${(rate * 100).toPrecision(rate > 0 ? 3 : 1)}%`;
+  const series = (arm: "canary" | "baseline", colour: string, dash: string) => {
+    const arm_points = points.filter((p) => Number.isFinite(p[arm]));
+    const line = arm_points.map((p) => `${x(p.t)},${y(p[arm])}`).join(" ");
+    const dots = arm_points
       .map(
         (p) =>
-          `${((p.t / maxT) * (width - 50) + 45).toFixed(1)},${(height - 20 - (p[arm] / maxRate) * (height - 35)).toFixed(1)}`,
+          `<circle cx="${x(p.t)}" cy="${y(p[arm])}" r="3" fill="${colour}"><title>${arm} ${percent(p[arm])} at ${p.t.toFixed(0)} s</title></circle>`,
       )
-      .join(" ");
-  return `<figure><figcaption>${escapeHtml(metric)}: rate per exposure (max ${(maxRate * 100).toPrecision(3)}%)</figcaption>
+      .join("");
+    return `<polyline fill="none" stroke="${colour}" stroke-width="2" stroke-dasharray="${dash}" points="${line}"/>${dots}`;
+  };
+  return `<figure><figcaption>${escapeHtml(metric)}: bad events per unit of exposure since the canary started</figcaption>
 <svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${escapeHtml(metric)} canary vs baseline">
-<line x1="45" y1="${height - 20}" x2="${width - 5}" y2="${height - 20}" stroke="#999"/><line x1="45" y1="10" x2="45" y2="${height - 20}" stroke="#999"/>
-<text x="45" y="${height - 5}" font-size="10">0 s</text><text x="${width - 40}" y="${height - 5}" font-size="10">${maxT.toFixed(0)} s</text>
-<polyline fill="none" stroke="#d9480f" stroke-width="2" points="${line("canary")}"/>
-<polyline fill="none" stroke="#1971c2" stroke-width="2" stroke-dasharray="4 3" points="${line("baseline")}"/>
+<line x1="${left}" y1="${height - 25}" x2="${width - 5}" y2="${height - 25}" stroke="#999"/><line x1="${left}" y1="10" x2="${left}" y2="${height - 25}" stroke="#999"/>
+<text x="${left - 5}" y="${y(top)}" font-size="10" text-anchor="end" dominant-baseline="hanging">${percent(top)}</text>
+<text x="${left - 5}" y="${height - 25}" font-size="10" text-anchor="end">0%</text>
+<text x="${left}" y="${height - 8}" font-size="10">0 s</text><text x="${width - 10}" y="${height - 8}" font-size="10" text-anchor="end">${maxT.toFixed(0)} s</text>
+${series("baseline", "#1971c2", "4 3")}
+${series("canary", "#d9480f", "")}
 </svg></figure>`;
 }
 

@@ -9,12 +9,16 @@ import { WasmResultValues, HeaderMapTypeValues } from "@solo-io/proxy-runtime/as
 class HostBuffer {
   data: usize = 0;
   size: usize = 0;
+  cas: u32 = 0;
 
   dataPtr(): usize {
     return changetype<usize>(this) + offsetof<HostBuffer>("data");
   }
   sizePtr(): usize {
     return changetype<usize>(this) + offsetof<HostBuffer>("size");
+  }
+  casPtr(): usize {
+    return changetype<usize>(this) + offsetof<HostBuffer>("cas");
   }
   take(): ArrayBuffer {
     if (this.data == 0) return new ArrayBuffer(0);
@@ -56,17 +60,47 @@ export function removeHeader(map: HeaderMapTypeValues, name: string): bool {
   return imports.proxy_remove_header_map_value(map, changetype<usize>(key), key.byteLength) == WasmResultValues.Ok;
 }
 
+/** A property path as the ABI spells it (NUL-separated segments); encode once, read often. */
+export function encodePropertyPath(path: string): ArrayBuffer {
+  return String.UTF8.encode(path.split(".").join("\0"));
+}
+
 /** A property such as `request.path` or `source.address`, or null when the host has none. */
 export function getProperty(path: string): ArrayBuffer | null {
-  // Property paths are NUL-separated segments in the ABI.
-  const segments = path.split(".");
-  const encoded = String.UTF8.encode(segments.join("\0"));
-  const result = imports.proxy_get_property(changetype<usize>(encoded), encoded.byteLength, hostBuffer.dataPtr(), hostBuffer.sizePtr());
-  if (result != WasmResultValues.Ok) {
-    hostBuffer.take();
-    return null;
-  }
-  return hostBuffer.take();
+  return getPropertyEncoded(encodePropertyPath(path));
+}
+
+/** getProperty with a path from encodePropertyPath (no per-call encoding on hot paths). */
+export function getPropertyEncoded(path: ArrayBuffer): ArrayBuffer | null {
+  const result = imports.proxy_get_property(changetype<usize>(path), path.byteLength, hostBuffer.dataPtr(), hostBuffer.sizePtr());
+  const value = hostBuffer.take();
+  return result == WasmResultValues.Ok ? value : null;
+}
+
+/** What a shared-data read returned; one instance, reused: copy what you keep. */
+export class SharedDataRead {
+  result: i32 = 0;
+  value: ArrayBuffer = new ArrayBuffer(0);
+  cas: u32 = 0;
+}
+
+const sharedDataRead = new SharedDataRead();
+
+/**
+ * Reads shared data (process-wide, seen by every worker's VM with the same vm_id). The key is
+ * pre-encoded UTF-8, so hot paths encode it once.
+ */
+export function getSharedData(key: ArrayBuffer): SharedDataRead {
+  hostBuffer.cas = 0;
+  sharedDataRead.result = imports.proxy_get_shared_data(changetype<usize>(key), key.byteLength, hostBuffer.dataPtr(), hostBuffer.sizePtr(), hostBuffer.casPtr());
+  sharedDataRead.value = hostBuffer.take();
+  sharedDataRead.cas = hostBuffer.cas;
+  return sharedDataRead;
+}
+
+/** Writes shared data; `cas` 0 writes unconditionally, otherwise CasMismatch (8) when another write came first. */
+export function setSharedData(key: ArrayBuffer, value: ArrayBuffer, cas: u32): i32 {
+  return imports.proxy_set_shared_data(changetype<usize>(key), key.byteLength, changetype<usize>(value), value.byteLength, cas);
 }
 
 /** Bytes of a host buffer (body, configuration), or an empty buffer. */

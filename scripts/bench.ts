@@ -1,13 +1,15 @@
 // `npm run bench [-- <name>...]`: graft's benchmarks, each printing a Markdown report. Loads target
-// loopback only and are bounded in time. Names: judge, swap, emulator (and the filters' own, as they land).
+// loopback only and are bounded in time. Names: judge, swap, emulator, rate-limiter, payload-validator.
 import { judgeBenchMarkdown } from "../src/canary/judge-bench.ts";
 import { benchSwap } from "../src/bench/swap-bench.ts";
 import { benchEmulator } from "../src/host/bench.ts";
+import { benchRateLimiter } from "../src/bench/rate-limiter.ts";
 
 const benches: Record<string, () => Promise<string>> = {
   judge: async () => judgeBenchMarkdown({}),
   swap: benchSwap,
   emulator: benchEmulator,
+  "rate-limiter": () => benchRateLimiter(),
 };
 
 const wanted = process.argv.slice(2);

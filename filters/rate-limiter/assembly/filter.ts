@@ -1,0 +1,255 @@
+// rate-limiter's filter: root context (configuration, metrics, the shared-data limiter) and stream
+// context (one decision per matching rule, the 429, the quota headers).
+import { Context, FilterHeadersStatusValues, HeaderMapTypeValues, WasmResultValues, set_tick_period_milliseconds } from "@solo-io/proxy-runtime/assembly";
+import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getHeader, setHeader, increment, nowNanos, sendReply, TAG_RULE, getSharedData, setSharedData, getPropertyEncoded, encodePropertyPath } from "../../../assembly";
+import { Mode, RateLimitConfig, RequestView, Rule, parseConfig } from "./config";
+import { Decision, Limiter, Outcome, SharedStore } from "./limiter";
+import { REASON_CAS_EXHAUSTED, REASON_LIMITED, REASON_OVERFLOW, deniedBody, rateLimitItem, replyDetails, resetSeconds, retryAfterSeconds } from "./headers";
+
+export const FILTER = "rate-limiter";
+
+/** Rules with at most this many slots get them all at configure time; larger ones create slots on first use. */
+const CREATE_SLOTS_UP_TO: i32 = 1024;
+
+/**
+ * Envoy's shared data: one process-wide map per vm_id, seen by every worker's VM. Direct host calls
+ * with the rule's pre-encoded keys: the runtime's wrappers encode the key and allocate a result
+ * object on every call, and this runs on every request.
+ */
+class EnvoySharedData extends SharedStore {
+  get(key: ArrayBuffer): i32 {
+    const read = getSharedData(key);
+    if (read.result == WasmResultValues.Ok) {
+      this.value = read.value;
+      this.cas = read.cas;
+    }
+    return read.result;
+  }
+  set(key: ArrayBuffer, value: ArrayBuffer, cas: u32): i32 {
+    return setSharedData(key, value, cas);
+  }
+}
+
+/** `source.address` as the ABI spells property paths: NUL-separated segments. */
+const SOURCE_ADDRESS = encodePropertyPath("source.address");
+
+/**
+ * A counter whose increments gather in the VM and reach Envoy in one host call per flush: a host
+ * call costs about as much as the rest of the limiter's work, and every request counts something.
+ */
+class BatchedCounter {
+  pending: i64 = 0;
+  constructor(public id: u32) {}
+  @inline add(n: i64 = 1): void {
+    this.pending += n;
+  }
+  flush(): void {
+    if (this.pending == 0) return;
+    increment(this.id, this.pending);
+    this.pending = 0;
+  }
+}
+
+/** One rule's counters: `graft.<name>{filter, injection, rule}`. */
+class RuleCounters {
+  allowed: BatchedCounter;
+  limited: BatchedCounter;
+  casRetries: BatchedCounter;
+  casExhausted: BatchedCounter;
+  overflow: BatchedCounter;
+
+  constructor(metrics: FilterMetrics, rule: string) {
+    this.allowed = new BatchedCounter(metrics.counter("allowed_total", TAG_RULE, rule));
+    this.limited = new BatchedCounter(metrics.counter("limited_total", TAG_RULE, rule));
+    this.casRetries = new BatchedCounter(metrics.counter("cas_retries_total", TAG_RULE, rule));
+    this.casExhausted = new BatchedCounter(metrics.counter("cas_exhausted_total", TAG_RULE, rule));
+    this.overflow = new BatchedCounter(metrics.counter("overflow_total", TAG_RULE, rule));
+  }
+
+  flush(): void {
+    this.allowed.flush();
+    this.limited.flush();
+    this.casRetries.flush();
+    this.casExhausted.flush();
+    this.overflow.flush();
+  }
+}
+
+/** Counters reach Envoy on this tick, and at the latest on the first request FLUSH_AFTER_NS after the last flush. */
+const FLUSH_TICK_MS: u32 = 100;
+const FLUSH_AFTER_NS: u64 = 1_000_000_000;
+
+export class RateLimitRoot extends GraftRootContext {
+  config: RateLimitConfig = new RateLimitConfig();
+  limiter: Limiter = new Limiter(new EnvoySharedData(), 0, true);
+  requests: BatchedCounter = new BatchedCounter(0);
+  /** Counters of config.rules, index for index. */
+  counters: RuleCounters[] = [];
+  lastFlush: u64 = 0;
+
+  constructor(context_id: u32) {
+    super(context_id, FILTER);
+  }
+
+  configure(reader: ConfigReader, root: JsonValue, metrics: FilterMetrics): void {
+    const config = parseConfig(reader, root, metrics.injection);
+    if (!reader.ok()) return;
+    const limiter = new Limiter(this.limiter.store, config.casMaxRetries, config.denyOnCasExhausted);
+    limiter.staleCas = config.staleCas;
+    const now = nowNanos();
+    const counters: RuleCounters[] = [];
+    for (let i = 0; i < config.rules.length; i++) {
+      const rule = config.rules[i];
+      counters.push(new RuleCounters(metrics, rule.name));
+      if (rule.slots <= CREATE_SLOTS_UP_TO) limiter.createSlots(rule, now);
+    }
+    this.flush(now);
+    this.requests = new BatchedCounter(metrics.counter("requests_total"));
+    this.counters = counters;
+    this.limiter = limiter;
+    this.config = config;
+    set_tick_period_milliseconds(FLUSH_TICK_MS);
+  }
+
+  onTick(): void {
+    this.flush(nowNanos());
+  }
+
+  flush(now: u64): void {
+    this.lastFlush = now;
+    this.requests.flush();
+    const counters = this.counters;
+    for (let i = 0; i < counters.length; i++) unchecked(counters[i]).flush();
+  }
+
+  createContext(context_id: u32): Context {
+    return new RateLimitStream(context_id, this);
+  }
+}
+
+/** Envoy's request, read lazily and at most once per request. */
+class EnvoyRequest extends RequestView {
+  private methodValue: string | null = null;
+  private pathValue: string | null = null;
+  private addressRead: bool = false;
+  private addressValue: ArrayBuffer | null = null;
+
+  reset(): void {
+    this.methodValue = null;
+    this.pathValue = null;
+    this.addressRead = false;
+    this.addressValue = null;
+  }
+  method(): string {
+    if (this.methodValue === null) {
+      const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":method");
+      this.methodValue = value === null ? "" : value;
+    }
+    return this.methodValue!;
+  }
+  path(): string {
+    if (this.pathValue === null) {
+      const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":path");
+      this.pathValue = value === null ? "" : value;
+    }
+    return this.pathValue!;
+  }
+  header(name: string): string | null {
+    return getHeader(HeaderMapTypeValues.RequestHeaders, name);
+  }
+  sourceAddressBytes(): ArrayBuffer | null {
+    if (!this.addressRead) {
+      this.addressRead = true;
+      this.addressValue = getPropertyEncoded(SOURCE_ADDRESS);
+    }
+    return this.addressValue;
+  }
+}
+
+const envoyRequest = new EnvoyRequest();
+const decision = new Decision();
+
+export class RateLimitStream extends Context {
+  /** RateLimit-Policy and RateLimit values for the response, when quota headers are on. */
+  quotaPolicy: string | null = null;
+  quotaValue: string = "";
+
+  constructor(context_id: u32, root: RateLimitRoot) {
+    super(context_id, root);
+  }
+
+  onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const root = this.root_context as RateLimitRoot;
+    root.requests.add();
+    const config = root.config;
+    const rules = config.rules;
+    if (rules.length == 0) return FilterHeadersStatusValues.Continue;
+    envoyRequest.reset();
+    const now = nowNanos();
+    let quotaRule: Rule | null = null;
+    let quotaRemaining: u64 = u64.MAX_VALUE;
+    let quotaReset: i64 = 0;
+    let anyDenied = false;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = unchecked(rules[i]);
+      if (!rule.matches(envoyRequest)) continue;
+      const fp = rule.keyFingerprint(envoyRequest);
+      if (fp == 0) continue;
+      root.limiter.decide(rule, fp, now, decision);
+      const counters = unchecked(root.counters[i]);
+      if (decision.casRetries > 0) counters.casRetries.add(decision.casRetries);
+      if (decision.overflowed) counters.overflow.add();
+      const outcome = decision.outcome;
+      if (outcome == Outcome.Allowed) {
+        counters.allowed.add();
+        if (decision.remaining < quotaRemaining) {
+          quotaRule = rule;
+          quotaRemaining = decision.remaining;
+          quotaReset = resetSeconds(decision.waitNs);
+        }
+      } else if (outcome == Outcome.Limited) {
+        counters.limited.add();
+      } else if (outcome == Outcome.CasExhausted) {
+        counters.casExhausted.add();
+      }
+      if (decision.passes()) continue;
+      anyDenied = true;
+      if (config.mode == Mode.Enforce) {
+        if (now - root.lastFlush >= FLUSH_AFTER_NS) root.flush(now);
+        deny(rule, decision);
+        return FilterHeadersStatusValues.StopIteration;
+      }
+    }
+    if (now - root.lastFlush >= FLUSH_AFTER_NS) root.flush(now);
+    if (config.quotaHeaders && quotaRule !== null && !anyDenied) {
+      this.quotaPolicy = quotaRule.policy;
+      this.quotaValue = rateLimitItem(quotaRule.name, quotaRemaining, quotaReset);
+    }
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  onResponseHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const policy = this.quotaPolicy;
+    if (policy !== null) {
+      setHeader(HeaderMapTypeValues.ResponseHeaders, "ratelimit-policy", policy);
+      setHeader(HeaderMapTypeValues.ResponseHeaders, "ratelimit", this.quotaValue);
+    }
+    return FilterHeadersStatusValues.Continue;
+  }
+}
+
+function deny(rule: Rule, decision: Decision): void {
+  const headers: string[] = ["ratelimit-policy", rule.policy];
+  let reason = REASON_LIMITED;
+  let retryAfter: i64 = 1;
+  if (decision.outcome == Outcome.Limited) {
+    retryAfter = retryAfterSeconds(decision.waitNs);
+    headers.push("ratelimit");
+    headers.push(rateLimitItem(rule.name, 0, retryAfter));
+  } else {
+    reason = decision.outcome == Outcome.CasExhausted ? REASON_CAS_EXHAUSTED : REASON_OVERFLOW;
+  }
+  headers.push("retry-after");
+  headers.push(retryAfter.toString());
+  sendReply(429, replyDetails(reason), deniedBody(reason, rule.name, retryAfter), "application/json", headers);
+}

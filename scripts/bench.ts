@@ -4,12 +4,14 @@ import { judgeBenchMarkdown } from "../src/canary/judge-bench.ts";
 import { benchSwap } from "../src/bench/swap-bench.ts";
 import { benchEmulator } from "../src/host/bench.ts";
 import { benchRateLimiter } from "../src/bench/rate-limiter.ts";
+import { benchPayloadValidator } from "../src/bench/payload-validator.ts";
 
 const benches: Record<string, () => Promise<string>> = {
   judge: async () => judgeBenchMarkdown({}),
   swap: benchSwap,
   emulator: benchEmulator,
   "rate-limiter": () => benchRateLimiter(),
+  "payload-validator": () => benchPayloadValidator(),
 };
 
 const wanted = process.argv.slice(2);

@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { AdminClient } from "./admin.ts";
 import { RunningEnvoyBase } from "./running-envoy.ts";
 import { resolveEnvoyBinary } from "./binary.ts";
-import { bootstrapYaml, type BootstrapSpec } from "./bootstrap.ts";
+import { bootstrapYaml, type BootstrapSpec, type HttpFilter } from "./bootstrap.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -80,6 +80,28 @@ export async function validateBootstrap(
       `Envoy rejected ${configPath}`,
       `${failure.stdout ?? ""}${failure.stderr ?? ""}`,
     );
+  }
+}
+
+/**
+ * Checks HTTP filters the way Envoy would load them, without running an Envoy: they go into a
+ * throwaway bootstrap that `envoy --mode validate` loads, which creates Wasm VMs and runs the
+ * filters' configure step. Rejects with EnvoyStartError carrying Envoy's log (the filter's reason).
+ */
+export async function validateHttpFilters(filters: HttpFilter[]): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), "graft-validate-"));
+  try {
+    const configPath = path.join(dir, "bootstrap.yaml");
+    await writeFile(
+      configPath,
+      bootstrapYaml({
+        upstream: { host: "127.0.0.1", port: 9 },
+        listeners: [{ name: "main", httpFilters: filters }],
+      }),
+    );
+    await validateBootstrap(configPath);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,160 @@
+import { ConfigReader } from "../../../../assembly/config";
+import { JsonBodyValidator } from "../schema";
+import { PayloadConfig, parseConfig } from "../settings";
+import { Verdict } from "../problem";
+
+function configOf(json: string): PayloadConfig {
+  const reader = new ConfigReader();
+  const root = reader.parse(Uint8Array.wrap(String.UTF8.encode(json)))!;
+  const config = parseConfig(reader, root);
+  expect(reader.ok()).toBe(true, reader.ok() ? "" : reader.error!.toString());
+  return config;
+}
+
+/** The verdict for `body` under `schema` (JSON text), fed in chunks of `chunk` bytes; null = valid. */
+function validate(schema: string, body: string, chunk: i32 = 0, options: string = ""): Verdict | null {
+  const config = configOf('{"json":{' + options + (options.length > 0 ? "," : "") + '"schema":' + schema + "}}");
+  const validator = new JsonBodyValidator(config.json!);
+  const bytes = Uint8Array.wrap(String.UTF8.encode(body));
+  const step = chunk > 0 ? chunk : bytes.length;
+  for (let i = 0; i < bytes.length; i += step) {
+    if (!validator.feed(bytes.subarray(i, min(bytes.length, i + step)))) return validator.verdict;
+  }
+  if (!validator.finish()) return validator.verdict;
+  return null;
+}
+
+function passes(schema: string, body: string): void {
+  const verdict = validate(schema, body);
+  expect(verdict).toBeNull(verdict === null ? "" : schema + " " + body + " → " + verdict.toString());
+  // The same, one byte at a time.
+  expect(validate(schema, body, 1)).toBeNull();
+}
+
+function fails(schema: string, body: string, reason: string, detail: string): void {
+  const verdict = validate(schema, body);
+  expect(verdict).not.toBeNull(schema + " " + body + " should fail");
+  expect(verdict!.reason).toBe(reason, verdict!.toString());
+  expect(verdict!.detail).toBe(detail);
+  const split = validate(schema, body, 1);
+  expect(split!.detail).toBe(detail, "one byte at a time");
+}
+
+describe("schema keywords", () => {
+  test("type, with integer apart from number", () => {
+    passes('{"type":"object"}', "{}");
+    fails('{"type":"object"}', "[]", "schema", "/: expected object, got array");
+    passes('{"type":"integer"}', "3");
+    passes('{"type":"integer"}', "3.0");
+    fails('{"type":"integer"}', "3.5", "schema", "/: expected integer, got number");
+    passes('{"type":"number"}', "3");
+    fails('{"type":"number"}', '"3"', "schema", "/: expected number, got string");
+    passes('{"type":["string","null"]}', "null");
+    fails('{"type":["string","null"]}', "true", "schema", "/: expected null or string, got boolean");
+    passes('{"type":"boolean"}', "false");
+    passes('{"type":"array"}', "[1]");
+  });
+
+  test("properties, nested, with the path of the offending value", () => {
+    const schema = '{"type":"object","properties":{"items":{"type":"array","items":{"type":"object","properties":{"price":{"type":"number"}}}}}}';
+    passes(schema, '{"items":[{"price":1},{"price":2.5}]}');
+    fails(schema, '{"items":[{"price":1},{},{"price":3},{"price":"4"}]}', "schema", "/items/3/price: expected number, got string");
+  });
+
+  test("required", () => {
+    const schema = '{"type":"object","required":["id","name"],"properties":{"sub":{"type":"object","required":["x"]}}}';
+    passes(schema, '{"name":"a","id":1}');
+    fails(schema, '{"id":1}', "schema", '/: missing required property "name"');
+    fails(schema, '{"id":1,"name":"n","sub":{}}', "schema", '/sub: missing required property "x"');
+  });
+
+  test("additionalProperties false", () => {
+    const schema = '{"properties":{"a":{}},"additionalProperties":false}';
+    passes(schema, '{"a":[1,{"b":2}]}');
+    fails(schema, '{"a":1,"b":2}', "schema", "/b: property not allowed");
+  });
+
+  test("items", () => {
+    passes('{"items":{"type":"string"}}', '["a","b"]');
+    fails('{"items":{"type":"string"}}', '["a",2]', "schema", "/1: expected string, got integer");
+  });
+
+  test("enum and const", () => {
+    passes('{"enum":["a",1,true,null]}', "1.0");
+    passes('{"enum":["a",1,true,null]}', "null");
+    fails('{"enum":["a",1,true,null]}', '"b"', "schema", "/: not one of the allowed values");
+    fails('{"enum":["a"]}', "{}", "schema", "/: not one of the allowed values");
+    passes('{"const":"v1"}', '"v1"');
+    fails('{"properties":{"v":{"const":"v1"}}}', '{"v":"v2"}', "schema", "/v: not the constant value");
+  });
+
+  test("minLength and maxLength count code points", () => {
+    passes('{"minLength":2,"maxLength":3}', '"ab"');
+    passes('{"maxLength":2}', '"\\ud83d\\ude00é"');
+    fails('{"minLength":2}', '"a"', "schema", "/: shorter than 2 characters");
+    fails('{"maxLength":3}', '"abcd"', "schema", "/: longer than 3 characters");
+    fails('{"minLength":2}', '"\\ud83d\\ude00"', "schema", "/: shorter than 2 characters");
+  });
+
+  test("minimum, maximum and the exclusive bounds", () => {
+    passes('{"minimum":1,"maximum":2}', "1");
+    passes('{"minimum":1,"maximum":2}', "2");
+    fails('{"minimum":1}', "0.5", "schema", "/: less than minimum 1");
+    fails('{"maximum":2}', "3", "schema", "/: greater than maximum 2");
+    passes('{"exclusiveMinimum":0,"exclusiveMaximum":1}', "0.5");
+    fails('{"exclusiveMinimum":0}', "0", "schema", "/: not greater than exclusiveMinimum 0");
+    fails('{"exclusiveMaximum":1}', "1", "schema", "/: not less than exclusiveMaximum 1");
+  });
+
+  test("minItems and maxItems (maxItems fails as soon as one item too many starts)", () => {
+    passes('{"minItems":1,"maxItems":2}', "[1,2]");
+    fails('{"minItems":1}', "[]", "schema", "/: fewer than 1 items");
+    fails('{"maxItems":2}', "[1,2,3", "schema", "/: more than 2 items");
+  });
+
+  test("maxProperties and minProperties", () => {
+    passes('{"maxProperties":1}', '{"a":1}');
+    fails('{"properties":{"o":{"maxProperties":1}}}', '{"o":{"a":1,"b":2}}', "schema", "/o: more than 1 properties");
+    fails('{"minProperties":1}', "{}", "schema", "/: fewer than 1 properties");
+  });
+
+  test("true and false schemas", () => {
+    passes('{"properties":{"a":true}}', '{"a":[1]}');
+    fails('{"properties":{"a":false}}', '{"a":1}', "schema", "/a: no value is allowed here");
+  });
+});
+
+describe("JSON options", () => {
+  test("syntax errors are invalid_json with the path and byte offset", () => {
+    const verdict = validate("true", '{"a":[1,}');
+    expect(verdict!.reason).toBe("invalid_json");
+    expect(verdict!.detail).toBe("/a/1: unexpected character at byte 8");
+    expect(validate("true", '{"a":1')!.detail).toBe("/a: unexpected end of input at byte 6");
+  });
+
+  test("max_depth", () => {
+    expect(validate("true", "[[[1]]]", 0, '"max_depth":3')).toBeNull();
+    const verdict = validate("true", "[[[[1]]]]", 0, '"max_depth":3');
+    expect(verdict!.reason).toBe("invalid_json");
+    expect(verdict!.detail).toBe("/0/0/0: nesting deeper than the limit at byte 3");
+  });
+
+  test("duplicate keys are refused unless allowed", () => {
+    expect(validate("true", '{"a":1,"a":2}')!.detail).toBe("/a: duplicate key at byte 9");
+    expect(validate("true", '{"a":1,"a":2}', 0, '"reject_duplicate_keys":false')).toBeNull();
+  });
+
+  test("forbidden keys, at any depth and however they are escaped", () => {
+    const options = '"forbidden_keys":["__proto__","constructor"]';
+    expect(validate("true", '{"a":{"__Proto__":1}}', 0, options)).toBeNull();
+    const verdict = validate("true", '{"a":[{"\\u005f_proto__":{}}]}', 0, options);
+    expect(verdict!.reason).toBe("schema");
+    expect(verdict!.detail).toBe("/a/0/__proto__: forbidden key");
+  });
+
+  test("a long pointer is cut to its last 32 characters", () => {
+    const key = "k".repeat(100);
+    const verdict = validate('{"additionalProperties":false}', '{"' + key + '":1}');
+    expect(verdict!.detail).toBe("…" + "k".repeat(31) + ": property not allowed");
+  });
+});

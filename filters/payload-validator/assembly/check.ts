@@ -1,0 +1,183 @@
+// payload-validator's checks on one request, as events: headers, body chunks, end of stream. Free
+// of host calls (the filter feeds it), so as-pect can drive whole requests through it.
+import { StreamMatcher, matchesDecoded, matchesPlain, pathPart, queryPart } from "./deny";
+import {
+  REASON_BODY_FORBIDDEN,
+  REASON_BODY_REQUIRED,
+  REASON_BODY_TOO_LARGE,
+  REASON_DENIED,
+  REASON_UNSUPPORTED_MEDIA_TYPE,
+  Verdict,
+  excerpt,
+} from "./problem";
+import { JsonBodyValidator } from "./schema";
+import { PayloadConfig } from "./settings";
+
+/** The request as the checks see it; the filter backs it with Envoy's header map, tests with a Map. */
+export abstract class RequestView {
+  abstract method(): string;
+  /** `:path` including any query string. */
+  abstract path(): string;
+  /** The first value of a header, or null. Names are lowercase. */
+  abstract header(name: string): string | null;
+  /** Every value of the header `name`, or of every header when `name` is "". */
+  abstract headerValues(name: string): string[];
+}
+
+/** The media type of a content-type value: without parameters, trimmed, lowercase. */
+export function mediaType(value: string): string {
+  const semicolon = value.indexOf(";");
+  return (semicolon < 0 ? value : value.substring(0, semicolon)).trim().toLowerCase();
+}
+
+/** application/json and every `…+json` type (application/merge-patch+json, …). */
+export function isJsonMediaType(type: string): bool {
+  return type == "application/json" || (type.endsWith("+json") && type.indexOf("/") > 0);
+}
+
+export function mediaTypeAllowed(config: PayloadConfig, type: string): bool {
+  if (config.jsonTypesOnly) return isJsonMediaType(type);
+  const allowed = config.contentTypes;
+  if (allowed.length == 0) return true;
+  for (let i = 0; i < allowed.length; i++) {
+    const entry = allowed[i];
+    if (entry == type) return true;
+    if (entry.endsWith("/*") && type.startsWith(entry.substring(0, entry.length - 1))) return true;
+  }
+  return false;
+}
+
+/** A content-length value, or -1 when absent or not a plain decimal number. */
+export function parseContentLength(value: string | null): i64 {
+  if (value === null || value.length == 0 || value.length > 15) return -1;
+  let n: i64 = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    n = n * 10 + <i64>(c - 48);
+  }
+  return n;
+}
+
+export class RequestCheck {
+  /** Why the request is (or would be) refused; set once. */
+  verdict: Verdict | null = null;
+  /** Body bytes seen so far. */
+  bodyBytes: i64 = 0;
+  /** A verdict was reached, or the request passed every check. */
+  finished: bool = false;
+  private json: JsonBodyValidator | null = null;
+  private matcher: StreamMatcher | null = null;
+  private forbidBody: bool = false;
+  private requireBody: bool = false;
+  private method: string = "";
+
+  constructor(public config: PayloadConfig) {}
+
+  /** Whether body bytes must be read (not only counted). */
+  readsBody(): bool {
+    return this.json !== null || this.matcher !== null;
+  }
+
+  private refuse(reason: string, detail: string): Verdict {
+    const verdict = new Verdict(reason, detail);
+    this.verdict = verdict;
+    this.finished = true;
+    return verdict;
+  }
+
+  /** The request headers; `endOfStream` when no body follows. A verdict, or null to go on. */
+  headers(view: RequestView, endOfStream: bool): Verdict | null {
+    const config = this.config;
+    for (let i = 0; i < config.headerRules.length; i++) {
+      const rule = config.headerRules[i];
+      const values = view.headerValues(rule.name);
+      for (let j = 0; j < values.length; j++) {
+        if (matchesPlain(values[j], rule)) return this.refuse(REASON_DENIED, rule.describe());
+      }
+    }
+    if (config.pathRules.length > 0 || config.queryRules.length > 0) {
+      const target = view.path();
+      const path = pathPart(target);
+      for (let i = 0; i < config.pathRules.length; i++) {
+        if (matchesDecoded(path, config.pathRules[i], false)) return this.refuse(REASON_DENIED, config.pathRules[i].describe());
+      }
+      const query = queryPart(target);
+      for (let i = 0; i < config.queryRules.length && query.length > 0; i++) {
+        if (matchesDecoded(query, config.queryRules[i], true)) return this.refuse(REASON_DENIED, config.queryRules[i].describe());
+      }
+    }
+
+    // Each header read is a host call: read only what a configured check needs.
+    if (config.bodyForbiddenMethods.length > 0 || config.bodyRequiredMethods.length > 0) {
+      const method = view.method();
+      this.method = method;
+      this.forbidBody = config.bodyForbiddenMethods.includes(method);
+      this.requireBody = config.bodyRequiredMethods.includes(method);
+    }
+    const needsLength = this.forbidBody || this.requireBody || config.maxBodyBytes > 0;
+    const length = needsLength ? parseContentLength(view.header("content-length")) : -1;
+    if (endOfStream || length == 0) {
+      if (endOfStream) this.finished = true;
+      if (this.requireBody) return this.refuse(REASON_BODY_REQUIRED, excerpt(this.method) + " requires a request body");
+      return null;
+    }
+    if (this.forbidBody && length > 0) return this.forbidden();
+    if (config.maxBodyBytes > 0 && length > config.maxBodyBytes) {
+      return this.refuse(REASON_BODY_TOO_LARGE, "content-length " + length.toString() + " exceeds the limit of " + config.maxBodyBytes.toString() + " bytes");
+    }
+    let type = "";
+    if (config.jsonTypesOnly || config.contentTypes.length > 0) {
+      const header = view.header("content-type");
+      if (header === null) return this.refuse(REASON_UNSUPPORTED_MEDIA_TYPE, "content-type is missing");
+      type = mediaType(header);
+      if (!mediaTypeAllowed(config, type)) {
+        return this.refuse(REASON_UNSUPPORTED_MEDIA_TYPE, "content-type " + excerpt(type) + " is not allowed");
+      }
+    }
+    const json = config.json;
+    if (json !== null && isJsonMediaType(type)) this.json = new JsonBodyValidator(json);
+    if (config.bodyRules.length > 0) this.matcher = new StreamMatcher(config.bodyRules);
+    return null;
+  }
+
+  private forbidden(): Verdict {
+    return this.refuse(REASON_BODY_FORBIDDEN, excerpt(this.method) + " must not carry a request body");
+  }
+
+  /** `length` more body bytes at `ptr` (`ptr` may be 0 when readsBody() is false). */
+  body(ptr: usize, length: i32): Verdict | null {
+    if (this.finished || length <= 0) return null;
+    if (this.forbidBody) return this.forbidden();
+    this.bodyBytes += length;
+    const limit = this.config.maxBodyBytes;
+    if (limit > 0 && this.bodyBytes > limit) {
+      return this.refuse(REASON_BODY_TOO_LARGE, "body exceeds the limit of " + limit.toString() + " bytes");
+    }
+    const matcher = this.matcher;
+    if (matcher !== null) {
+      const rule = matcher.feed(ptr, length);
+      if (rule !== null) return this.refuse(REASON_DENIED, rule.describe());
+    }
+    const json = this.json;
+    if (json !== null && !json.feedBytes(ptr, length)) return this.refuse(json.verdict!.reason, json.verdict!.detail);
+    return null;
+  }
+
+  bodyChunk(bytes: Uint8Array): Verdict | null {
+    return this.body(bytes.dataStart, bytes.length);
+  }
+
+  /** The request ended (end of stream in a body callback, or trailers). A verdict, or null: it passed. */
+  end(): Verdict | null {
+    if (this.finished) return this.verdict;
+    this.finished = true;
+    if (this.bodyBytes == 0) {
+      if (this.requireBody) return this.refuse(REASON_BODY_REQUIRED, excerpt(this.method) + " requires a request body");
+      return null;
+    }
+    const json = this.json;
+    if (json !== null && !json.finish()) return this.refuse(json.verdict!.reason, json.verdict!.detail);
+    return null;
+  }
+}

@@ -1,0 +1,193 @@
+// payload-validator's filter: root context (configuration, metrics) and stream context (feeds the
+// request's headers and body to RequestCheck, then passes, rejects, or in monitor mode only counts).
+import {
+  BufferTypeValues,
+  Context,
+  FilterDataStatusValues,
+  FilterHeadersStatusValues,
+  FilterTrailersStatusValues,
+  HeaderMapTypeValues,
+  stream_context,
+} from "@solo-io/proxy-runtime/assembly";
+import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getBufferBytes, getHeader, increment, record, sendReply, TAG_REASON } from "../../../assembly";
+import { RequestCheck, RequestView } from "./check";
+import { PROBLEM_CONTENT_TYPE, REASONS, REASON_INVALID_JSON, Verdict } from "./problem";
+import { PayloadConfig, parseConfig } from "./settings";
+
+export const FILTER = "payload-validator";
+
+/** Metric ids of one configuration; a stream keeps those it started with, as it keeps the configuration. */
+export class ValidatorMetrics {
+  validated: u32 = 0;
+  bodyBytes: u32 = 0;
+  /** By reason: rejected_total in enforce mode, would_reject_total in monitor mode. */
+  byReason: Map<string, u32> = new Map();
+}
+
+export class PayloadValidatorRoot extends GraftRootContext {
+  config: PayloadConfig = new PayloadConfig();
+  ids: ValidatorMetrics = new ValidatorMetrics();
+
+  constructor(context_id: u32) {
+    super(context_id, FILTER);
+  }
+
+  configure(reader: ConfigReader, root: JsonValue, metrics: FilterMetrics): void {
+    const config = parseConfig(reader, root);
+    if (!reader.ok()) return;
+    const ids = new ValidatorMetrics();
+    const base = config.monitor ? "would_reject_total" : "rejected_total";
+    for (let i = 0; i < REASONS.length; i++) ids.byReason.set(REASONS[i], metrics.counter(base, TAG_REASON, REASONS[i]));
+    ids.validated = metrics.counter("validated_total");
+    ids.bodyBytes = metrics.histogram("body_bytes");
+    this.ids = ids;
+    this.config = config;
+  }
+
+  createContext(context_id: u32): Context {
+    return new PayloadValidatorStream(context_id, this);
+  }
+}
+
+/** Envoy's request headers, read lazily; all values of a name come from one map read. */
+class EnvoyRequest extends RequestView {
+  private names: string[] | null = null;
+  private values: string[] = [];
+
+  method(): string {
+    const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":method");
+    return value === null ? "" : value;
+  }
+  path(): string {
+    const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":path");
+    return value === null ? "" : value;
+  }
+  header(name: string): string | null {
+    return getHeader(HeaderMapTypeValues.RequestHeaders, name);
+  }
+  // proxy_get_header_map_value returns only the first of repeated headers: deny rules read them all.
+  headerValues(name: string): string[] {
+    let names = this.names;
+    if (names === null) {
+      names = [];
+      const pairs = stream_context.headers.request.get_headers();
+      for (let i = 0; i < pairs.length; i++) {
+        names.push(String.UTF8.decode(pairs[i].key));
+        this.values.push(String.UTF8.decode(pairs[i].value));
+      }
+      this.names = names;
+    }
+    if (name.length == 0) return this.values;
+    const out: string[] = [];
+    for (let i = 0; i < names.length; i++) if (names[i] == name) out.push(this.values[i]);
+    return out;
+  }
+}
+
+export class PayloadValidatorStream extends Context {
+  private check: RequestCheck;
+  /** Enforce mode with body checks: the body stays in Envoy's buffer until the verdict. */
+  private holding: bool = false;
+  /** Bytes of Envoy's held buffer already fed to the checks. */
+  private fed: u32 = 0;
+  private done: bool = false;
+  private rejected: bool = false;
+  private ids: ValidatorMetrics;
+
+  constructor(context_id: u32, private validator: PayloadValidatorRoot) {
+    super(context_id, validator);
+    this.check = new RequestCheck(validator.config);
+    this.ids = validator.ids;
+  }
+
+  onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
+    const check = this.check;
+    const verdict = check.headers(new EnvoyRequest(), end_of_stream);
+    if (verdict !== null) {
+      this.refuse(verdict);
+      return this.rejected ? FilterHeadersStatusValues.StopIteration : FilterHeadersStatusValues.Continue;
+    }
+    if (check.finished) {
+      this.pass();
+    } else {
+      const config = check.config;
+      this.holding = !config.monitor && config.inspectsBody();
+    }
+    // Continue even while the body is held: StopIteration would become a full stop (ENVOY.md gotcha 7).
+    return FilterHeadersStatusValues.Continue;
+  }
+
+  onRequestBody(body_buffer_length: usize, end_of_stream: bool): FilterDataStatusValues {
+    if (this.rejected) return FilterDataStatusValues.StopIterationNoBuffer;
+    if (this.done) return FilterDataStatusValues.Continue;
+    // A held body grows in Envoy's buffer and the size is its total: read only the new bytes.
+    // Otherwise each call sees just its own chunk.
+    const size = <u32>body_buffer_length;
+    const start = this.holding ? this.fed : 0;
+    if (size > start) {
+      const length = size - start;
+      let verdict: Verdict | null;
+      if (this.check.readsBody()) {
+        const bytes = getBufferBytes(BufferTypeValues.HttpRequestBody, start, length);
+        if (<u32>bytes.byteLength != length) {
+          // Never expected; unread bytes must not pass unchecked.
+          this.validator.log.error("could not read body bytes " + start.toString() + "+" + length.toString());
+          verdict = new Verdict(REASON_INVALID_JSON, "the body could not be read");
+        } else {
+          verdict = this.check.body(changetype<usize>(bytes), bytes.byteLength);
+        }
+      } else {
+        verdict = this.check.body(0, <i32>length);
+      }
+      if (this.holding) this.fed = size;
+      if (verdict !== null) {
+        this.refuse(verdict);
+        return this.rejected ? FilterDataStatusValues.StopIterationNoBuffer : FilterDataStatusValues.Continue;
+      }
+    }
+    if (end_of_stream) return this.end() ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
+    return this.holding ? FilterDataStatusValues.StopIterationAndBuffer : FilterDataStatusValues.Continue;
+  }
+
+  // With HTTP/2 (or chunked) trailers, end of stream never reaches onRequestBody: finish here.
+  onRequestTrailers(trailers: u32): FilterTrailersStatusValues {
+    if (this.rejected) return FilterTrailersStatusValues.StopIteration;
+    if (this.done) return FilterTrailersStatusValues.Continue;
+    return this.end() ? FilterTrailersStatusValues.Continue : FilterTrailersStatusValues.StopIteration;
+  }
+
+  /** End of the request: true when it may go on. */
+  private end(): bool {
+    const verdict = this.check.end();
+    if (verdict === null) {
+      this.pass();
+      return true;
+    }
+    this.refuse(verdict);
+    return !this.rejected;
+  }
+
+  private recordBody(): void {
+    if (this.check.bodyBytes > 0) record(this.ids.bodyBytes, <u64>this.check.bodyBytes);
+  }
+
+  private pass(): void {
+    this.done = true;
+    increment(this.ids.validated);
+    this.recordBody();
+  }
+
+  private refuse(verdict: Verdict): void {
+    this.done = true;
+    this.recordBody();
+    const root = this.validator;
+    increment(this.ids.byReason.get(verdict.reason));
+    if (this.check.config.monitor) {
+      root.log.info("would reject: " + verdict.toString());
+      return;
+    }
+    this.rejected = true;
+    root.log.debug("rejected: " + verdict.toString());
+    sendReply(verdict.status(), "graft_payload_" + verdict.reason, verdict.problemJson(), PROBLEM_CONTENT_TYPE);
+  }
+}

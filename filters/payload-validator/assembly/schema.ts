@@ -1,0 +1,619 @@
+// payload-validator's JSON Schema subset: compiled at configure time into a tree of SchemaNodes,
+// checked while the body streams through the SDK's JsonStreamParser. The validator keeps its own
+// stack of schema positions, so nesting costs no Wasm stack and each byte is parsed once.
+//
+// Keywords: type (null, boolean, integer, number, string, array, object, or a list of them),
+// properties, required, additionalProperties (boolean), items (one schema), enum and const
+// (scalars), minLength/maxLength (code points), minimum/maximum/exclusiveMinimum/exclusiveMaximum
+// (numbers, 2020-12 form), minItems/maxItems, minProperties/maxProperties. `true` and `false` are
+// schemas too. Annotations (title, description, $schema, $id, $comment, default, examples,
+// deprecated, readOnly, writeOnly) are ignored; any other keyword is refused, naming it.
+import { ConfigReader, kindName } from "../../../assembly/config";
+import { JsonHandler, JsonKind, JsonLimits, JsonStreamParser, JsonValue, pointerToken } from "../../../assembly/json";
+import { DenyRule, containsFolded } from "./deny";
+import { REASON_DENIED, REASON_INVALID_JSON, REASON_SCHEMA, Verdict, excerpt, pointerExcerpt } from "./problem";
+
+export const T_NULL: i32 = 1;
+export const T_BOOLEAN: i32 = 2;
+export const T_INTEGER: i32 = 4;
+export const T_NUMBER: i32 = 8;
+export const T_STRING: i32 = 16;
+export const T_ARRAY: i32 = 32;
+export const T_OBJECT: i32 = 64;
+
+const TYPE_NAMES: string[] = ["null", "boolean", "integer", "number", "string", "array", "object"];
+
+const KEYWORDS: string[] = [
+  "type", "properties", "required", "additionalProperties", "items", "enum", "const",
+  "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+  "minItems", "maxItems", "minProperties", "maxProperties",
+];
+const ANNOTATIONS: string[] = [
+  "title", "description", "$schema", "$id", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly",
+];
+
+/** Required properties per object schema: tracked as bits of a u64. */
+export const MAX_REQUIRED: i32 = 64;
+const MAX_COUNT: i64 = 0x7fffffff;
+
+function typeBit(name: string): i32 {
+  const i = TYPE_NAMES.indexOf(name);
+  return i < 0 ? 0 : 1 << i;
+}
+
+/** "number", "string or null"… */
+export function typeNames(types: i32): string {
+  let out = "";
+  for (let i = 0; i < TYPE_NAMES.length; i++) {
+    if ((types & (1 << i)) == 0) continue;
+    if (out.length > 0) out += " or ";
+    out += TYPE_NAMES[i];
+  }
+  return out;
+}
+
+export class SchemaNode {
+  /** The `false` schema: nothing is valid. */
+  never: bool = false;
+  /** Bits of T_*; 0 = any type. T_NUMBER admits integers too. */
+  types: i32 = 0;
+  /** Member names this schema knows: the declared properties first, then names only `required` lists. */
+  names: string[] = [];
+  /** The schema of each declared property (names[0, declared)); null past them. */
+  children: Array<SchemaNode | null> = [];
+  declared: i32 = 0;
+  /** Per name: its bit in the required mask, or 0. */
+  requiredBits: u64[] = [];
+  /** Name → index, for objects with many names (a few are faster to scan). */
+  index: Map<string, i32> | null = null;
+  /** Required names; bit i of an object's mask stands for required[i]. */
+  required: string[] = [];
+  additionalProperties: bool = true;
+  items: SchemaNode | null = null;
+  /** Scalars only (checked at configure time); null = no enum. */
+  enumValues: JsonValue[] | null = null;
+  /** The values came from `const` (for the message). */
+  isConst: bool = false;
+  minLength: i64 = -1;
+  maxLength: i64 = -1;
+  hasMinimum: bool = false;
+  minimum: f64 = 0;
+  hasMaximum: bool = false;
+  maximum: f64 = 0;
+  hasExclusiveMinimum: bool = false;
+  exclusiveMinimum: f64 = 0;
+  hasExclusiveMaximum: bool = false;
+  exclusiveMaximum: f64 = 0;
+  minItems: i64 = -1;
+  maxItems: i64 = -1;
+  minProperties: i64 = -1;
+  maxProperties: i64 = -1;
+
+  /** Index of `key` in `names`, or -1. */
+  find(key: string): i32 {
+    const index = this.index;
+    if (index !== null) return index.has(key) ? index.get(key) : -1;
+    const names = this.names;
+    for (let i = 0, n = names.length; i < n; i++) {
+      if (unchecked(names[i]) == key) return i;
+    }
+    return -1;
+  }
+
+  /** Bits of every required property. */
+  requiredMask(): u64 {
+    const n = this.required.length;
+    return n == 0 ? 0 : n == 64 ? <u64>-1 : ((<u64>1) << n) - 1;
+  }
+}
+
+// ---- Compiling (configure time) ----
+
+function count(reader: ConfigReader, schema: JsonValue, path: string, key: string): i64 {
+  return reader.integer(schema, path, key, false, 0, MAX_COUNT, -1);
+}
+
+function scalar(value: JsonValue): bool {
+  return value.kind != JsonKind.Array && value.kind != JsonKind.Object;
+}
+
+/** Compiles `schema` (at `path` of the configuration); errors go to `reader`. */
+export function compileSchema(reader: ConfigReader, schema: JsonValue, path: string): SchemaNode {
+  const node = new SchemaNode();
+  if (schema.kind == JsonKind.Boolean) {
+    node.never = !schema.bool;
+    return node;
+  }
+  if (schema.kind != JsonKind.Object) {
+    reader.fail(path, "expected a schema (an object or a boolean), got " + kindName(schema.kind));
+    return node;
+  }
+  for (let i = 0; i < schema.keys.length; i++) {
+    const key = schema.keys[i];
+    if (!KEYWORDS.includes(key) && !ANNOTATIONS.includes(key)) {
+      reader.fail(path + "/" + pointerToken(key), "unsupported schema keyword; supported: " + KEYWORDS.join(", "));
+      return node;
+    }
+  }
+
+  const type = schema.get("type");
+  if (type !== null) {
+    const typePath = path + "/type";
+    if (type.kind == JsonKind.String) {
+      node.types = typeBit(type.str);
+      if (node.types == 0) reader.fail(typePath, "unknown type \"" + type.str + "\"; expected one of " + TYPE_NAMES.join(", "));
+    } else if (type.kind == JsonKind.Array && type.items.length > 0) {
+      for (let i = 0; i < type.items.length; i++) {
+        const item = type.items[i];
+        const bit = item.kind == JsonKind.String ? typeBit(item.str) : 0;
+        if (bit == 0 || (node.types & bit) != 0) {
+          reader.fail(typePath + "/" + i.toString(), "expected a type name, once each, from " + TYPE_NAMES.join(", "));
+          break;
+        }
+        node.types |= bit;
+      }
+    } else {
+      reader.fail(typePath, "expected a type name or a non-empty list of them");
+    }
+  }
+
+  const properties = reader.object(schema, path, "properties", false);
+  if (properties !== null) {
+    for (let i = 0; i < properties.keys.length && reader.ok(); i++) {
+      const name = properties.keys[i];
+      node.names.push(name);
+      node.children.push(compileSchema(reader, properties.values[i], path + "/properties/" + pointerToken(name)));
+      node.requiredBits.push(0);
+    }
+    node.declared = node.names.length;
+  }
+
+  const required = reader.strings(schema, path, "required", false);
+  if (required.length > MAX_REQUIRED) reader.fail(path + "/required", "at most " + MAX_REQUIRED.toString() + " names");
+  for (let i = 0; i < required.length && reader.ok(); i++) {
+    if (required.indexOf(required[i]) < i) {
+      reader.fail(path + "/required/" + i.toString(), "\"" + required[i] + "\" is listed twice");
+      break;
+    }
+    let at = node.names.indexOf(required[i]);
+    if (at < 0) {
+      at = node.names.length;
+      node.names.push(required[i]);
+      node.children.push(null);
+      node.requiredBits.push(0);
+    }
+    node.requiredBits[at] = (<u64>1) << i;
+  }
+  node.required = required;
+  if (node.names.length > 8) {
+    const index = new Map<string, i32>();
+    for (let i = 0; i < node.names.length; i++) index.set(node.names[i], i);
+    node.index = index;
+  }
+
+  const additional = schema.get("additionalProperties");
+  if (additional !== null) {
+    if (additional.kind != JsonKind.Boolean) {
+      reader.fail(path + "/additionalProperties", "expected a boolean (schemas are not supported here)");
+    } else {
+      node.additionalProperties = additional.bool;
+    }
+  }
+
+  const items = schema.get("items");
+  if (items !== null && reader.ok()) node.items = compileSchema(reader, items, path + "/items");
+
+  const enumValues = reader.array(schema, path, "enum", false);
+  if (enumValues !== null) {
+    if (enumValues.items.length == 0) reader.fail(path + "/enum", "expected at least one value");
+    for (let i = 0; i < enumValues.items.length; i++) {
+      if (!scalar(enumValues.items[i])) {
+        reader.fail(path + "/enum/" + i.toString(), "only strings, numbers, booleans and null are supported");
+        break;
+      }
+    }
+    node.enumValues = enumValues.items;
+  }
+  const constValue = schema.get("const");
+  if (constValue !== null) {
+    if (!scalar(constValue)) {
+      reader.fail(path + "/const", "only strings, numbers, booleans and null are supported");
+    } else if (node.enumValues === null) {
+      node.enumValues = [constValue];
+      node.isConst = true;
+    } else {
+      // Both: only values in both are valid.
+      const both: JsonValue[] = [];
+      for (let i = 0; i < node.enumValues!.length; i++) {
+        if (sameScalar(node.enumValues![i], constValue)) both.push(constValue);
+      }
+      node.enumValues = both;
+      node.isConst = true;
+    }
+  }
+
+  node.minLength = count(reader, schema, path, "minLength");
+  node.maxLength = count(reader, schema, path, "maxLength");
+  node.minItems = count(reader, schema, path, "minItems");
+  node.maxItems = count(reader, schema, path, "maxItems");
+  node.minProperties = count(reader, schema, path, "minProperties");
+  node.maxProperties = count(reader, schema, path, "maxProperties");
+  if (node.maxLength >= 0 && node.minLength > node.maxLength) reader.fail(path + "/minLength", "greater than maxLength");
+  if (node.maxItems >= 0 && node.minItems > node.maxItems) reader.fail(path + "/minItems", "greater than maxItems");
+  if (node.maxProperties >= 0 && node.minProperties > node.maxProperties) {
+    reader.fail(path + "/minProperties", "greater than maxProperties");
+  }
+
+  if (schema.get("minimum") !== null) {
+    node.hasMinimum = true;
+    node.minimum = reader.number(schema, path, "minimum", true);
+  }
+  if (schema.get("maximum") !== null) {
+    node.hasMaximum = true;
+    node.maximum = reader.number(schema, path, "maximum", true);
+  }
+  if (schema.get("exclusiveMinimum") !== null) {
+    node.hasExclusiveMinimum = true;
+    node.exclusiveMinimum = reader.number(schema, path, "exclusiveMinimum", true);
+  }
+  if (schema.get("exclusiveMaximum") !== null) {
+    node.hasExclusiveMaximum = true;
+    node.exclusiveMaximum = reader.number(schema, path, "exclusiveMaximum", true);
+  }
+  if (node.hasMinimum && node.hasMaximum && node.minimum > node.maximum) reader.fail(path + "/minimum", "greater than maximum");
+  return node;
+}
+
+function sameScalar(a: JsonValue, b: JsonValue): bool {
+  if (a.kind != b.kind) return false;
+  if (a.kind == JsonKind.String) return a.str == b.str;
+  if (a.kind == JsonKind.Number) return a.num == b.num;
+  if (a.kind == JsonKind.Boolean) return a.bool == b.bool;
+  return true; // null
+}
+
+// ---- Validating (per request) ----
+
+const FRAME_OBJECT: i32 = 1;
+const FRAME_ARRAY: i32 = 2;
+
+/** JSON options of a configuration: the compiled schema and the parser's limits. */
+export class JsonOptions {
+  /** null: any JSON document. */
+  schema: SchemaNode | null = null;
+  maxDepth: i32 = 32;
+  rejectDuplicateKeys: bool = true;
+  forbiddenKeys: string[] = [];
+  /** Body deny rules, also matched against decoded strings and keys (`\u0024{jndi:`). */
+  deny: DenyRule[] = [];
+}
+
+/**
+ * The parser's event handler: checks each value against the schema position it sits at. Frames are
+ * parallel arrays (object or array, its schema, members or items so far, required bits seen, the
+ * current key or index), so a body of any shape costs no recursion.
+ */
+export class SchemaValidator extends JsonHandler {
+  /** Set with `error` when this handler (not the parser) refused: REASON_SCHEMA or REASON_DENIED. */
+  reason: string = "";
+  /** JSON Pointer of the offending value. */
+  pointer: string = "";
+
+  private kinds: i32[] = [];
+  private nodes: Array<SchemaNode | null> = [];
+  private counts: i32[] = [];
+  private seen: u64[] = [];
+  private keys: string[] = [];
+  /** The schema the next value must satisfy (null: anything). */
+  private next: SchemaNode | null;
+
+  constructor(private options: JsonOptions) {
+    super();
+    this.next = options.schema;
+  }
+
+  // Pointer of the frames [0, depth), each at its current key or index.
+  private pointerTo(depth: i32): string {
+    let out = "";
+    for (let i = 0; i < depth; i++) {
+      if (unchecked(this.kinds[i]) == FRAME_OBJECT) out += "/" + pointerToken(unchecked(this.keys[i]));
+      else out += "/" + (unchecked(this.counts[i]) - 1).toString();
+    }
+    return out;
+  }
+
+  private refuse(reason: string, depth: i32, message: string): bool {
+    this.reason = reason;
+    this.pointer = this.pointerTo(depth);
+    this.error = message;
+    return false;
+  }
+
+  /** A value starts: in an array it is the next item. Returns its schema (null: anything). */
+  private beginValue(): bool {
+    const top = this.kinds.length - 1;
+    if (top < 0 || unchecked(this.kinds[top]) != FRAME_ARRAY) return true;
+    const n = unchecked(this.counts[top]) + 1;
+    unchecked((this.counts[top] = n));
+    const node = unchecked(this.nodes[top]);
+    if (node === null) {
+      this.next = null;
+      return true;
+    }
+    if (node.maxItems >= 0 && <i64>n > node.maxItems) {
+      return this.refuse(REASON_SCHEMA, top, "more than " + node.maxItems.toString() + " items");
+    }
+    this.next = node.items;
+    return true;
+  }
+
+  private checkType(node: SchemaNode, type: i32, integer: bool): bool {
+    if (node.never) return this.refuse(REASON_SCHEMA, this.kinds.length, "no value is allowed here");
+    if (node.types == 0 || (node.types & type) != 0) return true;
+    if (integer && (node.types & T_INTEGER) != 0) return true;
+    const got = type == T_NUMBER && integer ? T_INTEGER : type;
+    return this.refuse(REASON_SCHEMA, this.kinds.length, "expected " + typeNames(node.types) + ", got " + typeNames(got));
+  }
+
+  private notInEnum(node: SchemaNode): bool {
+    return this.refuse(REASON_SCHEMA, this.kinds.length, node.isConst ? "not the constant value" : "not one of the allowed values");
+  }
+
+  private push(kind: i32, node: SchemaNode | null): void {
+    this.kinds.push(kind);
+    this.nodes.push(node);
+    this.counts.push(0);
+    this.seen.push(0);
+    this.keys.push("");
+  }
+
+  private pop(): void {
+    this.kinds.pop();
+    this.nodes.pop();
+    this.counts.pop();
+    this.seen.pop();
+    this.keys.pop();
+  }
+
+  private startContainer(kind: i32, type: i32): bool {
+    if (!this.beginValue()) return false;
+    const node = this.next;
+    if (node !== null) {
+      if (!this.checkType(node, type, false)) return false;
+      if (node.enumValues !== null) return this.notInEnum(node);
+    }
+    this.push(kind, node);
+    return true;
+  }
+
+  onStartObject(): bool {
+    return this.startContainer(FRAME_OBJECT, T_OBJECT);
+  }
+
+  onStartArray(): bool {
+    return this.startContainer(FRAME_ARRAY, T_ARRAY);
+  }
+
+  onKey(key: string): bool {
+    const top = this.kinds.length - 1;
+    const n = unchecked(this.counts[top]) + 1;
+    unchecked((this.counts[top] = n));
+    unchecked((this.keys[top] = key));
+    const forbidden = this.options.forbiddenKeys;
+    for (let i = 0; i < forbidden.length; i++) {
+      if (unchecked(forbidden[i]) == key) return this.refuse(REASON_SCHEMA, top + 1, "forbidden key");
+    }
+    if (!this.denied(key, top + 1)) return false;
+    const node = unchecked(this.nodes[top]);
+    if (node === null) {
+      this.next = null;
+      return true;
+    }
+    if (node.maxProperties >= 0 && <i64>n > node.maxProperties) {
+      return this.refuse(REASON_SCHEMA, top, "more than " + node.maxProperties.toString() + " properties");
+    }
+    const at = node.find(key);
+    if (at >= 0) {
+      unchecked((this.seen[top] = this.seen[top] | unchecked(node.requiredBits[at])));
+      if (at < node.declared) {
+        this.next = unchecked(node.children[at]);
+        return true;
+      }
+    }
+    if (!node.additionalProperties) return this.refuse(REASON_SCHEMA, top + 1, "property not allowed");
+    this.next = null;
+    return true;
+  }
+
+  onEndObject(): bool {
+    const top = this.kinds.length - 1;
+    const node = unchecked(this.nodes[top]);
+    if (node !== null) {
+      const seen = unchecked(this.seen[top]);
+      const all = node.requiredMask();
+      if (seen != all) {
+        for (let i = 0; i < node.required.length; i++) {
+          if ((seen & ((<u64>1) << i)) == 0) {
+            return this.refuse(REASON_SCHEMA, top, "missing required property \"" + excerpt(node.required[i]) + "\"");
+          }
+        }
+      }
+      if (node.minProperties >= 0 && <i64>unchecked(this.counts[top]) < node.minProperties) {
+        return this.refuse(REASON_SCHEMA, top, "fewer than " + node.minProperties.toString() + " properties");
+      }
+    }
+    this.pop();
+    return true;
+  }
+
+  onEndArray(): bool {
+    const top = this.kinds.length - 1;
+    const node = unchecked(this.nodes[top]);
+    if (node !== null && node.minItems >= 0 && <i64>unchecked(this.counts[top]) < node.minItems) {
+      return this.refuse(REASON_SCHEMA, top, "fewer than " + node.minItems.toString() + " items");
+    }
+    this.pop();
+    return true;
+  }
+
+  private denied(text: string, depth: i32): bool {
+    const rules = this.options.deny;
+    if (rules.length == 0) return true;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = unchecked(rules[i]);
+      if (containsFolded(text, rule.folded)) return this.refuse(REASON_DENIED, depth, rule.describe());
+    }
+    return true;
+  }
+
+  onString(value: string): bool {
+    if (!this.beginValue()) return false;
+    if (!this.denied(value, this.kinds.length)) return false;
+    const node = this.next;
+    if (node === null) return true;
+    if (!this.checkType(node, T_STRING, false)) return false;
+    const values = node.enumValues;
+    if (values !== null) {
+      let found = false;
+      for (let i = 0; i < values.length && !found; i++) {
+        const v = unchecked(values[i]);
+        found = v.kind == JsonKind.String && v.str == value;
+      }
+      if (!found) return this.notInEnum(node);
+    }
+    if (node.minLength >= 0 || node.maxLength >= 0) {
+      // UTF-16 units ≥ code points: count only when the unit count cannot decide.
+      const units = <i64>value.length;
+      let points = units;
+      if ((node.maxLength >= 0 && units > node.maxLength) || (node.minLength >= 0 && units >= node.minLength)) {
+        points = codePoints(value);
+      }
+      if (node.minLength >= 0 && points < node.minLength) {
+        return this.refuse(REASON_SCHEMA, this.kinds.length, "shorter than " + node.minLength.toString() + " characters");
+      }
+      if (node.maxLength >= 0 && points > node.maxLength) {
+        return this.refuse(REASON_SCHEMA, this.kinds.length, "longer than " + node.maxLength.toString() + " characters");
+      }
+    }
+    return true;
+  }
+
+  onNumber(text: string, value: f64): bool {
+    if (!this.beginValue()) return false;
+    const node = this.next;
+    if (node === null) return true;
+    const integer = value == Math.floor(value);
+    if (!this.checkType(node, T_NUMBER, integer)) return false;
+    const values = node.enumValues;
+    if (values !== null) {
+      let found = false;
+      for (let i = 0; i < values.length && !found; i++) {
+        const v = unchecked(values[i]);
+        found = v.kind == JsonKind.Number && v.num == value;
+      }
+      if (!found) return this.notInEnum(node);
+    }
+    const depth = this.kinds.length;
+    if (node.hasMinimum && value < node.minimum) return this.refuse(REASON_SCHEMA, depth, "less than minimum " + numberText(node.minimum));
+    if (node.hasMaximum && value > node.maximum) return this.refuse(REASON_SCHEMA, depth, "greater than maximum " + numberText(node.maximum));
+    if (node.hasExclusiveMinimum && value <= node.exclusiveMinimum) {
+      return this.refuse(REASON_SCHEMA, depth, "not greater than exclusiveMinimum " + numberText(node.exclusiveMinimum));
+    }
+    if (node.hasExclusiveMaximum && value >= node.exclusiveMaximum) {
+      return this.refuse(REASON_SCHEMA, depth, "not less than exclusiveMaximum " + numberText(node.exclusiveMaximum));
+    }
+    return true;
+  }
+
+  onBool(value: bool): bool {
+    if (!this.beginValue()) return false;
+    const node = this.next;
+    if (node === null) return true;
+    if (!this.checkType(node, T_BOOLEAN, false)) return false;
+    const values = node.enumValues;
+    if (values !== null) {
+      let found = false;
+      for (let i = 0; i < values.length && !found; i++) {
+        const v = unchecked(values[i]);
+        found = v.kind == JsonKind.Boolean && v.bool == value;
+      }
+      if (!found) return this.notInEnum(node);
+    }
+    return true;
+  }
+
+  onNull(): bool {
+    if (!this.beginValue()) return false;
+    const node = this.next;
+    if (node === null) return true;
+    if (!this.checkType(node, T_NULL, false)) return false;
+    const values = node.enumValues;
+    if (values !== null) {
+      let found = false;
+      for (let i = 0; i < values.length && !found; i++) found = unchecked(values[i]).kind == JsonKind.Null;
+      if (!found) return this.notInEnum(node);
+    }
+    return true;
+  }
+}
+
+/** A number as a message shows it: 1 rather than 1.0. */
+export function numberText(value: f64): string {
+  if (value == Math.floor(value) && Math.abs(value) < 9007199254740992) return (<i64>value).toString();
+  return value.toString();
+}
+
+/** Code points of a well-formed UTF-16 string. */
+export function codePoints(s: string): i64 {
+  let n: i64 = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xdc00 && c <= 0xdfff) n--;
+  }
+  return n;
+}
+
+/** One request body, fed in chunks: parses once and checks as it goes. */
+export class JsonBodyValidator {
+  private validator: SchemaValidator;
+  private parser: JsonStreamParser;
+  verdict: Verdict | null = null;
+
+  constructor(options: JsonOptions) {
+    const validator = new SchemaValidator(options);
+    const limits = new JsonLimits();
+    limits.maxDepth = options.maxDepth;
+    limits.rejectDuplicateKeys = options.rejectDuplicateKeys;
+    this.validator = validator;
+    this.parser = new JsonStreamParser(validator, limits);
+  }
+
+  /** Feeds `length` bytes at `ptr`; false once the body is refused (see `verdict`). */
+  feedBytes(ptr: usize, length: i32): bool {
+    if (this.verdict !== null) return false;
+    if (this.parser.feedBytes(ptr, length)) return true;
+    this.verdict = this.failure();
+    return false;
+  }
+
+  feed(bytes: Uint8Array): bool {
+    return this.feedBytes(bytes.dataStart, bytes.length);
+  }
+
+  /** The body ended: false when it was not one complete, valid JSON value. */
+  finish(): bool {
+    if (this.verdict !== null) return false;
+    if (this.parser.finish()) return true;
+    this.verdict = this.failure();
+    return false;
+  }
+
+  private failure(): Verdict {
+    const validator = this.validator;
+    if (validator.reason.length > 0) {
+      return new Verdict(validator.reason, pointerExcerpt(validator.pointer) + ": " + validator.error);
+    }
+    const error = this.parser.error!;
+    return new Verdict(REASON_INVALID_JSON, pointerExcerpt(error.path) + ": " + error.message + " at byte " + error.offset.toString());
+  }
+}

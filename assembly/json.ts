@@ -95,6 +95,7 @@ const N_ESIGN: i32 = 6;
 const N_EXP: i32 = 7;
 
 const FRAME_OBJECT: i32 = 1;
+const DUPLICATE_SCAN_LIMIT: i32 = 16;
 const FRAME_ARRAY: i32 = 2;
 
 // A growable byte buffer for the token being read.
@@ -178,7 +179,11 @@ export class JsonStreamParser {
   private frameKeys: string[] = [];
   private frameIndex: i32[] = [];
   private frameCounts: i32[] = [];
-  private frameSeen: Array<Set<string> | null> = [];
+  // Duplicate-key detection: the keys of every open object, innermost last; a frame scans its
+  // own keys while it has few, and switches to a Set past DUPLICATE_SCAN_LIMIT.
+  private keyStack: string[] = [];
+  private frameKeyStart: i32[] = [];
+  private frameKeySet: Array<Set<string> | null> = [];
 
   // String token state.
   private escape: i32 = 0; // 0 none, 1 after '\', 2..5 reading \u hex digits
@@ -237,6 +242,27 @@ export class JsonStreamParser {
         i = end;
         if (i == length) break;
         c = <u32>load<u8>(ptr + <usize>i);
+      }
+      // Fast path: separators, the commonest structural bytes.
+      if (this.token == T_NONE) {
+        if (c == 0x3a && this.state == S_COLON) {
+          this.state = S_VALUE;
+          this.offset++;
+          i++;
+          continue;
+        }
+        if (c == 0x2c && this.state == S_AFTER_VALUE) {
+          const top = this.frames.length - 1;
+          if (unchecked(this.frames[top]) == FRAME_OBJECT) {
+            this.state = S_KEY;
+          } else {
+            unchecked((this.frameIndex[top] = unchecked(this.frameIndex[top]) + 1));
+            this.state = S_VALUE;
+          }
+          this.offset++;
+          i++;
+          continue;
+        }
       }
       // Fast path: a run of digits inside a number's integer, fraction or exponent part.
       if (this.token == T_NUMBER && c >= 0x30 && c <= 0x39) {
@@ -392,7 +418,8 @@ export class JsonStreamParser {
     this.frameKeys.push("");
     this.frameIndex.push(0);
     this.frameCounts.push(0);
-    this.frameSeen.push(kind == FRAME_OBJECT && this.limits.rejectDuplicateKeys ? new Set<string>() : null);
+    this.frameKeyStart.push(this.keyStack.length);
+    this.frameKeySet.push(null);
     this.state = kind == FRAME_OBJECT ? S_OBJECT_FIRST : S_ARRAY_FIRST;
     return true;
   }
@@ -402,7 +429,8 @@ export class JsonStreamParser {
     this.frameKeys.pop();
     this.frameIndex.pop();
     this.frameCounts.pop();
-    this.frameSeen.pop();
+    this.keyStack.length = this.frameKeyStart.pop();
+    this.frameKeySet.pop();
     const ok = kind == FRAME_OBJECT ? this.handler.onEndObject() : this.handler.onEndArray();
     if (!ok) return this.handlerFailed();
     this.valueDone();
@@ -523,17 +551,34 @@ export class JsonStreamParser {
       unchecked((this.frameKeys[top] = text));
       this.state = S_COLON;
       if (this.limits.maxKeys > 0 && count > this.limits.maxKeys) return this.fail(E_KEYS, this.offset);
-      const seen = unchecked(this.frameSeen[top]);
-      if (seen !== null) {
-        if (seen.has(text)) return this.fail(E_DUPLICATE, this.offset);
-        seen.add(text);
-      }
+      if (this.limits.rejectDuplicateKeys && this.isDuplicateKey(top, text)) return this.fail(E_DUPLICATE, this.offset);
       if (!this.handler.onKey(text)) return this.handlerFailed();
       return true;
     }
     if (!this.handler.onString(text)) return this.handlerFailed();
     this.valueDone();
     return true;
+  }
+
+  private isDuplicateKey(top: i32, key: string): bool {
+    const set = unchecked(this.frameKeySet[top]);
+    if (set !== null) {
+      if (set.has(key)) return true;
+      set.add(key);
+      return false;
+    }
+    const start = unchecked(this.frameKeyStart[top]);
+    const keys = this.keyStack;
+    for (let k = start; k < keys.length; k++) {
+      if (unchecked(keys[k]) == key) return true;
+    }
+    keys.push(key);
+    if (keys.length - start > DUPLICATE_SCAN_LIMIT) {
+      const bigger = new Set<string>();
+      for (let k = start; k < keys.length; k++) bigger.add(unchecked(keys[k]));
+      unchecked((this.frameKeySet[top] = bigger));
+    }
+    return false;
   }
 
   /** Consumes `c` if it continues the number; false when it cannot (the number may end there). */

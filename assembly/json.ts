@@ -147,6 +147,32 @@ class Bytes {
   }
 }
 
+// Object keys repeat (every item of an array of objects has the same ones): short keys are
+// decoded once and reused from a small table, indexed by a hash of their bytes.
+const KEY_CACHE_SIZE: i32 = 128;
+const KEY_CACHE_MAX_BYTES: i32 = 48;
+const keyCacheText = new StaticArray<string>(KEY_CACHE_SIZE);
+const keyCacheBytes = new StaticArray<ArrayBuffer>(KEY_CACHE_SIZE);
+
+function keyText(bytes: Bytes): string {
+  const length = bytes.length;
+  if (length > KEY_CACHE_MAX_BYTES) return bytes.text();
+  const data = bytes.data.dataStart;
+  let hash: u32 = 2166136261;
+  for (let k = 0; k < length; k++) hash = (hash ^ <u32>load<u8>(data + <usize>k)) * 16777619;
+  const slot = <i32>(hash & <u32>(KEY_CACHE_SIZE - 1));
+  const cached = unchecked(keyCacheBytes[slot]);
+  if (changetype<usize>(cached) != 0 && cached.byteLength == length && memory.compare(changetype<usize>(cached), data, length) == 0) {
+    return unchecked(keyCacheText[slot]);
+  }
+  const copy = new ArrayBuffer(length);
+  memory.copy(changetype<usize>(copy), data, length);
+  const text = bytes.text();
+  unchecked((keyCacheBytes[slot] = copy));
+  unchecked((keyCacheText[slot] = text));
+  return text;
+}
+
 @inline function isWhitespace(c: u32): bool {
   return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
 }
@@ -543,7 +569,7 @@ export class JsonStreamParser {
 
   private endString(): bool {
     this.token = T_NONE;
-    const text = this.buffer.text();
+    const text = this.stringIsKey ? keyText(this.buffer) : this.buffer.text();
     if (this.stringIsKey) {
       const top = this.frames.length - 1;
       const count = unchecked(this.frameCounts[top]) + 1;

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { HttpFilter } from "../../src/envoy/bootstrap.ts";
-import type { EnvoyOptions } from "../../src/envoy/launcher.ts";
+import assert from "node:assert/strict";
+import { EnvoyStartError, validateHttpFilters, type EnvoyOptions } from "../../src/envoy/launcher.ts";
 import { startEnvoy, type EnvoyRuntime, type RunningEnvoy } from "../../src/envoy/runtime.ts";
 import { EchoUpstream, type EchoedRequest } from "../../src/upstream/echo.ts";
 import { buildDir } from "../../src/util/paths.ts";
@@ -77,4 +78,24 @@ export function builtWasm(relative: string): string {
   const file = path.join(buildDir, relative);
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
   return file;
+}
+
+/**
+ * Asserts that Envoy refuses `filter` at configure time and that its log carries the filter's
+ * "invalid configuration" line with `reason` (a refused configuration names its field).
+ */
+export async function assertRefusedByEnvoy(
+  filter: HttpFilter,
+  filterName: string,
+  reason: RegExp,
+): Promise<void> {
+  await assert.rejects(validateHttpFilters([filter]), (error: unknown) => {
+    assert.ok(
+      error instanceof EnvoyStartError,
+      `expected Envoy to refuse the configuration, got ${String(error)}`,
+    );
+    assert.match(error.log, new RegExp(`${filterName}\\[[^\\]]*\\]: invalid configuration: `));
+    assert.match(error.log, reason);
+    return true;
+  });
 }

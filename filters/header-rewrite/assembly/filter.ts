@@ -1,7 +1,7 @@
 // header-rewrite's filter: root context (configuration, metrics) and stream context (rewrites).
 import { Context, FilterHeadersStatusValues, HeaderMapTypeValues } from "@solo-io/proxy-runtime/assembly";
-import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getHeader, setHeader, appendHeader, removeHeader, increment, TAG_RULE } from "../../../assembly";
-import { Action, HeaderRewriteConfig, Op, PendingAction, RequestView, parseConfig } from "./rules";
+import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, EnvoyRequest, setHeader, appendHeader, removeHeader, increment, TAG_RULE } from "../../../assembly";
+import { Action, HeaderRewriteConfig, Op, PendingAction, parseConfig } from "./rules";
 
 export const FILTER = "header-rewrite";
 
@@ -28,21 +28,6 @@ export class HeaderRewriteRoot extends GraftRootContext {
   }
 }
 
-/** Envoy's request headers, read lazily: a rule that tests only the method reads one header. */
-class EnvoyRequest extends RequestView {
-  method(): string {
-    const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":method");
-    return value === null ? "" : value;
-  }
-  path(): string {
-    const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":path");
-    return value === null ? "" : value;
-  }
-  header(name: string): string | null {
-    return getHeader(HeaderMapTypeValues.RequestHeaders, name);
-  }
-}
-
 const envoyRequest = new EnvoyRequest();
 
 function apply(map: HeaderMapTypeValues, op: Op, name: string, value: string): void {
@@ -60,6 +45,7 @@ export class HeaderRewriteStream extends Context {
 
   onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
     const root = this.root_context as HeaderRewriteRoot;
+    envoyRequest.reset();
     increment(root.requestsMetric);
     const rules = root.config.rules;
     for (let i = 0; i < rules.length; i++) {

@@ -1,15 +1,9 @@
 // header-rewrite's configuration and matching, free of host calls so as-pect can test it.
 import { ConfigReader } from "../../../assembly/config";
 import { JsonValue, JsonKind } from "../../../assembly/json";
+import { RequestView } from "../../../assembly/request";
 
-/** The request as rules see it; the filter backs it with Envoy's header map, tests with a Map. */
-export abstract class RequestView {
-  abstract method(): string;
-  /** `:path` including any query string. */
-  abstract path(): string;
-  /** Header value, or null when absent. Names are lowercase. */
-  abstract header(name: string): string | null;
-}
+export { RequestView };
 
 export const enum HeaderTest { Present, Absent, Equals }
 export const enum Op { Set, Append, Remove }

@@ -1,6 +1,7 @@
 // payload-validator's checks on one request, as events: headers, body chunks, end of stream. Free
 // of host calls (the filter feeds it), so as-pect can drive whole requests through it.
 import { StreamMatcher, matchesDecoded, matchesPlain, pathPart, queryPart } from "./deny";
+import { RequestView } from "../../../assembly/request";
 import {
   REASON_BODY_FORBIDDEN,
   REASON_BODY_REQUIRED,
@@ -13,16 +14,7 @@ import {
 import { JsonBodyValidator } from "./schema";
 import { PayloadConfig } from "./settings";
 
-/** The request as the checks see it; the filter backs it with Envoy's header map, tests with a Map. */
-export abstract class RequestView {
-  abstract method(): string;
-  /** `:path` including any query string. */
-  abstract path(): string;
-  /** The first value of a header, or null. Names are lowercase. */
-  abstract header(name: string): string | null;
-  /** Every value of the header `name`, or of every header when `name` is "". */
-  abstract headerValues(name: string): string[];
-}
+export { RequestView };
 
 /** The media type of a content-type value: without parameters, trimmed, lowercase. */
 export function mediaType(value: string): string {

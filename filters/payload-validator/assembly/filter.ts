@@ -9,8 +9,8 @@ import {
   HeaderMapTypeValues,
   stream_context,
 } from "@solo-io/proxy-runtime/assembly";
-import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getBufferBytes, getHeader, increment, record, sendReply, TAG_REASON } from "../../../assembly";
-import { RequestCheck, RequestView } from "./check";
+import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getBufferBytes, increment, record, sendReply, TAG_REASON, EnvoyRequest } from "../../../assembly";
+import { RequestCheck } from "./check";
 import { PROBLEM_CONTENT_TYPE, REASONS, REASON_INVALID_JSON, Verdict } from "./problem";
 import { PayloadConfig, parseConfig } from "./settings";
 
@@ -49,40 +49,6 @@ export class PayloadValidatorRoot extends GraftRootContext {
   }
 }
 
-/** Envoy's request headers, read lazily; all values of a name come from one map read. */
-class EnvoyRequest extends RequestView {
-  private names: string[] | null = null;
-  private values: string[] = [];
-
-  method(): string {
-    const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":method");
-    return value === null ? "" : value;
-  }
-  path(): string {
-    const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":path");
-    return value === null ? "" : value;
-  }
-  header(name: string): string | null {
-    return getHeader(HeaderMapTypeValues.RequestHeaders, name);
-  }
-  // proxy_get_header_map_value returns only the first of repeated headers: deny rules read them all.
-  headerValues(name: string): string[] {
-    let names = this.names;
-    if (names === null) {
-      names = [];
-      const pairs = stream_context.headers.request.get_headers();
-      for (let i = 0; i < pairs.length; i++) {
-        names.push(String.UTF8.decode(pairs[i].key));
-        this.values.push(String.UTF8.decode(pairs[i].value));
-      }
-      this.names = names;
-    }
-    if (name.length == 0) return this.values;
-    const out: string[] = [];
-    for (let i = 0; i < names.length; i++) if (names[i] == name) out.push(this.values[i]);
-    return out;
-  }
-}
 
 export class PayloadValidatorStream extends Context {
   private check: RequestCheck;

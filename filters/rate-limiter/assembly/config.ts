@@ -1,20 +1,12 @@
 // rate-limiter's configuration, rule matching and key extraction, free of host calls so as-pect
 // can test it. Schema: ../schema.json; behaviour: ../README.md.
 import { ConfigReader } from "../../../assembly/config";
+import { RequestView } from "../../../assembly/request";
 import { JsonValue, JsonKind } from "../../../assembly/json";
 import { BucketParams, SlotCache } from "./bucket";
 import { MISSING_FINGERPRINT, addressFingerprint, headerFingerprint, pathFingerprint, pathWithoutQuery, slotKeyPrefix } from "./keys";
 
-/** The request as rules see it; the filter backs it with Envoy, tests with fields. */
-export abstract class RequestView {
-  abstract method(): string;
-  /** `:path` including any query string. */
-  abstract path(): string;
-  /** Header value, or null when absent. Names are lowercase. */
-  abstract header(name: string): string | null;
-  /** Envoy's `source.address` (`ip:port`) as bytes, or null. */
-  abstract sourceAddressBytes(): ArrayBuffer | null;
-}
+export { RequestView };
 
 export const enum KeySource { Global, Header, ClientAddress, Path }
 /** The one key of a global rule. */

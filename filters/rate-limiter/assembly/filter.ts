@@ -1,8 +1,8 @@
 // rate-limiter's filter: root context (configuration, metrics, the shared-data limiter) and stream
 // context (one decision per matching rule, the 429, the quota headers).
 import { Context, FilterHeadersStatusValues, HeaderMapTypeValues, WasmResultValues, set_tick_period_milliseconds } from "@solo-io/proxy-runtime/assembly";
-import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getHeader, setHeader, increment, nowNanos, sendReply, TAG_RULE, getSharedData, setSharedData, getPropertyEncoded, encodePropertyPath } from "../../../assembly";
-import { Mode, RateLimitConfig, RequestView, Rule, parseConfig } from "./config";
+import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, setHeader, increment, nowNanos, sendReply, TAG_RULE, getSharedData, setSharedData, EnvoyRequest } from "../../../assembly";
+import { Mode, RateLimitConfig, Rule, parseConfig } from "./config";
 import { Decision, Limiter, Outcome, SharedStore } from "./limiter";
 import { REASON_CAS_EXHAUSTED, REASON_LIMITED, REASON_OVERFLOW, deniedBody, rateLimitItem, replyDetails, resetSeconds, retryAfterSeconds } from "./headers";
 
@@ -29,9 +29,6 @@ class EnvoySharedData extends SharedStore {
     return setSharedData(key, value, cas);
   }
 }
-
-/** `source.address` as the ABI spells property paths: NUL-separated segments. */
-const SOURCE_ADDRESS = encodePropertyPath("source.address");
 
 /**
  * A counter whose increments gather in the VM and reach Envoy in one host call per flush: a host
@@ -127,44 +124,6 @@ export class RateLimitRoot extends GraftRootContext {
   }
 }
 
-/** Envoy's request, read lazily and at most once per request. */
-class EnvoyRequest extends RequestView {
-  private methodValue: string | null = null;
-  private pathValue: string | null = null;
-  private addressRead: bool = false;
-  private addressValue: ArrayBuffer | null = null;
-
-  reset(): void {
-    this.methodValue = null;
-    this.pathValue = null;
-    this.addressRead = false;
-    this.addressValue = null;
-  }
-  method(): string {
-    if (this.methodValue === null) {
-      const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":method");
-      this.methodValue = value === null ? "" : value;
-    }
-    return this.methodValue!;
-  }
-  path(): string {
-    if (this.pathValue === null) {
-      const value = getHeader(HeaderMapTypeValues.RequestHeaders, ":path");
-      this.pathValue = value === null ? "" : value;
-    }
-    return this.pathValue!;
-  }
-  header(name: string): string | null {
-    return getHeader(HeaderMapTypeValues.RequestHeaders, name);
-  }
-  sourceAddressBytes(): ArrayBuffer | null {
-    if (!this.addressRead) {
-      this.addressRead = true;
-      this.addressValue = getPropertyEncoded(SOURCE_ADDRESS);
-    }
-    return this.addressValue;
-  }
-}
 
 const envoyRequest = new EnvoyRequest();
 const decision = new Decision();

@@ -6,8 +6,6 @@ import {
   FilterDataStatusValues,
   FilterHeadersStatusValues,
   FilterTrailersStatusValues,
-  HeaderMapTypeValues,
-  stream_context,
 } from "@solo-io/proxy-runtime/assembly";
 import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getBufferBytes, increment, record, sendReply, TAG_REASON, EnvoyRequest } from "../../../assembly";
 import { RequestCheck } from "./check";

@@ -11,8 +11,10 @@
  *
  *   node --import tsx src/bench/payload-validator.ts [seconds-per-case]
  */
-import { execFile, execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { assertLoopback } from "../load/loopback.ts";
+import { cpuSeconds } from "./process-cpu.ts";
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -102,38 +104,6 @@ export function benchBody(bytes: number): Buffer {
   }
   const text = JSON.stringify(order);
   return Buffer.from(text + " ".repeat(bytes - Buffer.byteLength(text)));
-}
-
-function assertLoopback(url: string): void {
-  const host = new URL(url).hostname;
-  if (!(host === "localhost" || host.startsWith("127."))) {
-    throw new Error(`refusing to send load to ${url}: benchmarks target loopback only`);
-  }
-}
-
-/** User + system CPU seconds of a process (all threads), or null without /proc. */
-function cpuSeconds(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    // Fields after the command name; utime and stime are the 14th and 15th of the whole line.
-    const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? ticks / clockTicks() : null;
-  } catch {
-    return null;
-  }
-}
-
-let ticksPerSecond: number | undefined;
-function clockTicks(): number {
-  if (ticksPerSecond === undefined) {
-    try {
-      ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-    } catch {
-      ticksPerSecond = 100;
-    }
-  }
-  return ticksPerSecond;
 }
 
 /** The upstream: drains each request body and answers 200 "ok", keep-alive. */

@@ -13,8 +13,10 @@
  *
  * `pacedLoad()` is the open-loop generator the accuracy test drives Envoy with.
  */
+import { assertLoopback } from "../load/loopback.ts";
+import { cpuSeconds } from "./process-cpu.ts";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
@@ -83,13 +85,6 @@ export interface PacedLoadResult {
   errors: number;
   /** Time from the first to the last request sent. */
   spanMs: number;
-}
-
-function assertLoopback(url: string): void {
-  const host = new URL(url).hostname;
-  if (!(host === "localhost" || host === "[::1]" || host.startsWith("127."))) {
-    throw new Error(`refusing to send load to ${url}: graft's load tools target loopback only`);
-  }
 }
 
 /**
@@ -240,17 +235,6 @@ export async function startBenchEnvoy(
   } catch (error) {
     await stop();
     throw error;
-  }
-}
-
-/** User + system CPU seconds of a process, all threads (Linux); null elsewhere. */
-function cpuSeconds(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz)
-  } catch {
-    return null;
   }
 }
 

@@ -1,3 +1,5 @@
+import { assertLoopback } from "./loopback.ts";
+
 /**
  * A bounded, paced HTTP load for loopback targets: demos and tests use it to feed canary and
  * baseline. It stops by itself after `durationMs` (or `stop()`), and refuses non-loopback URLs.
@@ -23,13 +25,6 @@ export interface TrafficRun {
   stats: Map<string, TrafficStats>;
   done: Promise<void>;
   stop(): void;
-}
-
-function assertLoopback(url: string): void {
-  const host = new URL(url).hostname;
-  if (!(host === "localhost" || host === "[::1]" || host.startsWith("127."))) {
-    throw new Error(`refusing to send load to ${url}: graft's traffic generator targets loopback only`);
-  }
 }
 
 export function startTraffic(options: TrafficOptions): TrafficRun {

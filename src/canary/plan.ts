@@ -29,6 +29,13 @@ export interface RolloutPlan {
   signals: SignalPlan[];
   /** Roll back after this many VM failures (reloads, restarts) on the canary within windowMinutes. */
   crashLoop: { maxFailures: number; windowMinutes: number };
+  /** Roll back when the canary provably burns a signal's error budget faster than maxBurn × the SLO allows. */
+  burnRate: { signal: SignalName; slo: number; maxBurn: number }[];
+}
+
+/** The observation key of a signal: `slow` is one per latency band, e.g. `slow>50ms`. */
+export function signalKey(signal: Pick<SignalPlan, "name" | "thresholdMs">): string {
+  return signal.name === "slow" ? `slow>${signal.thresholdMs}ms` : signal.name;
 }
 
 export const DEFAULT_SIGNALS: SignalPlan[] = [
@@ -67,6 +74,7 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     "minRequests",
     "signals",
     "crashLoop",
+    "burnRate",
   ];
   for (const key of Object.keys(raw)) {
     if (!known.includes(key))
@@ -111,6 +119,7 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     ),
     signals: DEFAULT_SIGNALS,
     crashLoop: { maxFailures: 3, windowMinutes: 5 },
+    burnRate: [],
   };
   if (plan.maxDurationMs < plan.minDurationMs)
     throw new PlanError(`${source}: maxDuration is shorter than minDuration`);
@@ -146,5 +155,27 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
       throw new PlanError(`${source}: crashLoop: expected { maxFailures: 3, windowMinutes: 5 }`);
     plan.crashLoop = { maxFailures: guard.maxFailures, windowMinutes: guard.windowMinutes };
   }
+  if (raw.burnRate !== undefined) {
+    const example = "[{ signal: 5xx, slo: 0.999, maxBurn: 3 }]";
+    if (!Array.isArray(raw.burnRate))
+      throw new PlanError(`${source}: burnRate: expected a list such as ${example}`);
+    plan.burnRate = raw.burnRate.map((entry, index) => {
+      const guard = entry as { signal?: unknown; slo?: unknown; maxBurn?: unknown };
+      const at = `${source}: burnRate[${index}]`;
+      if (guard.signal !== "5xx" && guard.signal !== "4xx" && guard.signal !== "filter_rejections")
+        throw new PlanError(`${at}.signal: expected 5xx, 4xx or filter_rejections`);
+      if (typeof guard.slo !== "number" || !(guard.slo > 0 && guard.slo < 1))
+        throw new PlanError(`${at}.slo: expected the SLO as a fraction below 1, e.g. 0.999`);
+      if (guard.maxBurn !== undefined && !(typeof guard.maxBurn === "number" && guard.maxBurn > 0))
+        throw new PlanError(`${at}.maxBurn: expected a positive number, e.g. 3`);
+      return { signal: guard.signal, slo: guard.slo, maxBurn: (guard.maxBurn as number | undefined) ?? 3 };
+    });
+  }
+  const keys = plan.signals.map(signalKey);
+  const repeated = keys.find((key, index) => keys.indexOf(key) !== index);
+  if (repeated)
+    throw new PlanError(
+      `${source}: signals: ${repeated} appears twice; give each slow band its own thresholdMs`,
+    );
   return plan;
 }

@@ -6,7 +6,7 @@ import { adminOf, selectTargets, type Target } from "../inject/target.ts";
 import { EnvoySeries, scrapeEnvoy, sumTotals, type ArmTotals } from "./collect.ts";
 import { judge, type JudgeConfig, type Verdict } from "./judge.ts";
 import type { Observations, Snapshot } from "./observations.ts";
-import type { RolloutPlan, SignalPlan } from "./plan.ts";
+import { signalKey, type RolloutPlan, type SignalPlan } from "./plan.ts";
 
 /** The signed filter a rollout injects into the canary, then into the rest on PROMOTE. */
 export interface RolloutArtifact {
@@ -57,7 +57,7 @@ function judgeConfig(plan: RolloutPlan): JudgeConfig {
     alpha: plan.alpha,
     minExposure: plan.minRequests,
     metrics: plan.signals.map((signal) => ({
-      name: signal.name,
+      name: signalKey(signal),
       maxRatio: signal.maxRatio,
       floorRate: signal.floorRate,
       minExposure: signal.name === "vm_failures" ? 0 : signal.minExposure,
@@ -68,6 +68,11 @@ function judgeConfig(plan: RolloutPlan): JudgeConfig {
       maxFailures: plan.crashLoop.maxFailures,
       windowMinutes: plan.crashLoop.windowMinutes,
     },
+    burnRate: plan.burnRate.map((guard) => ({
+      metric: guard.signal,
+      slo: guard.slo,
+      maxBurn: guard.maxBurn,
+    })),
   };
 }
 
@@ -213,12 +218,18 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     const minutes = elapsedMs / 60_000;
     const canaryTotals = sumTotals(canary.map((t) => series.get(t)!.totals()));
     const baselineTotals = sumTotals(baseline.map((t) => series.get(t)!.totals()));
-    const signals = new Set([...plan.signals.map((s) => s.name), "vm_failures" as const]);
-    for (const name of signals) {
-      const threshold = plan.signals.find((s) => s.name === name)?.thresholdMs;
-      (history[name] ??= []).push({
-        canary: signalCounts(name, canaryTotals, minutes * canary.length, threshold),
-        baseline: signalCounts(name, baselineTotals, minutes * baseline.length, threshold),
+    // Every judged signal, the signals burn-rate guards watch, and VM failures for the crash-loop guard.
+    const observed: SignalPlan[] = [
+      ...plan.signals,
+      ...plan.burnRate.map((guard) => ({ name: guard.signal })),
+      { name: "vm_failures" },
+    ];
+    for (const signal of observed) {
+      const key = signalKey(signal);
+      if (history[key]?.length === result.looks.length + 1) continue; // already recorded this look
+      (history[key] ??= []).push({
+        canary: signalCounts(signal.name, canaryTotals, minutes * canary.length, signal.thresholdMs),
+        baseline: signalCounts(signal.name, baselineTotals, minutes * baseline.length, signal.thresholdMs),
         atMinute: minutes,
       });
     }

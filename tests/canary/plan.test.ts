@@ -1,0 +1,92 @@
+// Rollout plans: what a plan file may say, what it defaults to, and the errors an operator sees.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parseRolloutPlan, signalKey } from "../../src/canary/plan.ts";
+
+const minimal = { slot: "graft-slot-0", canary: "role=canary", baseline: "role=baseline" };
+
+describe("rollout plans", () => {
+  it("fills in defaults: 5 s looks, 30 s to 10 min, α 0.05, 500 canary requests, three signals", () => {
+    const plan = parseRolloutPlan(minimal, "plan.yaml");
+    assert.equal(plan.intervalMs, 5_000);
+    assert.equal(plan.minDurationMs, 30_000);
+    assert.equal(plan.maxDurationMs, 600_000);
+    assert.equal(plan.alpha, 0.05);
+    assert.equal(plan.minRequests, 500);
+    assert.deepEqual(plan.signals.map(signalKey), ["5xx", "filter_rejections", "slow>50ms"]);
+    assert.deepEqual(plan.burnRate, []);
+  });
+
+  it("judges latency in several bands, one signal per band edge", () => {
+    const plan = parseRolloutPlan(
+      {
+        ...minimal,
+        signals: [
+          { name: "slow", thresholdMs: 50 },
+          { name: "slow", thresholdMs: 200, maxRatio: 2 },
+        ],
+      },
+      "plan.yaml",
+    );
+    assert.deepEqual(plan.signals.map(signalKey), ["slow>50ms", "slow>200ms"]);
+  });
+
+  it("reads burn-rate guards", () => {
+    const plan = parseRolloutPlan({ ...minimal, burnRate: [{ signal: "5xx", slo: 0.999 }] }, "plan.yaml");
+    assert.deepEqual(plan.burnRate, [{ signal: "5xx", slo: 0.999, maxBurn: 3 }]);
+  });
+
+  for (const [name, doc, message] of [
+    ["an unknown field", { ...minimal, intervall: "5s" }, /plan\.yaml: unknown field "intervall"/],
+    [
+      "a missing canary selector",
+      { slot: "s", baseline: "role=baseline" },
+      /plan\.yaml: canary: expected a string/,
+    ],
+    [
+      "an unreadable duration",
+      { ...minimal, interval: "soon" },
+      /plan\.yaml: interval: expected a duration such as 5s/,
+    ],
+    [
+      "maxDuration below minDuration",
+      { ...minimal, minDuration: "2m", maxDuration: "1m" },
+      /maxDuration is shorter than minDuration/,
+    ],
+    [
+      "an unknown signal",
+      { ...minimal, signals: [{ name: "latency" }] },
+      /signals\[0\]\.name: expected one of 5xx, 4xx, slow/,
+    ],
+    [
+      "a slow band without a threshold",
+      { ...minimal, signals: [{ name: "slow" }] },
+      /signals\[0\]\.thresholdMs: slow needs a latency threshold/,
+    ],
+    [
+      "the same band twice",
+      {
+        ...minimal,
+        signals: [
+          { name: "slow", thresholdMs: 50 },
+          { name: "slow", thresholdMs: 50 },
+        ],
+      },
+      /slow>50ms appears twice/,
+    ],
+    [
+      "a burn-rate SLO of 1",
+      { ...minimal, burnRate: [{ signal: "5xx", slo: 1 }] },
+      /burnRate\[0\]\.slo: expected the SLO as a fraction below 1/,
+    ],
+    [
+      "a burn-rate guard on latency",
+      { ...minimal, burnRate: [{ signal: "slow", slo: 0.99 }] },
+      /burnRate\[0\]\.signal: expected 5xx, 4xx or filter_rejections/,
+    ],
+  ] as const) {
+    it(`refuses ${name}, naming the file and field`, () => {
+      assert.throws(() => parseRolloutPlan(doc, "plan.yaml"), message);
+    });
+  }
+});

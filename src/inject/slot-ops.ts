@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { sha256Hex } from "../artifact/statement.ts";
 import { wasmTypedConfig, type FailurePolicy } from "../envoy/wasm-filter.ts";
 import { applySlot, slotStatus } from "./activate.ts";
 import { isExpired, readHistory, writeHistory, type InjectionEntry, type SlotHistory } from "./history.ts";
@@ -33,14 +33,12 @@ export interface SlotResult {
   ms: number;
 }
 
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
-
 /** Stores a module under its digest; Envoy sees a new path per build, so every change reloads. */
 export async function storeModule(
   moduleDir: string,
   module: Uint8Array,
 ): Promise<{ path: string; sha256: string }> {
-  const digest = sha256(module);
+  const digest = sha256Hex(module);
   const file = path.join(moduleDir, `${digest}.wasm`);
   await mkdir(moduleDir, { recursive: true });
   const exists = await stat(file).then(

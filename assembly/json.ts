@@ -95,6 +95,7 @@ const N_ESIGN: i32 = 6;
 const N_EXP: i32 = 7;
 
 const FRAME_OBJECT: i32 = 1;
+const POWERS_OF_TEN: StaticArray<f64> = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16];
 const DUPLICATE_SCAN_LIMIT: i32 = 16;
 const FRAME_ARRAY: i32 = 2;
 
@@ -638,13 +639,23 @@ export class JsonStreamParser {
     if (state != N_ZERO && state != N_INT && state != N_FRAC && state != N_EXP) return this.fail(E_NUMBER, this.offset);
     let value: f64;
     let text = "";
-    if ((state == N_INT || state == N_ZERO) && this.buffer.length <= 15) {
-      // Up to 15 digits fit a double exactly: no string, no parseFloat.
+    if ((state == N_INT || state == N_ZERO || state == N_FRAC) && this.buffer.length <= 16) {
+      // At most 15 digits, no exponent: the digits form an exact double n, and n / 10^k for
+      // k <= 22 is correctly rounded (one IEEE division of exact operands), so no parseFloat.
       const data = this.buffer.data;
       const negative = unchecked(data[0]) == 0x2d;
       let n: i64 = 0;
-      for (let k = negative ? 1 : 0; k < this.buffer.length; k++) n = n * 10 + <i64>(unchecked(data[k]) - 0x30);
-      value = negative ? -(<f64>n) : <f64>n;
+      let fraction = -1;
+      for (let k = negative ? 1 : 0; k < this.buffer.length; k++) {
+        const c = unchecked(data[k]);
+        if (c == 0x2e) fraction = 0;
+        else {
+          n = n * 10 + <i64>(c - 0x30);
+          if (fraction >= 0) fraction++;
+        }
+      }
+      value = fraction > 0 ? <f64>n / unchecked(POWERS_OF_TEN[fraction]) : <f64>n;
+      if (negative) value = -value;
       if (this.handler.wantsNumberText) text = this.buffer.text();
     } else {
       text = this.buffer.text();

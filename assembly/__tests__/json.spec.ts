@@ -64,6 +64,16 @@ describe("JSON values", () => {
   });
 });
 
+describe("JSON numbers read without parseFloat", () => {
+  test("decimal fractions are correctly rounded, as parseFloat reads them", () => {
+    const samples = ["0.1", "0.2", "0.3", "9.99", "-1.5", "123.456", "0.000001", "3.14159265358979", "99999999999999.9", "-0.0", "1.7976931348623", "0.1000000000000000"];
+    for (let i = 0; i < samples.length; i++) {
+      const value = parseJsonString(samples[i]).value!.num;
+      expect(value).toBe(parseFloat(samples[i]), samples[i]);
+    }
+  });
+});
+
 describe("JSON errors carry the JSON Pointer and byte offset", () => {
   test("a wrong value inside nested members", () => {
     expect(errorOf('{"items":[{"price":1},{"price":x}]}')).toBe("/items/1/price: unexpected character at byte 31");

@@ -8,6 +8,7 @@ import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerRollback } from "./commands/rollback.ts";
 import { register as registerRollout } from "./commands/rollout.ts";
 import { register as registerSign } from "./commands/sign.ts";
+import { register as registerSlots } from "./commands/slots.ts";
 import { register as registerTest } from "./commands/test.ts";
 import { register as registerVerify } from "./commands/verify.ts";
 import { register as registerVersion } from "./commands/version.ts";
@@ -28,6 +29,7 @@ export function createProgram(): Command {
     registerRollback,
     registerRollout,
     registerSign,
+    registerSlots,
     registerTest,
     registerVerify,
     registerVersion,

@@ -2,11 +2,15 @@
 // keygen → sign → verify → inject → rollback → disable → audit verify, plus build and version.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import yaml from "js-yaml";
+import type { HttpFilter } from "../../src/envoy/bootstrap.ts";
+import { validateHttpFilters } from "../../src/envoy/launcher.ts";
 import { projectRoot } from "../../src/util/paths.ts";
 import { builtWasm } from "../support/envoy-fixture.ts";
 import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
@@ -64,6 +68,31 @@ describe("graft version and build", () => {
     const { code, stderr } = await graft(["build", "no-such-filter"]);
     assert.notEqual(code, 0);
     assert.match(stderr, /no filter named no-such-filter/);
+  });
+});
+
+describe("graft slots", () => {
+  it("prints slot filters that a real Envoy accepts, and creates their empty slot files", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "graft-slots-"));
+    try {
+      const { code, stdout, stderr } = await graft(["slots", "--ecds-dir", dir, "--slot", "edge", "auth"]);
+      assert.equal(code, 0, stderr);
+      const filters = yaml.load(stdout) as HttpFilter[];
+      assert.deepEqual(
+        filters.map((f) => f.name),
+        ["edge", "auth"],
+      );
+      assert.ok(existsSync(path.join(dir, "edge.yaml")) && existsSync(path.join(dir, "auth.yaml")));
+      await validateHttpFilters(filters);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a slot name unusable in stats and file names", async () => {
+    const { code, stderr } = await graft(["slots", "--ecds-dir", "/tmp/x", "--slot", "a b"]);
+    assert.notEqual(code, 0);
+    assert.match(stderr, /--slot a b: slot names are 1-64 characters/);
   });
 });
 

@@ -107,6 +107,32 @@ export class ConfigReader {
     return this.member(object, path, key, JsonKind.Array, required);
   }
 
+  /**
+   * The member `key` as a list of objects, at most `max` (0: no limit), each item checked; null
+   * when absent or wrong. Item i's JSON Pointer is `<path>/<key>/<i>`.
+   */
+  objects(object: JsonValue, path: string, key: string, required: bool, max: i32 = 0): JsonValue[] | null {
+    const array = this.array(object, path, key, required);
+    if (array === null) return null;
+    if (max > 0 && array.items.length > max) {
+      this.fail(path + "/" + key, "at most " + max.toString() + " " + key);
+      return null;
+    }
+    for (let i = 0; i < array.items.length; i++) {
+      if (array.items[i].kind != JsonKind.Object) {
+        this.fail(path + "/" + key + "/" + i.toString(), "expected an object");
+        return null;
+      }
+    }
+    return array.items;
+  }
+
+  /** Fails when `name` is already in `names` (a list's unique names); adds it otherwise. */
+  unique(names: Set<string>, name: string, path: string, what: string): void {
+    if (names.has(name)) this.fail(path, "duplicate " + what + " \"" + name + "\"");
+    else names.add(name);
+  }
+
   /** An array of strings; each element is checked. */
   strings(object: JsonValue, path: string, key: string, required: bool): string[] {
     const result: string[] = [];

@@ -138,27 +138,14 @@ const MAX_RULES = 256;
 export function parseConfig(reader: ConfigReader, root: JsonValue, filter: string, injection: string): HeaderRewriteConfig {
   const config = new HeaderRewriteConfig();
   reader.onlyKeys(root, "", ["injection_id", "rules"]);
-  const rules = reader.array(root, "", "rules", true);
-  if (rules === null || !reader.ok()) return config;
-  if (rules.items.length > MAX_RULES) {
-    reader.fail("/rules", "at most " + MAX_RULES.toString() + " rules");
-    return config;
-  }
+  const rules = reader.objects(root, "", "rules", true, MAX_RULES);
+  if (rules === null) return config;
   const names = new Set<string>();
-  for (let i = 0; i < rules.items.length && reader.ok(); i++) {
+  for (let i = 0; i < rules.length && reader.ok(); i++) {
     const path = "/rules/" + i.toString();
-    const item = rules.items[i];
-    if (item.kind != JsonKind.Object) {
-      reader.fail(path, "expected an object");
-      break;
-    }
-    const rule = parseRule(reader, item, path, filter, injection);
+    const rule = parseRule(reader, rules[i], path, filter, injection);
     if (!reader.ok()) break;
-    if (names.has(rule.name)) {
-      reader.fail(path + "/name", "duplicate rule name \"" + rule.name + "\"");
-      break;
-    }
-    names.add(rule.name);
+    reader.unique(names, rule.name, path + "/name", "rule name");
     config.rules.push(rule);
   }
   return config;
@@ -169,9 +156,9 @@ function parseRule(reader: ConfigReader, item: JsonValue, path: string, filter: 
   const rule = new Rule(reader.identifier(item, path, "name", true));
   const match = reader.object(item, path, "match", false);
   if (match !== null) parseMatch(reader, match, path + "/match", rule);
-  const request = reader.array(item, path, "request", false);
+  const request = reader.objects(item, path, "request", false);
   if (request !== null) rule.request = parseActions(reader, request, path + "/request", filter, injection, rule.name);
-  const response = reader.array(item, path, "response", false);
+  const response = reader.objects(item, path, "response", false);
   if (response !== null) rule.response = parseActions(reader, response, path + "/response", filter, injection, rule.name);
   if (reader.ok() && rule.request.length == 0 && rule.response.length == 0) {
     reader.fail(path, "a rule needs at least one request or response action");
@@ -198,15 +185,11 @@ function parseMatch(reader: ConfigReader, match: JsonValue, path: string, rule: 
     if (hasExact) rule.pathExact = startsWithSlash(reader, at + "/exact", reader.string(pathMatch, at, "exact", true));
     if (hasPrefix) rule.pathPrefix = startsWithSlash(reader, at + "/prefix", reader.string(pathMatch, at, "prefix", true));
   }
-  const headers = reader.array(match, path, "headers", false);
+  const headers = reader.objects(match, path, "headers", false);
   if (headers === null) return;
-  for (let i = 0; i < headers.items.length && reader.ok(); i++) {
+  for (let i = 0; i < headers.length && reader.ok(); i++) {
     const at = path + "/headers/" + i.toString();
-    const entry = headers.items[i];
-    if (entry.kind != JsonKind.Object) {
-      reader.fail(at, "expected an object");
-      return;
-    }
+    const entry = headers[i];
     reader.onlyKeys(entry, at, ["name", "present", "equals"]);
     const name = headerName(reader, entry, at, false);
     const hasPresent = entry.get("present") !== null;
@@ -253,15 +236,11 @@ function isToken(name: string): bool {
   return true;
 }
 
-function parseActions(reader: ConfigReader, list: JsonValue, path: string, filter: string, injection: string, rule: string): Action[] {
+function parseActions(reader: ConfigReader, list: JsonValue[], path: string, filter: string, injection: string, rule: string): Action[] {
   const actions: Action[] = [];
-  for (let i = 0; i < list.items.length && reader.ok(); i++) {
+  for (let i = 0; i < list.length && reader.ok(); i++) {
     const at = path + "/" + i.toString();
-    const entry = list.items[i];
-    if (entry.kind != JsonKind.Object) {
-      reader.fail(at, "expected an object");
-      break;
-    }
+    const entry = list[i];
     const op = reader.choice(entry, at, "op", true, ["set", "append", "remove"], "");
     if (!reader.ok()) break;
     if (op == "remove") {

@@ -116,15 +116,11 @@ export function parseConfig(reader: ConfigReader, root: JsonValue): PayloadConfi
     config.jsonTypesOnly = types.length == 0;
   }
 
-  const deny = reader.array(root, "", "deny", false);
+  const deny = reader.objects(root, "", "deny", false);
   if (deny !== null) {
-    for (let i = 0; i < deny.items.length && reader.ok(); i++) {
-      const item = deny.items[i];
+    for (let i = 0; i < deny.length && reader.ok(); i++) {
+      const item = deny[i];
       const path = "/deny/" + i.toString();
-      if (item.kind != JsonKind.Object) {
-        reader.fail(path, "expected an object");
-        break;
-      }
       reader.onlyKeys(item, path, DENY_FIELDS);
       const where = DENY_LOCATIONS.indexOf(reader.choice(item, path, "in", true, DENY_LOCATIONS, "body"));
       const name = reader.string(item, path, "name", false).toLowerCase();

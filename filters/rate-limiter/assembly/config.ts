@@ -126,28 +126,16 @@ export function parseConfig(reader: ConfigReader, root: JsonValue, injection: st
   config.casMaxRetries = <i32>reader.integer(root, "", "cas_max_retries", false, 0, MAX_CAS_RETRIES, DEFAULT_CAS_RETRIES);
   config.quotaHeaders = reader.boolean(root, "", "quota_headers", false, false);
   config.staleCas = reader.boolean(root, "", "test_stale_cas", false, false);
-  const rules = reader.array(root, "", "rules", true);
+  const rules = reader.objects(root, "", "rules", true, MAX_RULES);
   if (rules === null || !reader.ok()) return config;
-  if (rules.items.length > MAX_RULES) {
-    reader.fail("/rules", "at most " + MAX_RULES.toString() + " rules");
-    return config;
-  }
   const names = new Set<string>();
   let totalSlots = 0;
-  for (let i = 0; i < rules.items.length && reader.ok(); i++) {
+  for (let i = 0; i < rules.length && reader.ok(); i++) {
     const path = "/rules/" + i.toString();
-    const item = rules.items[i];
-    if (item.kind != JsonKind.Object) {
-      reader.fail(path, "expected an object");
-      break;
-    }
-    const rule = parseRule(reader, item, path, injection);
+    const rule = parseRule(reader, rules[i], path, injection);
     if (!reader.ok()) break;
-    if (names.has(rule.name)) {
-      reader.fail(path + "/name", "duplicate rule name \"" + rule.name + "\"");
-      break;
-    }
-    names.add(rule.name);
+    reader.unique(names, rule.name, path + "/name", "rule name");
+    if (!reader.ok()) break;
     totalSlots += rule.slots;
     if (totalSlots > MAX_TOTAL_SLOTS) {
       reader.fail(path + "/slots", "all rules together may keep at most " + MAX_TOTAL_SLOTS.toString() + " slots (shared data has no delete)");

@@ -129,25 +129,13 @@ export class EnvoySeries {
   }
 
   totals(): ArmTotals {
-    if (!this.last) {
-      return {
-        requests: 0,
-        rq4xx: 0,
-        rq5xx: 0,
-        slowerThan: new Map(),
-        vmFailures: 0,
-        filterCounters: {},
-        resets: 0,
-        memoryAllocated: 0,
-      };
-    }
+    if (!this.last) return emptyTotals();
     return { ...this.growth(this.last), resets: this.resets, memoryAllocated: this.last.memoryAllocated };
   }
 }
 
-/** Sums the totals of an arm's Envoys. */
-export function sumTotals(parts: ArmTotals[]): ArmTotals {
-  const sum: ArmTotals = {
+function emptyTotals(): ArmTotals {
+  return {
     requests: 0,
     rq4xx: 0,
     rq5xx: 0,
@@ -157,6 +145,11 @@ export function sumTotals(parts: ArmTotals[]): ArmTotals {
     resets: 0,
     memoryAllocated: 0,
   };
+}
+
+/** Sums the totals of an arm's Envoys. */
+export function sumTotals(parts: ArmTotals[]): ArmTotals {
+  const sum = emptyTotals();
   for (const part of parts) {
     sum.requests += part.requests;
     sum.rq4xx += part.rq4xx;

@@ -100,6 +100,43 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
   let fleet: SlotFleet | undefined;
   let dir = "";
   const files = { targets: "", policy: "", config: "", envelope: "", badEnvelope: "", audit: "" };
+  /** `graft sign` of header-rewrite with alice's key and the test configuration. */
+  const sign = (out: string, injectionId: string, version: string, ttl: string) =>
+    graft([
+      "sign",
+      builtWasm("header-rewrite.wasm"),
+      "--key",
+      path.join(dir, "keys", "alice.key.pem"),
+      "--out",
+      out,
+      "--filter",
+      "header-rewrite",
+      "--version",
+      version,
+      "--injection-id",
+      injectionId,
+      "--config",
+      files.config,
+      "--ttl",
+      ttl,
+      "--reason",
+      "cli test",
+    ]);
+  /** `graft inject` into the fleet's slot with the test configuration and policy. */
+  const inject = (module: string, envelope: string, ...options: string[]) =>
+    graft([
+      "inject",
+      module,
+      "--envelope",
+      envelope,
+      "--config",
+      files.config,
+      "--policy",
+      files.policy,
+      "--slot",
+      SLOT,
+      ...options,
+    ]);
   before(async () => {
     fleet = await startSlotFleet(2, { labels: (i) => ({ tier: i === 0 ? "payments" : "web" }) });
     dir = fleet.workDir;
@@ -143,26 +180,7 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
       ["badEnvelope", "inj-cli-2"],
     ] as const) {
       files[name] = path.join(dir, `${id}.dsse.json`);
-      const signed = await graft([
-        "sign",
-        builtWasm("header-rewrite.wasm"),
-        "--key",
-        path.join(dir, "keys", "alice.key.pem"),
-        "--out",
-        files[name],
-        "--filter",
-        "header-rewrite",
-        "--version",
-        "1.0.0",
-        "--injection-id",
-        id,
-        "--config",
-        files.config,
-        "--ttl",
-        "1h",
-        "--reason",
-        "cli test",
-      ]);
+      const signed = await sign(files[name], id, "1.0.0", "1h");
       assert.equal(signed.code, 0, signed.stderr);
     }
   });
@@ -185,21 +203,13 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
   });
 
   it("injects into the selected Envoy only, without a restart", async () => {
-    const result = await graft([
-      "inject",
+    const result = await inject(
       builtWasm("header-rewrite.wasm"),
-      "--envelope",
       files.envelope,
-      "--config",
-      files.config,
-      "--policy",
-      files.policy,
-      "--slot",
-      SLOT,
       "--select",
       "tier=payments",
       ...common(),
-    ]);
+    );
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /envoy-0\/graft-slot-0: applied → inj-cli-1/);
     assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-1");
@@ -210,19 +220,7 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
     const tampered = path.join(dir, "tampered.wasm");
     const bytes = await readFile(builtWasm("header-rewrite.wasm"));
     await writeFile(tampered, Buffer.concat([bytes, Buffer.from([0])]));
-    const result = await graft([
-      "inject",
-      tampered,
-      "--envelope",
-      files.badEnvelope,
-      "--config",
-      files.config,
-      "--policy",
-      files.policy,
-      "--slot",
-      SLOT,
-      ...common(),
-    ]);
+    const result = await inject(tampered, files.badEnvelope, ...common());
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /MODULE_TAMPERED/);
     assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-1");
@@ -231,42 +229,15 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
 
   it("removes an injection whose TTL has passed with `graft control --once`", async () => {
     const shortLived = path.join(dir, "short.dsse.json");
-    const signed = await graft([
-      "sign",
-      builtWasm("header-rewrite.wasm"),
-      "--key",
-      path.join(dir, "keys", "alice.key.pem"),
-      "--out",
-      shortLived,
-      "--filter",
-      "header-rewrite",
-      "--version",
-      "1.0.1",
-      "--injection-id",
-      "inj-ttl",
-      "--config",
-      files.config,
-      "--ttl",
-      "3s",
-      "--reason",
-      "short-lived",
-    ]);
+    const signed = await sign(shortLived, "inj-ttl", "1.0.1", "3s");
     assert.equal(signed.code, 0, signed.stderr);
-    const injected = await graft([
-      "inject",
+    const injected = await inject(
       builtWasm("header-rewrite.wasm"),
-      "--envelope",
       shortLived,
-      "--config",
-      files.config,
-      "--policy",
-      files.policy,
-      "--slot",
-      SLOT,
       "--select",
       "tier=payments",
       ...common(),
-    ]);
+    );
     assert.equal(injected.code, 0, injected.stderr);
     assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-ttl");
     await new Promise((resolve) => setTimeout(resolve, 3_200));
@@ -277,19 +248,7 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
   });
 
   it("rolls back and disables across the fleet, and the audit log verifies", async () => {
-    const all = await graft([
-      "inject",
-      builtWasm("header-rewrite.wasm"),
-      "--envelope",
-      files.badEnvelope,
-      "--config",
-      files.config,
-      "--policy",
-      files.policy,
-      "--slot",
-      SLOT,
-      ...common(),
-    ]);
+    const all = await inject(builtWasm("header-rewrite.wasm"), files.badEnvelope, ...common());
     assert.equal(all.code, 0, all.stderr);
     assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-2");
     assert.equal(await servedInjection(fleet!.envoys[1]!.url), "inj-cli-2");

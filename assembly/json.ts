@@ -10,6 +10,9 @@
 // - No recursion: containers live on an explicit stack bounded by JsonLimits.maxDepth, so hostile
 //   nesting fails with an error instead of overflowing the Wasm stack.
 // - Every byte is looked at once; tokens, escapes and UTF-8 sequences may be split across chunks.
+// - Handlers get keys and strings as UTF-8 byte ranges, not strings: a request body is checked
+//   without allocating per value. A token that lies whole in one chunk (the common case) is handed
+//   over in place; one split across chunks, or holding escapes, is assembled in a buffer first.
 
 const E_DEPTH = "nesting deeper than the limit";
 const E_STRING_LENGTH = "string longer than the limit";
@@ -49,21 +52,36 @@ export class JsonError {
   }
 }
 
+/** `length` bytes of UTF-8 at `ptr` as a string. */
+export function utf8Text(ptr: usize, length: i32): string {
+  return String.UTF8.decodeUnsafe(ptr, <usize>length);
+}
+
+/** Where the parser is: handlers name a refused value by it. */
+export abstract class JsonPosition {
+  /** JSON Pointer of the outermost `depth` containers, each at its current key or index. */
+  abstract pointer(depth: i32): string;
+}
+
 /**
  * Receives the parse events. A callback that returns false stops the parser; it should set
  * `error` to say why (the parser reports it with the offset and path).
+ *
+ * Keys and strings arrive decoded, as `length` bytes of UTF-8 at `ptr`; numbers with their text as
+ * written. The bytes are valid only during the call. `escaped`: the text held escapes, so its
+ * decoded bytes differ from the raw input.
  */
 export abstract class JsonHandler {
   error: string = "";
-  /** False spares the parser building each number's text; onNumber then gets "". */
-  wantsNumberText: bool = true;
+  /** The parser feeding this handler. */
+  position: JsonPosition | null = null;
   onStartObject(): bool { return true; }
   onEndObject(): bool { return true; }
   onStartArray(): bool { return true; }
   onEndArray(): bool { return true; }
-  onKey(key: string): bool { return true; }
-  onString(value: string): bool { return true; }
-  onNumber(text: string, value: f64): bool { return true; }
+  onKey(ptr: usize, length: i32, escaped: bool): bool { return true; }
+  onString(ptr: usize, length: i32, escaped: bool): bool { return true; }
+  onNumber(value: f64, ptr: usize, length: i32): bool { return true; }
   onBool(value: bool): bool { return true; }
   onNull(): bool { return true; }
 }
@@ -95,33 +113,40 @@ const N_ESIGN: i32 = 6;
 const N_EXP: i32 = 7;
 
 const FRAME_OBJECT: i32 = 1;
+const FRAME_ARRAY: i32 = 2;
 const POWERS_OF_TEN: StaticArray<f64> = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16];
 const DUPLICATE_SCAN_LIMIT: i32 = 16;
-const FRAME_ARRAY: i32 = 2;
 
-// A growable byte buffer for the token being read.
+// "true", "alse", "null" as little-endian u32 words, to match a literal in one load.
+const WORD_TRUE: u32 = 0x65757274;
+const WORD_ALSE: u32 = 0x65736c61;
+const WORD_NULL: u32 = 0x6c6c756e;
+
+// A growable byte buffer: the token being assembled, or the parser's keys.
 class Bytes {
   data: Uint8Array = new Uint8Array(64);
   length: i32 = 0;
 
+  @inline reserve(count: i32): void {
+    if (this.length + count > this.data.length) this.grow(count);
+  }
+
+  private grow(count: i32): void {
+    let capacity = this.data.length;
+    while (this.length + count > capacity) capacity <<= 1;
+    const bigger = new Uint8Array(capacity);
+    memory.copy(bigger.dataStart, this.data.dataStart, this.length);
+    this.data = bigger;
+  }
+
   push(byte: u8): void {
-    if (this.length == this.data.length) {
-      const bigger = new Uint8Array(this.data.length << 1);
-      memory.copy(bigger.dataStart, this.data.dataStart, this.length);
-      this.data = bigger;
-    }
+    this.reserve(1);
     unchecked((this.data[this.length++] = byte));
   }
 
   append(ptr: usize, count: i32): void {
-    let capacity = this.data.length;
-    if (this.length + count > capacity) {
-      while (this.length + count > capacity) capacity <<= 1;
-      const bigger = new Uint8Array(capacity);
-      memory.copy(bigger.dataStart, this.data.dataStart, this.length);
-      this.data = bigger;
-    }
-    memory.copy(this.data.dataStart + <usize>this.length, ptr, count);
+    this.reserve(count);
+    copyBytes(this.data.dataStart + <usize>this.length, ptr, count);
     this.length += count;
   }
 
@@ -143,39 +168,36 @@ class Bytes {
     }
   }
 
-  text(): string {
-    return String.UTF8.decodeUnsafe(this.data.dataStart, <usize>this.length);
+  @inline start(): usize {
+    return this.data.dataStart;
   }
 }
 
-// Object keys repeat (every item of an array of objects has the same ones): short keys are
-// decoded once and reused from a small table, indexed by a hash of their bytes.
-const KEY_CACHE_SIZE: i32 = 128;
-const KEY_CACHE_MAX_BYTES: i32 = 48;
-const keyCacheText = new StaticArray<string>(KEY_CACHE_SIZE);
-const keyCacheBytes = new StaticArray<ArrayBuffer>(KEY_CACHE_SIZE);
-
-function keyText(bytes: Bytes): string {
-  const length = bytes.length;
-  if (length > KEY_CACHE_MAX_BYTES) return bytes.text();
-  const data = bytes.data.dataStart;
-  let hash: u32 = 2166136261;
-  for (let k = 0; k < length; k++) hash = (hash ^ <u32>load<u8>(data + <usize>k)) * 16777619;
-  const slot = <i32>(hash & <u32>(KEY_CACHE_SIZE - 1));
-  const cached = unchecked(keyCacheBytes[slot]);
-  if (changetype<usize>(cached) != 0 && cached.byteLength == length && memory.compare(changetype<usize>(cached), data, length) == 0) {
-    return unchecked(keyCacheText[slot]);
+/**
+ * Copies `count` bytes. Short copies, the usual case for keys and values, run as a plain loop:
+ * V8 compiles `memory.copy` to a call out of the module, which costs more than a few bytes do.
+ */
+export function copyBytes(destination: usize, source: usize, count: i32): void {
+  if (count > 32) {
+    memory.copy(destination, source, <usize>count);
+    return;
   }
-  const copy = new ArrayBuffer(length);
-  memory.copy(changetype<usize>(copy), data, length);
-  const text = bytes.text();
-  unchecked((keyCacheBytes[slot] = copy));
-  unchecked((keyCacheText[slot] = text));
-  return text;
+  let k = 0;
+  for (; k + 8 <= count; k += 8) store<u64>(destination + <usize>k, load<u64>(source + <usize>k));
+  for (; k < count; k++) store<u8>(destination + <usize>k, load<u8>(source + <usize>k));
 }
 
 @inline function isWhitespace(c: u32): bool {
   return c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09;
+}
+
+@inline function isDigit(c: u32): bool {
+  return c - 0x30 < 10;
+}
+
+/** A string byte that needs no attention: printable ASCII other than '"' and '\'. */
+@inline function isPlain(c: u32): bool {
+  return c - 0x20 < 0x60 && c != 0x22 && c != 0x5c;
 }
 
 @inline function hexValue(c: u32): i32 {
@@ -185,13 +207,133 @@ function keyText(bytes: Bytes): string {
   return -1;
 }
 
+/**
+ * Length of the valid, complete UTF-8 sequence of a non-ASCII lead byte at `ptr` (`available`
+ * bytes readable), or 0 when it is invalid or cut off (the byte-by-byte path then decides).
+ */
+function utf8SequenceLength(ptr: usize, available: i32): i32 {
+  const lead = <u32>load<u8>(ptr);
+  let need = 0;
+  let lower: u32 = 0x80;
+  let upper: u32 = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    need = 1;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    need = 2;
+    if (lead == 0xe0) lower = 0xa0;
+    else if (lead == 0xed) upper = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    need = 3;
+    if (lead == 0xf0) lower = 0x90;
+    else if (lead == 0xf4) upper = 0x8f;
+  } else {
+    return 0;
+  }
+  if (available <= need) return 0;
+  const second = <u32>load<u8>(ptr, 1);
+  if (second < lower || second > upper) return 0;
+  for (let k = 2; k <= need; k++) {
+    const next = <u32>load<u8>(ptr + <usize>k);
+    if (next < 0x80 || next > 0xbf) return 0;
+  }
+  return need + 1;
+}
+
+/**
+ * The value of a number token (already known to follow the grammar), or NaN/±Infinity when it
+ * overflows a double.
+ */
+function numberValue(ptr: usize, length: i32): f64 {
+  if (length <= 16) {
+    // At most 15 digits, no exponent: the digits form an exact double n, and n / 10^k for
+    // k <= 22 is correctly rounded (one IEEE division of exact operands), so no parseFloat.
+    const negative = load<u8>(ptr) == 0x2d;
+    let n: i64 = 0;
+    let fraction = -1;
+    let k = negative ? 1 : 0;
+    for (; k < length; k++) {
+      const c = <u32>load<u8>(ptr + <usize>k);
+      if (c == 0x2e) {
+        fraction = 0;
+      } else if (isDigit(c)) {
+        n = n * 10 + <i64>(c - 0x30);
+        if (fraction >= 0) fraction++;
+      } else {
+        break; // an exponent
+      }
+    }
+    if (k == length) {
+      const value = fraction > 0 ? <f64>n / unchecked(POWERS_OF_TEN[fraction]) : <f64>n;
+      return negative ? -value : value;
+    }
+  }
+  return parseFloat(utf8Text(ptr, length));
+}
+
+/**
+ * End (exclusive) of the number starting at `from`, when the whole token lies in the chunk and
+ * follows the grammar; -1 otherwise (the byte-by-byte path then reads it, or reports the error).
+ */
+function numberEnd(ptr: usize, from: i32, length: i32): i32 {
+  let j = from;
+  if (load<u8>(ptr + <usize>j) == 0x2d) j++;
+  if (j >= length) return -1;
+  let c = <u32>load<u8>(ptr + <usize>j);
+  if (c == 0x30) {
+    j++;
+  } else if (isDigit(c)) {
+    j++;
+    while (j < length && isDigit(<u32>load<u8>(ptr + <usize>j))) j++;
+  } else {
+    return -1;
+  }
+  if (j >= length) return -1;
+  c = <u32>load<u8>(ptr + <usize>j);
+  if (c == 0x2e) {
+    j++;
+    if (j >= length || !isDigit(<u32>load<u8>(ptr + <usize>j))) return -1;
+    while (j < length && isDigit(<u32>load<u8>(ptr + <usize>j))) j++;
+    if (j >= length) return -1;
+    c = <u32>load<u8>(ptr + <usize>j);
+  }
+  if (c == 0x65 || c == 0x45) {
+    j++;
+    if (j < length) {
+      const sign = <u32>load<u8>(ptr + <usize>j);
+      if (sign == 0x2b || sign == 0x2d) j++;
+    }
+    if (j >= length || !isDigit(<u32>load<u8>(ptr + <usize>j))) return -1;
+    while (j < length && isDigit(<u32>load<u8>(ptr + <usize>j))) j++;
+    if (j >= length) return -1;
+  }
+  return j;
+}
+
+/** A copy of `ints` with room for `capacity` items. */
+export function grownInts(ints: StaticArray<i32>, capacity: i32): StaticArray<i32> {
+  const bigger = new StaticArray<i32>(capacity);
+  memory.copy(changetype<usize>(bigger), changetype<usize>(ints), <usize>ints.length << 2);
+  return bigger;
+}
+
+/** Whether `length` bytes at `a` and at `b` are equal; inline, as most compared keys differ early. */
+@inline export function sameBytesAt(a: usize, b: usize, length: i32): bool {
+  let k = 0;
+  while (k < length && load<u8>(a + <usize>k) == load<u8>(b + <usize>k)) k++;
+  return k == length;
+}
+
 /** Escapes a JSON Pointer token (RFC 6901). */
 export function pointerToken(key: string): string {
   if (key.indexOf("~") < 0 && key.indexOf("/") < 0) return key;
   return key.replaceAll("~", "~0").replaceAll("/", "~1");
 }
 
-export class JsonStreamParser {
+/**
+ * The parser, generic in its handler so that each event is a direct call the compiler can inline
+ * (a handler subclass would otherwise be called through a virtual dispatch per event).
+ */
+export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   error: JsonError | null = null;
   /** Bytes consumed so far. */
   offset: i32 = 0;
@@ -199,18 +341,23 @@ export class JsonStreamParser {
   private state: i32 = S_VALUE;
   private token: i32 = T_NONE;
   private stringIsKey: bool = false;
+  private stringEscaped: bool = false;
   private buffer: Bytes = new Bytes();
 
-  // Container stack: kind, and the key or index the current child sits at (for paths).
-  private frames: i32[] = [];
-  private frameKeys: string[] = [];
-  private frameIndex: i32[] = [];
-  private frameCounts: i32[] = [];
-  // Duplicate-key detection: the keys of every open object, innermost last; a frame scans its
-  // own keys while it has few, and switches to a Set past DUPLICATE_SCAN_LIMIT.
-  private keyStack: string[] = [];
-  private frameKeyStart: i32[] = [];
-  private frameKeySet: Array<Set<string> | null> = [];
+  // Container stack, [0, depth): kind, index of the current item (arrays), members or items so
+  // far. Plain arrays grown in steps, so opening and closing a container only writes slots.
+  private depth: i32 = 0;
+  private frameKind: StaticArray<i32> = new StaticArray<i32>(0);
+  private frameIndex: StaticArray<i32> = new StaticArray<i32>(0);
+  private frameCounts: StaticArray<i32> = new StaticArray<i32>(0);
+  // Keys of the open objects, innermost last, as records (i32 length, then the bytes) in one
+  // buffer: a frame's records start at frameKeyStart, its current key's record is at frameKeyAt
+  // (-1 before the first). With duplicate detection a frame keeps all its keys and scans them
+  // while they are few, switching to a Set past DUPLICATE_SCAN_LIMIT; otherwise only the current.
+  private keys: Bytes = new Bytes();
+  private frameKeyStart: StaticArray<i32> = new StaticArray<i32>(0);
+  private frameKeyAt: StaticArray<i32> = new StaticArray<i32>(0);
+  private frameKeySet: StaticArray<Set<string> | null> = new StaticArray<Set<string> | null>(0);
 
   // String token state.
   private escape: i32 = 0; // 0 none, 1 after '\', 2..5 reading \u hex digits
@@ -227,7 +374,23 @@ export class JsonStreamParser {
   private literal: string = "";
   private literalAt: i32 = 0;
 
-  constructor(private handler: JsonHandler, private limits: JsonLimits = new JsonLimits()) {}
+  constructor(private handler: H, private limits: JsonLimits = new JsonLimits()) {
+    super();
+    handler.position = this;
+  }
+
+  /** Makes the parser ready for a new document, keeping the memory it has grown. */
+  reset(): void {
+    this.error = null;
+    this.offset = 0;
+    this.state = S_VALUE;
+    this.token = T_NONE;
+    this.buffer.length = 0;
+    this.keys.length = 0;
+    for (let i = 0; i < this.depth; i++) unchecked((this.frameKeySet[i] = null));
+    this.depth = 0;
+    this.handler.error = "";
+  }
 
   /** Feeds the next bytes; false once the input is known to be invalid (see `error`). */
   feed(chunk: Uint8Array): bool {
@@ -241,14 +404,11 @@ export class JsonStreamParser {
     }
     let i = 0;
     while (i < length) {
-      // Fast path: a run of plain ASCII inside a string is copied in one go.
-      if (this.token == T_STRING && this.escape == 0 && this.utf8Need == 0 && this.highSurrogate == 0) {
+      const token = this.token;
+      // A string continued from an earlier chunk, or past an escape: copy plain ASCII runs in one go.
+      if (token == T_STRING && this.escape == 0 && this.utf8Need == 0 && this.highSurrogate == 0) {
         let end = i;
-        while (end < length) {
-          const b = <u32>load<u8>(ptr + <usize>end);
-          if (b < 0x20 || b >= 0x80 || b == 0x22 || b == 0x5c) break;
-          end++;
-        }
+        while (end < length && isPlain(<u32>load<u8>(ptr + <usize>end))) end++;
         const run = end - i;
         if (run > 0) {
           if (this.buffer.length + run > this.limits.maxStringBytes) {
@@ -261,26 +421,25 @@ export class JsonStreamParser {
         }
       }
       let c = <u32>load<u8>(ptr + <usize>i);
-      // Fast path: whitespace between tokens.
-      if (this.token == T_NONE && isWhitespace(c) && this.state != S_FAILED) {
-        let end = i + 1;
-        while (end < length && isWhitespace(<u32>load<u8>(ptr + <usize>end))) end++;
-        this.offset += end - i;
-        i = end;
-        if (i == length) break;
-        c = <u32>load<u8>(ptr + <usize>i);
-      }
-      // Fast path: separators, the commonest structural bytes.
-      if (this.token == T_NONE) {
-        if (c == 0x3a && this.state == S_COLON) {
+      if (token == T_NONE) {
+        if (isWhitespace(c)) {
+          let end = i + 1;
+          while (end < length && isWhitespace(<u32>load<u8>(ptr + <usize>end))) end++;
+          this.offset += end - i;
+          i = end;
+          if (i == length) break;
+          c = <u32>load<u8>(ptr + <usize>i);
+        }
+        const state = this.state;
+        if (c == 0x3a && state == S_COLON) {
           this.state = S_VALUE;
           this.offset++;
           i++;
           continue;
         }
-        if (c == 0x2c && this.state == S_AFTER_VALUE) {
-          const top = this.frames.length - 1;
-          if (unchecked(this.frames[top]) == FRAME_OBJECT) {
+        if (c == 0x2c && state == S_AFTER_VALUE) {
+          const top = this.depth - 1;
+          if (unchecked(this.frameKind[top]) == FRAME_OBJECT) {
             this.state = S_KEY;
           } else {
             unchecked((this.frameIndex[top] = unchecked(this.frameIndex[top]) + 1));
@@ -290,17 +449,35 @@ export class JsonStreamParser {
           i++;
           continue;
         }
-      }
-      // Fast path: a run of digits inside a number's integer, fraction or exponent part.
-      if (this.token == T_NUMBER && c >= 0x30 && c <= 0x39) {
+        if (c == 0x22) {
+          if (!this.structural(c)) return false;
+          i = this.stringInChunk(ptr, i + 1, length);
+          if (i < 0) return false;
+          continue;
+        }
+        if (state == S_VALUE || state == S_ARRAY_FIRST) {
+          if (c == 0x2d || isDigit(c)) {
+            const end = numberEnd(ptr, i, length);
+            if (end > 0 && end - i <= this.limits.maxNumberChars) {
+              if (!this.numberInChunk(ptr + <usize>i, end - i)) return false;
+              i = end;
+              continue;
+            }
+          } else if (i + 5 <= length && (c == 0x74 || c == 0x66 || c == 0x6e)) {
+            const consumed = this.literalInChunk(ptr + <usize>i, c);
+            if (consumed < 0) return false;
+            if (consumed > 0) {
+              i += consumed;
+              continue;
+            }
+          }
+        }
+      } else if (token == T_NUMBER && isDigit(c)) {
+        // A run of digits inside a number's integer, fraction or exponent part.
         const state = this.numberState;
         if (state == N_INT || state == N_FRAC || state == N_EXP) {
           let end = i + 1;
-          while (end < length) {
-            const d = <u32>load<u8>(ptr + <usize>end);
-            if (d < 0x30 || d > 0x39) break;
-            end++;
-          }
+          while (end < length && isDigit(<u32>load<u8>(ptr + <usize>end))) end++;
           const run = end - i;
           if (this.buffer.length + run > this.limits.maxNumberChars) return this.fail(E_NUMBER_LENGTH, this.offset);
           this.buffer.append(ptr + <usize>i, run);
@@ -314,6 +491,67 @@ export class JsonStreamParser {
       i++;
     }
     return true;
+  }
+
+  /**
+   * The string opened by the quote before `from`: when it ends in this chunk without escapes, it is
+   * handed over in place. Otherwise what could be read is copied to the buffer and the
+   * byte-by-byte path goes on from there. The next index, or -1 on failure.
+   */
+  private stringInChunk(ptr: usize, from: i32, length: i32): i32 {
+    this.offset++; // the opening quote
+    let j = from;
+    while (j < length) {
+      const c = <u32>load<u8>(ptr + <usize>j);
+      if (isPlain(c)) {
+        j++;
+      } else if (c >= 0x80) {
+        const sequence = utf8SequenceLength(ptr + <usize>j, length - j);
+        if (sequence == 0) break;
+        j += sequence;
+      } else {
+        break;
+      }
+    }
+    const run = j - from;
+    // Past the limit: the byte-by-byte path fails at the exact byte.
+    if (run > this.limits.maxStringBytes) return from;
+    if (j < length && load<u8>(ptr + <usize>j) == 0x22) {
+      this.offset += run; // now at the closing quote, where a refusal points
+      if (!this.endString(ptr + <usize>from, run)) return -1;
+      this.offset++;
+      return j + 1;
+    }
+    this.buffer.append(ptr + <usize>from, run);
+    this.offset += run;
+    return j;
+  }
+
+  /** A number token lying whole in the chunk. */
+  private numberInChunk(ptr: usize, length: i32): bool {
+    if (!this.beginValue()) return false;
+    this.offset += length;
+    if (!this.numberToken(ptr, length)) return false;
+    return true;
+  }
+
+  /** A literal whose bytes are in the chunk: its length, 0 if it is not a whole literal, -1 on failure. */
+  private literalInChunk(ptr: usize, c: u32): i32 {
+    let consumed = 0;
+    if (c == 0x74) consumed = load<u32>(ptr) == WORD_TRUE ? 4 : 0;
+    else if (c == 0x66) consumed = load<u32>(ptr, 1) == WORD_ALSE ? 5 : 0;
+    else consumed = load<u32>(ptr) == WORD_NULL ? 4 : 0;
+    if (consumed == 0) return 0;
+    if (!this.beginValue()) return -1;
+    this.offset += consumed - 1; // at the literal's last byte, where a refusal points
+    const ok = c == 0x6e ? this.handler.onNull() : this.handler.onBool(c == 0x74);
+    if (!ok) {
+      this.handlerFailed();
+      return -1;
+    }
+    this.offset++;
+    this.valueDone();
+    return consumed;
   }
 
   /** Ends the input; true when it held exactly one complete JSON value. */
@@ -331,21 +569,37 @@ export class JsonStreamParser {
     return this.state == S_DONE && this.token == T_NONE;
   }
 
+  /** The current key of the object frame `i`, or "" before its first. */
+  private frameKey(i: i32): string {
+    const at = unchecked(this.frameKeyAt[i]);
+    if (at < 0) return "";
+    const record = this.keys.start() + <usize>at;
+    return utf8Text(record + 4, load<i32>(record));
+  }
+
   /** JSON Pointer of the value being read. */
   path(): string {
     let path = "";
-    for (let i = 0; i < this.frames.length; i++) {
-      if (unchecked(this.frames[i]) == FRAME_OBJECT) {
-        const key = unchecked(this.frameKeys[i]);
+    for (let i = 0; i < this.depth; i++) {
+      if (unchecked(this.frameKind[i]) == FRAME_OBJECT) {
         // The innermost object names its member once that member's key has been read.
         const readingKey = this.token == T_STRING && this.stringIsKey;
         const keyRead = this.state == S_COLON || this.state == S_VALUE || this.state == S_AFTER_VALUE || (this.token != T_NONE && !readingKey);
-        if (i < this.frames.length - 1 || keyRead) {
-          path += "/" + pointerToken(key);
+        if (i < this.depth - 1 || keyRead) {
+          path += "/" + pointerToken(this.frameKey(i));
         }
       } else {
         path += "/" + unchecked(this.frameIndex[i]).toString();
       }
+    }
+    return path;
+  }
+
+  pointer(depth: i32): string {
+    let path = "";
+    for (let i = 0; i < depth; i++) {
+      if (unchecked(this.frameKind[i]) == FRAME_OBJECT) path += "/" + pointerToken(this.frameKey(i));
+      else path += "/" + unchecked(this.frameIndex[i]).toString();
     }
     return path;
   }
@@ -377,6 +631,20 @@ export class JsonStreamParser {
     }
   }
 
+  /** A value starts (not a key): in an array it is one more item. */
+  private beginValue(): bool {
+    const state = this.state;
+    const top = this.depth - 1;
+    if (state == S_ARRAY_FIRST) {
+      unchecked((this.frameCounts[top] = 1));
+    } else if (top >= 0 && unchecked(this.frameKind[top]) == FRAME_ARRAY) {
+      const count = unchecked(this.frameCounts[top]) + 1;
+      if (this.limits.maxItems > 0 && count > this.limits.maxItems) return this.fail(E_ITEMS, this.offset);
+      unchecked((this.frameCounts[top] = count));
+    }
+    return true;
+  }
+
   private structural(c: u32): bool {
     if (isWhitespace(c)) return true;
     const state = this.state;
@@ -392,12 +660,12 @@ export class JsonStreamParser {
       return this.fail(E_UNEXPECTED, this.offset);
     }
     if (state == S_AFTER_VALUE) {
-      const kind = unchecked(this.frames[this.frames.length - 1]);
+      const kind = unchecked(this.frameKind[this.depth - 1]);
       if (c == 0x2c) {
         if (kind == FRAME_OBJECT) {
           this.state = S_KEY;
         } else {
-          const top = this.frames.length - 1;
+          const top = this.depth - 1;
           unchecked((this.frameIndex[top] = this.frameIndex[top] + 1));
           this.state = S_VALUE;
         }
@@ -409,14 +677,7 @@ export class JsonStreamParser {
     }
     // S_VALUE or S_ARRAY_FIRST: a value starts here.
     if (c == 0x5d && state == S_ARRAY_FIRST) return this.closeContainer(FRAME_ARRAY);
-    if (state == S_ARRAY_FIRST) {
-      unchecked((this.frameCounts[this.frames.length - 1] = 1));
-    } else if (this.frames.length > 0 && unchecked(this.frames[this.frames.length - 1]) == FRAME_ARRAY) {
-      const top = this.frames.length - 1;
-      const count = unchecked(this.frameCounts[top]) + 1;
-      if (this.limits.maxItems > 0 && count > this.limits.maxItems) return this.fail(E_ITEMS, this.offset);
-      unchecked((this.frameCounts[top] = count));
-    }
+    if (!this.beginValue()) return false;
     switch (c) {
       case 0x7b: return this.openContainer(FRAME_OBJECT);
       case 0x5b: return this.openContainer(FRAME_ARRAY);
@@ -425,7 +686,7 @@ export class JsonStreamParser {
       case 0x66: return this.startLiteral("false");
       case 0x6e: return this.startLiteral("null");
       default: {
-        if (c == 0x2d || (c >= 0x30 && c <= 0x39)) {
+        if (c == 0x2d || isDigit(c)) {
           this.token = T_NUMBER;
           this.buffer.length = 0;
           this.buffer.push(<u8>c);
@@ -438,39 +699,52 @@ export class JsonStreamParser {
   }
 
   private openContainer(kind: i32): bool {
-    if (this.frames.length >= this.limits.maxDepth) return this.fail(E_DEPTH, this.offset);
+    const top = this.depth;
+    if (top >= this.limits.maxDepth) return this.fail(E_DEPTH, this.offset);
     const ok = kind == FRAME_OBJECT ? this.handler.onStartObject() : this.handler.onStartArray();
     if (!ok) return this.handlerFailed();
-    this.frames.push(kind);
-    this.frameKeys.push("");
-    this.frameIndex.push(0);
-    this.frameCounts.push(0);
-    this.frameKeyStart.push(this.keyStack.length);
-    this.frameKeySet.push(null);
+    if (top == this.frameKind.length) this.growFrames();
+    unchecked((this.frameKind[top] = kind));
+    unchecked((this.frameIndex[top] = 0));
+    unchecked((this.frameCounts[top] = 0));
+    unchecked((this.frameKeyStart[top] = this.keys.length));
+    unchecked((this.frameKeyAt[top] = -1));
+    unchecked((this.frameKeySet[top] = null));
+    this.depth = top + 1;
     this.state = kind == FRAME_OBJECT ? S_OBJECT_FIRST : S_ARRAY_FIRST;
     return true;
   }
 
   private closeContainer(kind: i32): bool {
-    this.frames.pop();
-    this.frameKeys.pop();
-    this.frameIndex.pop();
-    this.frameCounts.pop();
-    this.keyStack.length = this.frameKeyStart.pop();
-    this.frameKeySet.pop();
+    const top = --this.depth;
+    this.keys.length = unchecked(this.frameKeyStart[top]);
+    unchecked((this.frameKeySet[top] = null));
     const ok = kind == FRAME_OBJECT ? this.handler.onEndObject() : this.handler.onEndArray();
     if (!ok) return this.handlerFailed();
     this.valueDone();
     return true;
   }
 
+  private growFrames(): void {
+    const capacity = max(8, this.frameKind.length << 1);
+    this.frameKind = grownInts(this.frameKind, capacity);
+    this.frameIndex = grownInts(this.frameIndex, capacity);
+    this.frameCounts = grownInts(this.frameCounts, capacity);
+    this.frameKeyStart = grownInts(this.frameKeyStart, capacity);
+    this.frameKeyAt = grownInts(this.frameKeyAt, capacity);
+    const sets = new StaticArray<Set<string> | null>(capacity);
+    for (let i = 0; i < this.frameKeySet.length; i++) sets[i] = this.frameKeySet[i];
+    this.frameKeySet = sets;
+  }
+
   @inline private valueDone(): void {
-    this.state = this.frames.length == 0 ? S_DONE : S_AFTER_VALUE;
+    this.state = this.depth == 0 ? S_DONE : S_AFTER_VALUE;
   }
 
   private startString(isKey: bool): bool {
     this.token = T_STRING;
     this.stringIsKey = isKey;
+    this.stringEscaped = false;
     this.buffer.length = 0;
     this.escape = 0;
     this.highSurrogate = 0;
@@ -489,11 +763,12 @@ export class JsonStreamParser {
     if (this.escape > 0) return this.escapeByte(c);
     if (c == 0x5c) {
       this.escape = 1;
+      this.stringEscaped = true;
       return true;
     }
     // A high surrogate escape must be followed at once by a low one.
     if (this.highSurrogate != 0) return this.fail(E_SURROGATE, this.offset);
-    if (c == 0x22) return this.endString();
+    if (c == 0x22) return this.endString(this.buffer.start(), this.buffer.length);
     if (c < 0x20) return this.fail(E_CONTROL, this.offset);
     if (c >= 0x80) {
       if (c >= 0xc2 && c <= 0xdf) {
@@ -568,41 +843,64 @@ export class JsonStreamParser {
     return true;
   }
 
-  private endString(): bool {
+  /** The string's decoded bytes (in the chunk, or in the buffer) are complete. */
+  private endString(ptr: usize, length: i32): bool {
     this.token = T_NONE;
-    const text = this.stringIsKey ? keyText(this.buffer) : this.buffer.text();
-    if (this.stringIsKey) {
-      const top = this.frames.length - 1;
-      const count = unchecked(this.frameCounts[top]) + 1;
-      unchecked((this.frameCounts[top] = count));
-      unchecked((this.frameKeys[top] = text));
-      this.state = S_COLON;
-      if (this.limits.maxKeys > 0 && count > this.limits.maxKeys) return this.fail(E_KEYS, this.offset);
-      if (this.limits.rejectDuplicateKeys && this.isDuplicateKey(top, text)) return this.fail(E_DUPLICATE, this.offset);
-      if (!this.handler.onKey(text)) return this.handlerFailed();
+    const escaped = this.stringEscaped;
+    if (!this.stringIsKey) {
+      if (!this.handler.onString(ptr, length, escaped)) return this.handlerFailed();
+      this.valueDone();
       return true;
     }
-    if (!this.handler.onString(text)) return this.handlerFailed();
-    this.valueDone();
+    const top = this.depth - 1;
+    const count = unchecked(this.frameCounts[top]) + 1;
+    unchecked((this.frameCounts[top] = count));
+    const keys = this.keys;
+    const duplicates = this.limits.rejectDuplicateKeys;
+    if (!duplicates) keys.length = unchecked(this.frameKeyStart[top]);
+    const at = keys.length;
+    keys.reserve(length + 4);
+    const record = keys.start() + <usize>at;
+    store<i32>(record, length);
+    copyBytes(record + 4, ptr, length);
+    keys.length = at + 4 + length;
+    unchecked((this.frameKeyAt[top] = at));
+    this.state = S_COLON;
+    if (this.limits.maxKeys > 0 && count > this.limits.maxKeys) return this.fail(E_KEYS, this.offset);
+    if (duplicates && this.isDuplicateKey(top, at)) return this.fail(E_DUPLICATE, this.offset);
+    if (!this.handler.onKey(record + 4, length, escaped)) return this.handlerFailed();
     return true;
   }
 
-  private isDuplicateKey(top: i32, key: string): bool {
+  /** Whether the key recorded at `at` repeats one before it in frame `top` (and remembers it). */
+  private isDuplicateKey(top: i32, at: i32): bool {
+    const base = this.keys.start();
+    const record = base + <usize>at;
+    const length = load<i32>(record);
     const set = unchecked(this.frameKeySet[top]);
     if (set !== null) {
-      if (set.has(key)) return true;
-      set.add(key);
+      const text = utf8Text(record + 4, length);
+      if (set.has(text)) return true;
+      set.add(text);
       return false;
     }
-    const start = unchecked(this.frameKeyStart[top]);
-    const keys = this.keyStack;
-    for (let k = start; k < keys.length; k++) {
-      if (unchecked(keys[k]) == key) return true;
+    let scanned = 0;
+    let other = unchecked(this.frameKeyStart[top]);
+    while (other < at) {
+      const otherRecord = base + <usize>other;
+      const otherLength = load<i32>(otherRecord);
+      if (otherLength == length && sameBytesAt(otherRecord + 4, record + 4, length)) return true;
+      other += 4 + otherLength;
+      scanned++;
     }
-    keys.push(key);
-    if (keys.length - start > DUPLICATE_SCAN_LIMIT) {
+    if (scanned >= DUPLICATE_SCAN_LIMIT) {
       const bigger = new Set<string>();
-      for (let k = start; k < keys.length; k++) bigger.add(unchecked(keys[k]));
+      let k = unchecked(this.frameKeyStart[top]);
+      while (k <= at) {
+        const kLength = load<i32>(base + <usize>k);
+        bigger.add(utf8Text(base + <usize>k + 4, kLength));
+        k += 4 + kLength;
+      }
       unchecked((this.frameKeySet[top] = bigger));
     }
     return false;
@@ -610,7 +908,7 @@ export class JsonStreamParser {
 
   /** Consumes `c` if it continues the number; false when it cannot (the number may end there). */
   private numberByte(c: u32): bool {
-    const digit = c >= 0x30 && c <= 0x39;
+    const digit = isDigit(c);
     let next: i32 = -1;
     switch (this.numberState) {
       case N_MINUS: next = c == 0x30 ? N_ZERO : digit ? N_INT : -1; break;
@@ -637,33 +935,14 @@ export class JsonStreamParser {
     this.token = T_NONE;
     const state = this.numberState;
     if (state != N_ZERO && state != N_INT && state != N_FRAC && state != N_EXP) return this.fail(E_NUMBER, this.offset);
-    let value: f64;
-    let text = "";
-    if ((state == N_INT || state == N_ZERO || state == N_FRAC) && this.buffer.length <= 16) {
-      // At most 15 digits, no exponent: the digits form an exact double n, and n / 10^k for
-      // k <= 22 is correctly rounded (one IEEE division of exact operands), so no parseFloat.
-      const data = this.buffer.data;
-      const negative = unchecked(data[0]) == 0x2d;
-      let n: i64 = 0;
-      let fraction = -1;
-      for (let k = negative ? 1 : 0; k < this.buffer.length; k++) {
-        const c = unchecked(data[k]);
-        if (c == 0x2e) fraction = 0;
-        else {
-          n = n * 10 + <i64>(c - 0x30);
-          if (fraction >= 0) fraction++;
-        }
-      }
-      value = fraction > 0 ? <f64>n / unchecked(POWERS_OF_TEN[fraction]) : <f64>n;
-      if (negative) value = -value;
-      if (this.handler.wantsNumberText) text = this.buffer.text();
-    } else {
-      text = this.buffer.text();
-      value = parseFloat(text);
-      if (!isFinite(value)) return this.fail(E_NUMBER_RANGE, this.offset);
-      if (!this.handler.wantsNumberText) text = "";
-    }
-    if (!this.handler.onNumber(text, value)) return this.handlerFailed();
+    return this.numberToken(this.buffer.start(), this.buffer.length);
+  }
+
+  /** A complete number token (grammar already checked); this.offset is just past it. */
+  private numberToken(ptr: usize, length: i32): bool {
+    const value = numberValue(ptr, length);
+    if (!isFinite(value)) return this.fail(E_NUMBER_RANGE, this.offset);
+    if (!this.handler.onNumber(value, ptr, length)) return this.handlerFailed();
     this.valueDone();
     return true;
   }
@@ -713,7 +992,6 @@ export class JsonValue {
 }
 
 class DomBuilder extends JsonHandler {
-  wantsNumberText: bool = false;
   root: JsonValue | null = null;
   private stack: JsonValue[] = [];
   private pendingKey: string = "";
@@ -752,17 +1030,17 @@ class DomBuilder extends JsonHandler {
     this.stack.pop();
     return true;
   }
-  onKey(key: string): bool {
-    this.pendingKey = key;
+  onKey(ptr: usize, length: i32, escaped: bool): bool {
+    this.pendingKey = utf8Text(ptr, length);
     return true;
   }
-  onString(text: string): bool {
+  onString(ptr: usize, length: i32, escaped: bool): bool {
     const value = new JsonValue(JsonKind.String);
-    value.str = text;
+    value.str = utf8Text(ptr, length);
     this.add(value);
     return true;
   }
-  onNumber(text: string, number: f64): bool {
+  onNumber(number: f64, ptr: usize, length: i32): bool {
     const value = new JsonValue(JsonKind.Number);
     value.num = number;
     this.add(value);
@@ -790,7 +1068,7 @@ export class JsonParseResult {
 /** Parses a whole document into a JsonValue tree. */
 export function parseJson(bytes: Uint8Array, limits: JsonLimits = new JsonLimits()): JsonParseResult {
   const builder = new DomBuilder();
-  const parser = new JsonStreamParser(builder, limits);
+  const parser = new JsonStreamParser<DomBuilder>(builder, limits);
   if (!parser.feed(bytes) || !parser.finish()) return new JsonParseResult(null, parser.error);
   return new JsonParseResult(builder.root, null);
 }

@@ -1,4 +1,4 @@
-import { JsonKind, JsonLimits, JsonHandler, JsonStreamParser, parseJson, parseJsonString, jsonEscape, pointerToken } from "../json";
+import { JsonKind, JsonLimits, JsonHandler, JsonStreamParser, parseJson, parseJsonString, jsonEscape, pointerToken, utf8Text } from "../json";
 
 function expectContains(actual: string, fragment: string): void {
   expect(actual.includes(fragment)).toBe(true, actual);
@@ -16,9 +16,9 @@ class Recorder extends JsonHandler {
   onEndObject(): bool { this.events.push("}"); return true; }
   onStartArray(): bool { this.events.push("["); return true; }
   onEndArray(): bool { this.events.push("]"); return true; }
-  onKey(key: string): bool { this.events.push("k:" + key); return true; }
-  onString(value: string): bool { this.events.push("s:" + value); return true; }
-  onNumber(text: string, value: f64): bool { this.events.push("n:" + text + "=" + value.toString()); return true; }
+  onKey(ptr: usize, length: i32, escaped: bool): bool { this.events.push("k:" + utf8Text(ptr, length) + (escaped ? "(escaped)" : "")); return true; }
+  onString(ptr: usize, length: i32, escaped: bool): bool { this.events.push("s:" + utf8Text(ptr, length) + (escaped ? "(escaped)" : "")); return true; }
+  onNumber(value: f64, ptr: usize, length: i32): bool { this.events.push("n:" + utf8Text(ptr, length) + "=" + value.toString()); return true; }
   onBool(value: bool): bool { this.events.push(value ? "true" : "false"); return true; }
   onNull(): bool { this.events.push("null"); return true; }
 }
@@ -26,7 +26,7 @@ class Recorder extends JsonHandler {
 function eventsOf(text: string, chunk: i32): string {
   const bytes = Uint8Array.wrap(String.UTF8.encode(text));
   const recorder = new Recorder();
-  const parser = new JsonStreamParser(recorder);
+  const parser = new JsonStreamParser<Recorder>(recorder);
   let ok = true;
   for (let at = 0; ok && at < bytes.length; at += chunk) ok = parser.feed(bytes.subarray(at, min(at + chunk, bytes.length)));
   ok = ok && parser.finish();

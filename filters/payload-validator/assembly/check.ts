@@ -128,7 +128,7 @@ export class RequestCheck {
       }
     }
     const json = config.json;
-    if (json !== null && isJsonMediaType(type)) this.json = new JsonBodyValidator(json);
+    if (json !== null && isJsonMediaType(type)) this.json = json.validator();
     if (config.bodyRules.length > 0) this.matcher = new StreamMatcher(config.bodyRules);
     return null;
   }
@@ -154,6 +154,14 @@ export class RequestCheck {
     const json = this.json;
     if (json !== null && !json.feedBytes(ptr, length)) return this.refuse(json.verdict!.reason, json.verdict!.detail);
     return null;
+  }
+
+  /** The request is over for the filter: hands its body validator back for the next request. */
+  release(): void {
+    const json = this.json;
+    if (json === null) return;
+    this.json = null;
+    this.config.json!.recycle(json);
   }
 
   bodyChunk(bytes: Uint8Array): Verdict | null {

@@ -17,13 +17,10 @@ export const DENY_LOCATIONS: string[] = ["header", "path", "query", "body"];
 export class DenyRule {
   /** The pattern as UTF-8 bytes, ASCII-lowercased. */
   bytes: Uint8Array;
-  /** The pattern, ASCII-lowercased (for decoded strings). */
-  folded: string;
 
   /** `name`: a lowercase header name, or "" for every header (only for IN_HEADER). */
   constructor(public where: i32, public name: string, public contains: string, public index: i32) {
     this.bytes = lowerBytes(Uint8Array.wrap(String.UTF8.encode(contains)));
-    this.folded = foldAscii(contains);
   }
 
   describe(): string {
@@ -37,35 +34,6 @@ export class DenyRule {
   return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
 }
 
-@inline function foldUnit(c: u32): u32 {
-  return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-}
-
-/** `s` with A-Z lowercased, nothing else changed. */
-export function foldAscii(s: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) out += String.fromCharCode(<i32>foldUnit(<u32>s.charCodeAt(i)));
-  return out;
-}
-
-/** Whether `s` contains `folded` (already ASCII-lowercased), ignoring ASCII case; allocates nothing. */
-export function containsFolded(s: string, folded: string): bool {
-  const n = folded.length;
-  const last = s.length - n;
-  if (n == 0) return true;
-  if (last < 0) return false;
-  const hay = changetype<usize>(s);
-  const needle = changetype<usize>(folded);
-  const first = <u32>load<u16>(needle);
-  for (let i = 0; i <= last; i++) {
-    if (foldUnit(<u32>load<u16>(hay + (<usize>i << 1))) != first) continue;
-    let j = 1;
-    while (j < n && foldUnit(<u32>load<u16>(hay + (<usize>(i + j) << 1))) == <u32>load<u16>(needle + (<usize>j << 1))) j++;
-    if (j == n) return true;
-  }
-  return false;
-}
-
 /** A copy of `bytes`, ASCII-lowercased. */
 export function lowerBytes(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(bytes.length);
@@ -77,13 +45,22 @@ export function lowerBytes(bytes: Uint8Array): Uint8Array {
 export function containsAt(hay: usize, length: i32, needle: Uint8Array): bool {
   const n = needle.length;
   if (n == 0) return true;
-  const first = unchecked(needle[0]);
+  const first = <u32>unchecked(needle[0]);
+  // A letter matches either case: b | 0x20 folds exactly A-Z and a-z onto a-z.
+  const letter = first >= 0x61 && first <= 0x7a;
   const last = length - n;
-  for (let i = 0; i <= last; i++) {
-    if (lowerByte(load<u8>(hay + <usize>i)) != first) continue;
+  let i = 0;
+  while (i <= last) {
+    if (letter) {
+      while (i <= last && (<u32>load<u8>(hay + <usize>i) | 0x20) != first) i++;
+    } else {
+      while (i <= last && <u32>load<u8>(hay + <usize>i) != first) i++;
+    }
+    if (i > last) return false;
     let j = 1;
     while (j < n && lowerByte(load<u8>(hay + <usize>(i + j))) == unchecked(needle[j])) j++;
     if (j == n) return true;
+    i++;
   }
   return false;
 }
@@ -154,42 +131,52 @@ export function queryPart(path: string): string {
 }
 
 /**
- * Finds body deny patterns in a stream of chunks. Keeps the last (longest pattern - 1) bytes
- * seen, so a match split across chunks is found; every byte is copied once into a window.
+ * Finds body deny patterns in a stream of chunks, searching each chunk where it lies. Keeps the
+ * last (longest pattern - 1) bytes seen: a match split across chunks is found in a small seam
+ * window of those bytes and the start of the next chunk.
  */
 export class StreamMatcher {
   private tailLength: i32 = 0;
   private keep: i32 = 0;
-  private window: Uint8Array = new Uint8Array(0);
+  /** The seam: up to `keep` bytes of the past, then up to `keep` of the new chunk. */
+  private window: Uint8Array;
 
   constructor(public rules: DenyRule[]) {
     let longest = 0;
     for (let i = 0; i < rules.length; i++) longest = max(longest, rules[i].bytes.length);
-    this.keep = longest > 0 ? longest - 1 : 0;
+    const keep = longest > 0 ? longest - 1 : 0;
+    this.window = new Uint8Array(keep << 1);
+    this.keep = keep;
   }
 
-  /** Feeds `length` bytes at `ptr`; the first rule found (in the window of tail + chunk), or null. */
+  /** Feeds `length` bytes at `ptr`; the first rule found, or null. */
   feed(ptr: usize, length: i32): DenyRule | null {
     if (this.rules.length == 0 || length <= 0) return null;
-    const total = this.tailLength + length;
-    if (this.window.length < total) {
-      const bigger = new Uint8Array(max(total, this.window.length << 1));
-      memory.copy(bigger.dataStart, this.window.dataStart, <usize>this.tailLength);
-      this.window = bigger;
-    }
     const base = this.window.dataStart;
-    memory.copy(base + <usize>this.tailLength, ptr, <usize>length);
-    let found: DenyRule | null = null;
-    for (let r = 0; r < this.rules.length; r++) {
-      const rule = unchecked(this.rules[r]);
-      if (containsAt(base, total, rule.bytes)) {
-        found = rule;
-        break;
-      }
+    const keep = this.keep;
+    const head = min(keep, length);
+    memory.copy(base + <usize>this.tailLength, ptr, <usize>head);
+    const seam = this.tailLength + head;
+    let found = this.search(base, seam);
+    if (found === null) found = this.search(ptr, length);
+    // The new tail: the last `keep` bytes of the past and this chunk.
+    if (length >= keep) {
+      memory.copy(base, ptr + <usize>(length - keep), <usize>keep);
+      this.tailLength = keep;
+    } else {
+      const tail = min(keep, seam);
+      memory.copy(base, base + <usize>(seam - tail), <usize>tail);
+      this.tailLength = tail;
     }
-    const tail = min(this.keep, total);
-    memory.copy(base, base + <usize>(total - tail), <usize>tail);
-    this.tailLength = tail;
     return found;
+  }
+
+  private search(ptr: usize, length: i32): DenyRule | null {
+    const rules = this.rules;
+    for (let r = 0; r < rules.length; r++) {
+      const rule = unchecked(rules[r]);
+      if (containsAt(ptr, length, rule.bytes)) return rule;
+    }
+    return null;
   }
 }

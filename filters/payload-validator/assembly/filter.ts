@@ -137,12 +137,14 @@ export class PayloadValidatorStream extends Context {
 
   private pass(): void {
     this.done = true;
+    this.check.release();
     increment(this.ids.validated);
     this.recordBody();
   }
 
   private refuse(verdict: Verdict): void {
     this.done = true;
+    this.check.release();
     this.recordBody();
     const root = this.validator;
     increment(this.ids.byReason.get(verdict.reason));

@@ -9,8 +9,8 @@
 // schemas too. Annotations (title, description, $schema, $id, $comment, default, examples,
 // deprecated, readOnly, writeOnly) are ignored; any other keyword is refused, naming it.
 import { ConfigReader, kindName } from "../../../assembly/config";
-import { JsonHandler, JsonKind, JsonLimits, JsonStreamParser, JsonValue, pointerToken } from "../../../assembly/json";
-import { DenyRule, containsFolded } from "./deny";
+import { JsonHandler, JsonKind, JsonLimits, JsonStreamParser, JsonValue, grownInts, pointerToken, sameBytesAt } from "../../../assembly/json";
+import { DenyRule, containsAt } from "./deny";
 import { REASON_DENIED, REASON_INVALID_JSON, REASON_SCHEMA, Verdict, excerpt, pointerExcerpt } from "./problem";
 
 export const T_NULL: i32 = 1;
@@ -64,14 +64,18 @@ export class SchemaNode {
   declared: i32 = 0;
   /** Per name: its bit in the required mask, or 0. */
   requiredBits: u64[] = [];
-  /** Name → index, for objects with many names (a few are faster to scan). */
-  index: Map<string, i32> | null = null;
+  /** The names as UTF-8, which is how the parser hands keys over. */
+  nameBytes: ArrayBuffer[] = [];
+  /** Open-addressing table of name index + 1 by hash, for objects with many names (a few are faster to scan). */
+  table: StaticArray<i32> | null = null;
   /** Required names; bit i of an object's mask stands for required[i]. */
   required: string[] = [];
   additionalProperties: bool = true;
   items: SchemaNode | null = null;
   /** Scalars only (checked at configure time); null = no enum. */
   enumValues: JsonValue[] | null = null;
+  /** Per enum value: a string's UTF-8 bytes, null for other kinds. */
+  enumBytes: Array<ArrayBuffer | null> = [];
   /** The values came from `const` (for the message). */
   isConst: bool = false;
   minLength: i64 = -1;
@@ -89,15 +93,41 @@ export class SchemaNode {
   minProperties: i64 = -1;
   maxProperties: i64 = -1;
 
-  /** Index of `key` in `names`, or -1. */
-  find(key: string): i32 {
-    const index = this.index;
-    if (index !== null) return index.has(key) ? index.get(key) : -1;
-    const names = this.names;
-    for (let i = 0, n = names.length; i < n; i++) {
-      if (unchecked(names[i]) == key) return i;
+  /** Index of the name given as `length` UTF-8 bytes at `ptr`, or -1. */
+  find(ptr: usize, length: i32): i32 {
+    const names = this.nameBytes;
+    const table = this.table;
+    if (table === null) {
+      for (let i = 0, n = names.length; i < n; i++) {
+        if (sameBytes(unchecked(names[i]), ptr, length)) return i;
+      }
+      return -1;
     }
-    return -1;
+    const mask = <u32>(table.length - 1);
+    let slot = hashBytes(ptr, length) & mask;
+    while (true) {
+      const entry = unchecked(table[slot]);
+      if (entry == 0) return -1;
+      if (sameBytes(unchecked(names[entry - 1]), ptr, length)) return entry - 1;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /** Encodes the names once they are all known; many get a hash table. */
+  indexNames(): void {
+    const names = this.names;
+    for (let i = 0; i < names.length; i++) this.nameBytes.push(String.UTF8.encode(names[i]));
+    if (names.length <= 8) return;
+    let size = 16;
+    while (size < names.length * 2) size <<= 1;
+    const table = new StaticArray<i32>(size);
+    for (let i = 0; i < names.length; i++) {
+      const bytes = this.nameBytes[i];
+      let slot = hashBytes(changetype<usize>(bytes), bytes.byteLength) & <u32>(size - 1);
+      while (table[slot] != 0) slot = (slot + 1) & <u32>(size - 1);
+      table[slot] = i + 1;
+    }
+    this.table = table;
   }
 
   /** Bits of every required property. */
@@ -185,11 +215,7 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
     node.requiredBits[at] = (<u64>1) << i;
   }
   node.required = required;
-  if (node.names.length > 8) {
-    const index = new Map<string, i32>();
-    for (let i = 0; i < node.names.length; i++) index.set(node.names[i], i);
-    node.index = index;
-  }
+  node.indexNames();
 
   const additional = schema.get("additionalProperties");
   if (additional !== null) {
@@ -261,7 +287,25 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
     node.exclusiveMaximum = reader.number(schema, path, "exclusiveMaximum", true);
   }
   if (node.hasMinimum && node.hasMaximum && node.minimum > node.maximum) reader.fail(path + "/minimum", "greater than maximum");
+  const values = node.enumValues;
+  if (values !== null) {
+    for (let i = 0; i < values.length; i++) {
+      node.enumBytes.push(values[i].kind == JsonKind.String ? String.UTF8.encode(values[i].str) : null);
+    }
+  }
   return node;
+}
+
+/** Whether `bytes` equals the `length` bytes at `ptr`. */
+@inline function sameBytes(bytes: ArrayBuffer, ptr: usize, length: i32): bool {
+  return bytes.byteLength == length && sameBytesAt(changetype<usize>(bytes), ptr, length);
+}
+
+/** FNV-1a of `length` bytes at `ptr`. */
+function hashBytes(ptr: usize, length: i32): u32 {
+  let hash: u32 = 2166136261;
+  for (let i = 0; i < length; i++) hash = (hash ^ <u32>load<u8>(ptr + <usize>i)) * 16777619;
+  return hash;
 }
 
 function sameScalar(a: JsonValue, b: JsonValue): bool {
@@ -277,6 +321,8 @@ function sameScalar(a: JsonValue, b: JsonValue): bool {
 const FRAME_OBJECT: i32 = 1;
 const FRAME_ARRAY: i32 = 2;
 
+const MAX_SPARE_VALIDATORS: i32 = 64;
+
 /** JSON options of a configuration: the compiled schema and the parser's limits. */
 export class JsonOptions {
   /** null: any JSON document. */
@@ -284,8 +330,32 @@ export class JsonOptions {
   maxDepth: i32 = 32;
   rejectDuplicateKeys: bool = true;
   forbiddenKeys: string[] = [];
-  /** Body deny rules, also matched against decoded strings and keys (`\u0024{jndi:`). */
+  /** forbiddenKeys as UTF-8. */
+  forbiddenBytes: ArrayBuffer[] = [];
+  /**
+   * Body deny rules, also matched against the decoded text of keys and strings that held escapes
+   * (`\u0024{jndi:`). Text without escapes is the raw body itself, which the rules search as it streams.
+   */
   deny: DenyRule[] = [];
+
+  // Validators of finished bodies, reused: a request then allocates none of the parser's and
+  // validator's dozen buffers and stacks. Bounded, so a burst does not pin its memory.
+  private spare: JsonBodyValidator[] = [];
+
+  /** A validator for a new body: a spare one, or a new one. */
+  validator(): JsonBodyValidator {
+    return this.spare.length > 0 ? this.spare.pop().reset() : new JsonBodyValidator(this);
+  }
+
+  /** Takes back the validator of a finished body. */
+  recycle(validator: JsonBodyValidator): void {
+    if (this.spare.length < MAX_SPARE_VALIDATORS) this.spare.push(validator);
+  }
+
+  forbid(keys: string[]): void {
+    this.forbiddenKeys = keys;
+    this.forbiddenBytes = keys.map<ArrayBuffer>((key: string) => String.UTF8.encode(key));
+  }
 }
 
 /**
@@ -299,11 +369,13 @@ export class SchemaValidator extends JsonHandler {
   /** JSON Pointer of the offending value. */
   pointer: string = "";
 
-  private kinds: i32[] = [];
-  private nodes: Array<SchemaNode | null> = [];
-  private counts: i32[] = [];
-  private seen: u64[] = [];
-  private keys: string[] = [];
+  // Frames [0, depth): kind, schema, members or items so far, required bits seen. Plain arrays
+  // grown in steps, so opening and closing a container only writes slots.
+  private depth: i32 = 0;
+  private kinds: StaticArray<i32> = new StaticArray<i32>(8);
+  private nodes: StaticArray<SchemaNode | null> = new StaticArray<SchemaNode | null>(8);
+  private counts: StaticArray<i32> = new StaticArray<i32>(8);
+  private seen: StaticArray<u64> = new StaticArray<u64>(8);
   /** The schema the next value must satisfy (null: anything). */
   private next: SchemaNode | null;
 
@@ -312,26 +384,26 @@ export class SchemaValidator extends JsonHandler {
     this.next = options.schema;
   }
 
-  // Pointer of the frames [0, depth), each at its current key or index.
-  private pointerTo(depth: i32): string {
-    let out = "";
-    for (let i = 0; i < depth; i++) {
-      if (unchecked(this.kinds[i]) == FRAME_OBJECT) out += "/" + pointerToken(unchecked(this.keys[i]));
-      else out += "/" + (unchecked(this.counts[i]) - 1).toString();
-    }
-    return out;
+  reset(): void {
+    this.reason = "";
+    this.pointer = "";
+    this.error = "";
+    for (let i = 0; i < this.depth; i++) unchecked((this.nodes[i] = null));
+    this.depth = 0;
+    this.next = this.options.schema;
   }
 
+  // The parser's containers are this validator's frames: its pointer names the frames [0, depth).
   private refuse(reason: string, depth: i32, message: string): bool {
     this.reason = reason;
-    this.pointer = this.pointerTo(depth);
+    this.pointer = this.position!.pointer(depth);
     this.error = message;
     return false;
   }
 
   /** A value starts: in an array it is the next item. Returns its schema (null: anything). */
   private beginValue(): bool {
-    const top = this.kinds.length - 1;
+    const top = this.depth - 1;
     if (top < 0 || unchecked(this.kinds[top]) != FRAME_ARRAY) return true;
     const n = unchecked(this.counts[top]) + 1;
     unchecked((this.counts[top] = n));
@@ -348,31 +420,43 @@ export class SchemaValidator extends JsonHandler {
   }
 
   private checkType(node: SchemaNode, type: i32, integer: bool): bool {
-    if (node.never) return this.refuse(REASON_SCHEMA, this.kinds.length, "no value is allowed here");
+    if (node.never) return this.refuse(REASON_SCHEMA, this.depth, "no value is allowed here");
     if (node.types == 0 || (node.types & type) != 0) return true;
     if (integer && (node.types & T_INTEGER) != 0) return true;
     const got = type == T_NUMBER && integer ? T_INTEGER : type;
-    return this.refuse(REASON_SCHEMA, this.kinds.length, "expected " + typeNames(node.types) + ", got " + typeNames(got));
+    return this.refuse(REASON_SCHEMA, this.depth, "expected " + typeNames(node.types) + ", got " + typeNames(got));
   }
 
   private notInEnum(node: SchemaNode): bool {
-    return this.refuse(REASON_SCHEMA, this.kinds.length, node.isConst ? "not the constant value" : "not one of the allowed values");
+    return this.refuse(REASON_SCHEMA, this.depth, node.isConst ? "not the constant value" : "not one of the allowed values");
   }
 
   private push(kind: i32, node: SchemaNode | null): void {
-    this.kinds.push(kind);
-    this.nodes.push(node);
-    this.counts.push(0);
-    this.seen.push(0);
-    this.keys.push("");
+    const top = this.depth;
+    if (top == this.kinds.length) this.grow();
+    unchecked((this.kinds[top] = kind));
+    unchecked((this.nodes[top] = node));
+    unchecked((this.counts[top] = 0));
+    unchecked((this.seen[top] = 0));
+    this.depth = top + 1;
+  }
+
+  private grow(): void {
+    const capacity = this.kinds.length << 1;
+    this.kinds = grownInts(this.kinds, capacity);
+    this.counts = grownInts(this.counts, capacity);
+    const nodes = new StaticArray<SchemaNode | null>(capacity);
+    const seen = new StaticArray<u64>(capacity);
+    for (let i = 0; i < this.depth; i++) {
+      nodes[i] = this.nodes[i];
+      seen[i] = this.seen[i];
+    }
+    this.nodes = nodes;
+    this.seen = seen;
   }
 
   private pop(): void {
-    this.kinds.pop();
-    this.nodes.pop();
-    this.counts.pop();
-    this.seen.pop();
-    this.keys.pop();
+    this.depth--;
   }
 
   private startContainer(kind: i32, type: i32): bool {
@@ -394,16 +478,15 @@ export class SchemaValidator extends JsonHandler {
     return this.startContainer(FRAME_ARRAY, T_ARRAY);
   }
 
-  onKey(key: string): bool {
-    const top = this.kinds.length - 1;
+  onKey(ptr: usize, length: i32, escaped: bool): bool {
+    const top = this.depth - 1;
     const n = unchecked(this.counts[top]) + 1;
     unchecked((this.counts[top] = n));
-    unchecked((this.keys[top] = key));
-    const forbidden = this.options.forbiddenKeys;
+    const forbidden = this.options.forbiddenBytes;
     for (let i = 0; i < forbidden.length; i++) {
-      if (unchecked(forbidden[i]) == key) return this.refuse(REASON_SCHEMA, top + 1, "forbidden key");
+      if (sameBytes(unchecked(forbidden[i]), ptr, length)) return this.refuse(REASON_SCHEMA, top + 1, "forbidden key");
     }
-    if (!this.denied(key, top + 1)) return false;
+    if (escaped && !this.denied(ptr, length, top + 1)) return false;
     const node = unchecked(this.nodes[top]);
     if (node === null) {
       this.next = null;
@@ -412,9 +495,9 @@ export class SchemaValidator extends JsonHandler {
     if (node.maxProperties >= 0 && <i64>n > node.maxProperties) {
       return this.refuse(REASON_SCHEMA, top, "more than " + node.maxProperties.toString() + " properties");
     }
-    const at = node.find(key);
+    const at = node.find(ptr, length);
     if (at >= 0) {
-      unchecked((this.seen[top] = this.seen[top] | unchecked(node.requiredBits[at])));
+      unchecked((this.seen[top] = unchecked(this.seen[top]) | unchecked(node.requiredBits[at])));
       if (at < node.declared) {
         this.next = unchecked(node.children[at]);
         return true;
@@ -426,7 +509,7 @@ export class SchemaValidator extends JsonHandler {
   }
 
   onEndObject(): bool {
-    const top = this.kinds.length - 1;
+    const top = this.depth - 1;
     const node = unchecked(this.nodes[top]);
     if (node !== null) {
       const seen = unchecked(this.seen[top]);
@@ -447,7 +530,7 @@ export class SchemaValidator extends JsonHandler {
   }
 
   onEndArray(): bool {
-    const top = this.kinds.length - 1;
+    const top = this.depth - 1;
     const node = unchecked(this.nodes[top]);
     if (node !== null && node.minItems >= 0 && <i64>unchecked(this.counts[top]) < node.minItems) {
       return this.refuse(REASON_SCHEMA, top, "fewer than " + node.minItems.toString() + " items");
@@ -456,49 +539,50 @@ export class SchemaValidator extends JsonHandler {
     return true;
   }
 
-  private denied(text: string, depth: i32): bool {
+  /** Decoded text of a key or string that held escapes, against the body deny rules. */
+  private denied(ptr: usize, length: i32, depth: i32): bool {
     const rules = this.options.deny;
-    if (rules.length == 0) return true;
     for (let i = 0; i < rules.length; i++) {
       const rule = unchecked(rules[i]);
-      if (containsFolded(text, rule.folded)) return this.refuse(REASON_DENIED, depth, rule.describe());
+      if (containsAt(ptr, length, rule.bytes)) return this.refuse(REASON_DENIED, depth, rule.describe());
     }
     return true;
   }
 
-  onString(value: string): bool {
+  onString(ptr: usize, length: i32, escaped: bool): bool {
     if (!this.beginValue()) return false;
-    if (!this.denied(value, this.kinds.length)) return false;
+    if (escaped && !this.denied(ptr, length, this.depth)) return false;
     const node = this.next;
     if (node === null) return true;
     if (!this.checkType(node, T_STRING, false)) return false;
     const values = node.enumValues;
     if (values !== null) {
+      const strings = node.enumBytes;
       let found = false;
-      for (let i = 0; i < values.length && !found; i++) {
-        const v = unchecked(values[i]);
-        found = v.kind == JsonKind.String && v.str == value;
+      for (let i = 0; i < strings.length && !found; i++) {
+        const bytes = unchecked(strings[i]);
+        found = bytes !== null && sameBytes(bytes, ptr, length);
       }
       if (!found) return this.notInEnum(node);
     }
     if (node.minLength >= 0 || node.maxLength >= 0) {
-      // UTF-16 units ≥ code points: count only when the unit count cannot decide.
-      const units = <i64>value.length;
-      let points = units;
-      if ((node.maxLength >= 0 && units > node.maxLength) || (node.minLength >= 0 && units >= node.minLength)) {
-        points = codePoints(value);
+      // UTF-8 bytes ≥ code points: count only when the byte count cannot decide.
+      const bytes = <i64>length;
+      let points = bytes;
+      if ((node.maxLength >= 0 && bytes > node.maxLength) || (node.minLength > 0 && bytes >= node.minLength)) {
+        points = codePoints(ptr, length);
       }
       if (node.minLength >= 0 && points < node.minLength) {
-        return this.refuse(REASON_SCHEMA, this.kinds.length, "shorter than " + node.minLength.toString() + " characters");
+        return this.refuse(REASON_SCHEMA, this.depth, "shorter than " + node.minLength.toString() + " characters");
       }
       if (node.maxLength >= 0 && points > node.maxLength) {
-        return this.refuse(REASON_SCHEMA, this.kinds.length, "longer than " + node.maxLength.toString() + " characters");
+        return this.refuse(REASON_SCHEMA, this.depth, "longer than " + node.maxLength.toString() + " characters");
       }
     }
     return true;
   }
 
-  onNumber(text: string, value: f64): bool {
+  onNumber(value: f64, ptr: usize, length: i32): bool {
     if (!this.beginValue()) return false;
     const node = this.next;
     if (node === null) return true;
@@ -513,7 +597,7 @@ export class SchemaValidator extends JsonHandler {
       }
       if (!found) return this.notInEnum(node);
     }
-    const depth = this.kinds.length;
+    const depth = this.depth;
     if (node.hasMinimum && value < node.minimum) return this.refuse(REASON_SCHEMA, depth, "less than minimum " + numberText(node.minimum));
     if (node.hasMaximum && value > node.maximum) return this.refuse(REASON_SCHEMA, depth, "greater than maximum " + numberText(node.maximum));
     if (node.hasExclusiveMinimum && value <= node.exclusiveMinimum) {
@@ -563,12 +647,11 @@ export function numberText(value: f64): string {
   return value.toString();
 }
 
-/** Code points of a well-formed UTF-16 string. */
-export function codePoints(s: string): i64 {
-  let n: i64 = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xdc00 && c <= 0xdfff) n--;
+/** Code points of `length` bytes of well-formed UTF-8 at `ptr`: every byte but continuation bytes. */
+export function codePoints(ptr: usize, length: i32): i64 {
+  let n: i64 = length;
+  for (let i = 0; i < length; i++) {
+    if ((load<u8>(ptr + <usize>i) & 0xc0) == 0x80) n--;
   }
   return n;
 }
@@ -576,7 +659,7 @@ export function codePoints(s: string): i64 {
 /** One request body, fed in chunks: parses once and checks as it goes. */
 export class JsonBodyValidator {
   private validator: SchemaValidator;
-  private parser: JsonStreamParser;
+  private parser: JsonStreamParser<SchemaValidator>;
   verdict: Verdict | null = null;
 
   constructor(options: JsonOptions) {
@@ -585,7 +668,15 @@ export class JsonBodyValidator {
     limits.maxDepth = options.maxDepth;
     limits.rejectDuplicateKeys = options.rejectDuplicateKeys;
     this.validator = validator;
-    this.parser = new JsonStreamParser(validator, limits);
+    this.parser = new JsonStreamParser<SchemaValidator>(validator, limits);
+  }
+
+  /** Ready for another body, keeping the memory it has grown. */
+  reset(): JsonBodyValidator {
+    this.verdict = null;
+    this.validator.reset();
+    this.parser.reset();
+    return this;
   }
 
   /** Feeds `length` bytes at `ptr`; false once the body is refused (see `verdict`). */

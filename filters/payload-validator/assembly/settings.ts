@@ -108,7 +108,7 @@ export function parseConfig(reader: ConfigReader, root: JsonValue): PayloadConfi
     if (reader.ok()) {
       options.maxDepth = <i32>reader.integer(json, "/json", "max_depth", false, 1, 1024, 32);
       options.rejectDuplicateKeys = reader.boolean(json, "/json", "reject_duplicate_keys", false, true);
-      options.forbiddenKeys = reader.strings(json, "/json", "forbidden_keys", false);
+      options.forbid(reader.strings(json, "/json", "forbidden_keys", false));
       const schema = json.get("schema");
       if (schema !== null && reader.ok()) options.schema = compileSchema(reader, schema, "/json/schema");
     }

@@ -2,18 +2,19 @@
  * payload-validator's benchmark: closed-loop throughput of valid 1 KiB and 64 KiB JSON bodies
  * through one Envoy worker, without the filter and with it (enforce mode: the body is held, parsed
  * once as it streams, checked against a schema and a body deny rule, then forwarded), plus Envoy's
- * CPU time per request from /proc/<pid>/stat. Both listeners sit in one Envoy in front of the same
+ * CPU time per request from /proc/<pid>/stat. All listeners sit in one Envoy in front of the same
  * Node sink upstream, which drains each body and answers "ok".
  *
- * Load comes from `wrk` (16 connections, a Lua script posting the body) when /usr/bin/wrk exists,
- * otherwise from 16 keep-alive Node request loops. Bounded: one warm-up second and a few measured
- * seconds per case (≤ 8 s), loopback only.
+ * The arms run in interleaved rounds (no filter, size limit only, full validation; again) and the
+ * report compares each arm with the no-filter run of the same round: on a shared machine the load
+ * drifts between rounds far more than within one. Load: closed-loop.ts. Bounded: one warm-up
+ * second per arm and `rounds` × `seconds` per arm and size, loopback only.
  *
- *   node --import tsx src/bench/payload-validator.ts [seconds-per-case]
+ *   node --import tsx src/bench/payload-validator.ts [seconds-per-run] [rounds]
  */
-import { assertLoopback } from "../load/loopback.ts";
+import { closedLoop, generatorName, median } from "./closed-loop.ts";
 import { cpuSeconds } from "./process-cpu.ts";
-import { execFile } from "node:child_process";
+import { assertLoopback } from "../load/loopback.ts";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -21,18 +22,14 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import { envoyVersion, resolveEnvoyBinary } from "../envoy/binary.ts";
 import { EnvoyProcess } from "../envoy/launcher.ts";
 import { wasmHttpFilter } from "../envoy/wasm-filter.ts";
 import { buildDir } from "../util/paths.ts";
 
-const execFileAsync = promisify(execFile);
-
 const CONNECTIONS = 16;
 const WARMUP_SECONDS = 1;
-const MAX_CASE_SECONDS = 8;
-const WRK_PATHS = ["/usr/bin/wrk"];
+const MAX_RUN_SECONDS = 8;
 
 /** The schema the benchmark bodies satisfy: typed properties, nested items, required fields. */
 export const BENCH_CONFIG = {
@@ -81,7 +78,10 @@ export const BENCH_CONFIG = {
   deny: [{ in: "body", contains: "${jndi:" }],
 };
 
-/** A valid order of about `bytes` bytes (exactly `bytes`, padded with spaces). */
+/**
+ * A valid order of exactly `bytes` bytes (padded with spaces). Prices are whole cents, as an API
+ * sends them (a float sum such as 9.99 + 3 would print as 12.990000000000002).
+ */
 export function benchBody(bytes: number): Buffer {
   const order = {
     id: 42,
@@ -89,18 +89,18 @@ export function benchBody(bytes: number): Buffer {
     currency: "EUR",
     items: [] as { sku: string; qty: number; price: number; gift: boolean }[],
   };
+  let length = Buffer.byteLength(JSON.stringify(order));
   for (let i = 0; ; i++) {
     const item = {
       sku: `SKU-${String(i).padStart(6, "0")}`,
       qty: (i % 9) + 1,
-      price: 9.99 + i,
+      price: (999 + 100 * i) / 100,
       gift: i % 2 === 0,
     };
+    const added = Buffer.byteLength(JSON.stringify(item)) + (i === 0 ? 0 : 1);
+    if (length + added > bytes) break;
     order.items.push(item);
-    if (Buffer.byteLength(JSON.stringify(order)) > bytes) {
-      order.items.pop();
-      break;
-    }
+    length += added;
   }
   const text = JSON.stringify(order);
   return Buffer.from(text + " ".repeat(bytes - Buffer.byteLength(text)));
@@ -126,123 +126,33 @@ async function startSink(): Promise<{ port: number; stop(): Promise<void> }> {
   };
 }
 
-interface LoadResult {
-  requests: number;
-  seconds: number;
-  non2xx: number;
-  errors: number;
-}
-
-interface LoadGenerator {
-  name: string;
-  run(url: string, bodyFile: string, body: Buffer, seconds: number): Promise<LoadResult>;
-}
-
-const wrkBinary = WRK_PATHS.find((file) => existsSync(file));
-
-const wrkGenerator: LoadGenerator = {
-  name: `wrk (1 thread, ${CONNECTIONS} connections, Lua POST)`,
-  async run(url, bodyFile, _body, seconds) {
-    const script = `${bodyFile}.lua`;
-    await writeFile(
-      script,
-      [
-        `local f = assert(io.open(${JSON.stringify(bodyFile)}, "rb"))`,
-        "wrk.body = f:read('*a')",
-        "f:close()",
-        'wrk.method = "POST"',
-        'wrk.headers["Content-Type"] = "application/json"',
-      ].join("\n"),
-    );
-    const { stdout } = await execFileAsync(wrkBinary!, [
-      "-t1",
-      `-c${CONNECTIONS}`,
-      `-d${seconds}s`,
-      "--timeout",
-      "5s",
-      "-s",
-      script,
-      url,
-    ]);
-    const requests = /(\d+) requests in ([\d.]+)(m?s)/.exec(stdout);
-    if (!requests) throw new Error(`cannot read wrk output:\n${stdout}`);
-    const elapsed = Number(requests[2]) / (requests[3] === "ms" ? 1000 : 1);
-    const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-    return {
-      requests: Number(requests[1]),
-      seconds: elapsed,
-      non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0),
-      errors: socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
-    };
-  },
-};
-
-const nodeGenerator: LoadGenerator = {
-  name: `Node (${CONNECTIONS} keep-alive request loops)`,
-  async run(url, _bodyFile, body, seconds) {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-    const target = new URL("/bench", url);
-    const result: LoadResult = { requests: 0, seconds, non2xx: 0, errors: 0 };
-    const started = performance.now();
-    const deadline = started + seconds * 1000;
-    const one = () =>
-      new Promise<void>((resolve) => {
-        const request = http.request(
-          target,
-          {
-            method: "POST",
-            agent,
-            headers: { "content-type": "application/json", "content-length": body.length },
-          },
-          (response) => {
-            response.resume();
-            response.on("end", () => {
-              if ((response.statusCode ?? 0) >= 300) result.non2xx++;
-              result.requests++;
-              resolve();
-            });
-          },
-        );
-        request.on("error", () => {
-          result.errors++;
-          resolve();
-        });
-        request.end(body);
-      });
-    await Promise.all(
-      Array.from({ length: CONNECTIONS }, async () => {
-        while (performance.now() < deadline) await one();
-      }),
-    );
-    agent.destroy();
-    result.seconds = (performance.now() - started) / 1000;
-    return result;
-  },
-};
-
 const ARMS = ["no filter", "size limit only", "full validation"] as const;
 type Arm = (typeof ARMS)[number];
 
 /** The filter's configuration per arm; "size limit only" holds the body without parsing it. */
 const LIMIT_ONLY_CONFIG = { injection_id: "bench-limit", max_body_bytes: 1 << 20 };
 
-interface CaseResult {
-  size: string;
-  arm: Arm;
-  rps: number;
-  cpuMicrosPerRequest: number | null;
+/** One arm at one body size: a sample per round. */
+interface ArmSamples {
+  rps: number[];
+  cpuMicrosPerRequest: number[];
   non2xx: number;
   errors: number;
 }
 
+export interface PayloadValidatorBenchOptions {
+  seconds?: number;
+  rounds?: number;
+  configuration?: unknown;
+  sizes?: number[];
+}
+
 /** Runs the benchmark and returns a Markdown report. */
-export async function benchPayloadValidator(
-  options: { seconds?: number; configuration?: unknown; sizes?: number[] } = {},
-): Promise<string> {
-  const seconds = Math.min(options.seconds ?? 5, MAX_CASE_SECONDS - WARMUP_SECONDS);
+export async function benchPayloadValidator(options: PayloadValidatorBenchOptions = {}): Promise<string> {
+  const seconds = Math.min(options.seconds ?? 2, MAX_RUN_SECONDS);
+  const rounds = options.rounds ?? 5;
   const wasmPath = path.join(buildDir, "payload-validator.wasm");
   if (!existsSync(wasmPath)) throw new Error(`${wasmPath} is missing: run \`npm run build\` first`);
-  const generator = wrkBinary ? wrkGenerator : nodeGenerator;
   const binary = resolveEnvoyBinary({ install: true });
   const version = await envoyVersion(binary);
   const work = await mkdtemp(path.join(tmpdir(), "graft-bench-pv-"));
@@ -263,9 +173,9 @@ export async function benchPayloadValidator(
       ],
     });
     const urls: Record<Arm, string> = {
-      "no filter": await envoy.listenerUrl("plain"),
-      "size limit only": await envoy.listenerUrl("limit"),
-      "full validation": await envoy.listenerUrl("validator"),
+      "no filter": `${await envoy.listenerUrl("plain")}/bench`,
+      "size limit only": `${await envoy.listenerUrl("limit")}/bench`,
+      "full validation": `${await envoy.listenerUrl("validator")}/bench`,
     };
     for (const url of Object.values(urls)) assertLoopback(url);
 
@@ -273,14 +183,14 @@ export async function benchPayloadValidator(
       bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} B`,
       bytes,
     ]);
-    const results: CaseResult[] = [];
+    const results = new Map<string, Map<Arm, ArmSamples>>();
     for (const [size, bytes] of sizes) {
       const body = benchBody(bytes);
-      const bodyFile = path.join(work, `body-${bytes}.json`);
-      await writeFile(bodyFile, body);
+      const file = path.join(work, `body-${bytes}.json`);
+      await writeFile(file, body);
       // The bodies must pass, and a broken one must not: otherwise the numbers mean nothing.
       const post = async (text: string) => {
-        const response = await fetch(`${urls["full validation"]}/bench`, {
+        const response = await fetch(urls["full validation"], {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: text,
@@ -295,26 +205,33 @@ export async function benchPayloadValidator(
         throw new Error(`a truncated ${size} body got HTTP ${broken}, not 400`);
       }
 
-      for (const arm of ARMS) {
-        const url = `${urls[arm]}/bench`;
-        await generator.run(url, bodyFile, body, WARMUP_SECONDS);
-        const cpuBefore = cpuSeconds(envoy.pid);
-        const load = await generator.run(url, bodyFile, body, seconds);
-        const cpuAfter = cpuSeconds(envoy.pid);
-        results.push({
-          size,
-          arm,
-          rps: load.requests / load.seconds,
-          cpuMicrosPerRequest:
-            cpuBefore !== null && cpuAfter !== null && load.requests > 0
-              ? ((cpuAfter - cpuBefore) * 1e6) / load.requests
-              : null,
-          non2xx: load.non2xx,
-          errors: load.errors,
-        });
+      const load = { connections: CONNECTIONS, body: { bytes: body, file, contentType: "application/json" } };
+      const arms = new Map<Arm, ArmSamples>(
+        ARMS.map((arm) => [arm, { rps: [], cpuMicrosPerRequest: [], non2xx: 0, errors: 0 }]),
+      );
+      for (const arm of ARMS) await closedLoop(urls[arm], { ...load, seconds: WARMUP_SECONDS });
+      for (let round = 0; round < rounds; round++) {
+        for (const arm of ARMS) {
+          const before = cpuSeconds(envoy.pid);
+          const result = await closedLoop(urls[arm], { ...load, seconds });
+          const after = cpuSeconds(envoy.pid);
+          const samples = arms.get(arm)!;
+          samples.rps.push(result.rps);
+          if (before !== null && after !== null && result.requests > 0) {
+            samples.cpuMicrosPerRequest.push(((after - before) * 1e6) / result.requests);
+          }
+          samples.non2xx += result.non2xx;
+          samples.errors += result.errors;
+        }
       }
+      results.set(size, arms);
     }
-    return report(results, { generator: generator.name, seconds, envoy: version.version });
+    return report(results, {
+      generator: generatorName(CONNECTIONS),
+      seconds,
+      rounds,
+      envoy: version.version,
+    });
   } finally {
     await envoy?.stop();
     await sink.stop();
@@ -322,53 +239,63 @@ export async function benchPayloadValidator(
   }
 }
 
+/** Per round, the arm's value over the no-filter run's value. */
+function pairedRatios(arm: number[], base: number[]): number[] {
+  return arm.map((value, round) => value / base[round]!).filter((ratio) => Number.isFinite(ratio));
+}
+
 function report(
-  results: CaseResult[],
-  context: { generator: string; seconds: number; envoy: string },
+  results: Map<string, Map<Arm, ArmSamples>>,
+  context: { generator: string; seconds: number; rounds: number; envoy: string },
 ): string {
   const lines = [
     "## payload-validator: throughput of valid JSON bodies, with vs without the filter",
     "",
-    `Envoy ${context.envoy}, --concurrency 1, loopback; load: ${context.generator}, ${context.seconds} s per case ` +
-      `after ${WARMUP_SECONDS} s warm-up; upstream: a Node sink that drains the body. "size limit only": the filter ` +
-      'holds the body and counts it, no parsing; "full validation": enforce mode, a schema with nested items, ' +
-      "forbidden keys, duplicate-key check and a body deny rule.",
+    `Envoy ${context.envoy}, --concurrency 1, loopback; load: ${context.generator}; ${context.rounds} interleaved rounds ` +
+      `of ${context.seconds} s per arm after ${WARMUP_SECONDS} s warm-up; upstream: a Node sink that drains the body. ` +
+      '"size limit only": the filter holds the body and counts it, no parsing; "full validation": enforce mode, a schema ' +
+      "with nested items, forbidden keys, duplicate-key check and a body deny rule. Ratios are medians of each round's " +
+      "arm / no-filter ratio (range in brackets); CPU is Envoy's user + system time per request, median over rounds.",
     "",
-    "| body | arm | requests/s | vs no filter | Envoy CPU µs/request | added CPU µs/request | non-2xx | errors |",
-    "|---|---|---:|---:|---:|---:|---:|---:|",
+    "| body | arm | median req/s | vs no filter | Envoy CPU µs/request | added CPU µs/request | CPU-based vs no filter | non-2xx | errors |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
-  const find = (size: string, arm: Arm) => results.find((r) => r.size === size && r.arm === arm);
-  const added = (r: CaseResult): number | null => {
-    const base = find(r.size, "no filter");
-    return r.cpuMicrosPerRequest !== null && base?.cpuMicrosPerRequest != null
-      ? r.cpuMicrosPerRequest - base.cpuMicrosPerRequest
-      : null;
-  };
-  for (const r of results) {
-    const base = find(r.size, "no filter")!;
-    const delta = added(r);
-    lines.push(
-      `| ${r.size} | ${r.arm} | ${r.rps.toFixed(0)} | ${((100 * r.rps) / base.rps).toFixed(1)}% | ` +
-        `${r.cpuMicrosPerRequest === null ? "n/a" : r.cpuMicrosPerRequest.toFixed(1)} | ` +
-        `${r.arm === "no filter" || delta === null ? "" : delta.toFixed(1)} | ${r.non2xx} | ${r.errors} |`,
-    );
+  const percent = (ratio: number) => `${(100 * ratio).toFixed(1)}%`;
+  const added = new Map<string, number>();
+  let goal: number | undefined;
+  for (const [size, arms] of results) {
+    const base = arms.get("no filter")!;
+    const baseCpu = median(base.cpuMicrosPerRequest);
+    for (const [arm, samples] of arms) {
+      const cpu = median(samples.cpuMicrosPerRequest);
+      const ratios = pairedRatios(samples.rps, base.rps);
+      const ratio = median(ratios);
+      const cpuRatio = median(pairedRatios(base.cpuMicrosPerRequest, samples.cpuMicrosPerRequest));
+      if (arm === "full validation") {
+        added.set(size, cpu - baseCpu);
+        if (size === "1 KiB") goal = ratio;
+      }
+      const range =
+        arm === "no filter" ? "" : ` [${percent(Math.min(...ratios))}–${percent(Math.max(...ratios))}]`;
+      lines.push(
+        `| ${size} | ${arm} | ${median(samples.rps).toFixed(0)} | ${percent(ratio)}${range} | ` +
+          `${Number.isFinite(cpu) ? cpu.toFixed(1) : "n/a"} | ${arm === "no filter" ? "" : (cpu - baseCpu).toFixed(1)} | ` +
+          `${arm === "no filter" ? "" : percent(cpuRatio)} | ${samples.non2xx} | ${samples.errors} |`,
+      );
+    }
   }
   lines.push("");
-  const small = find("1 KiB", "full validation");
-  const smallBase = find("1 KiB", "no filter");
-  if (small && smallBase) {
-    const ratio = small.rps / smallBase.rps;
+  if (goal !== undefined) {
     lines.push(
-      `Goal at 1 KiB: ≥ 80% of no-filter throughput: ${(100 * ratio).toFixed(1)}% (${ratio >= 0.8 ? "met" : "missed"}).`,
+      `Goal at 1 KiB: ≥ 80% of no-filter throughput: ${percent(goal)} (${goal >= 0.8 ? "met" : "missed"}).`,
     );
   }
-  const fullSmall = small ? added(small) : null;
-  const fullLarge = find("64 KiB", "full validation");
-  const large = fullLarge ? added(fullLarge) : null;
-  if (fullSmall !== null && large !== null) {
+  const small = added.get("1 KiB");
+  const large = added.get("64 KiB");
+  if (small !== undefined && large !== undefined) {
     lines.push(
-      `Validation cost per KiB between 1 and 64 KiB: ${((large - fullSmall) / 63).toFixed(2)} µs/KiB; ` +
-        `added CPU 64 KiB / 1 KiB: ${(large / Math.max(fullSmall, 0.001)).toFixed(1)}× ` +
+      `Validation cost per KiB between 1 and 64 KiB: ${((large - small) / 63).toFixed(2)} µs/KiB; ` +
+        `added CPU 64 KiB / 1 KiB: ${(large / Math.max(small, 0.001)).toFixed(1)}× ` +
         "(linear or better: each byte is read from Envoy and parsed once).",
     );
   }
@@ -379,6 +306,6 @@ function report(
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const seconds = process.argv[2] ? Number(process.argv[2]) : undefined;
-  console.log(await benchPayloadValidator({ seconds }));
+  const [seconds, rounds] = process.argv.slice(2).map(Number);
+  console.log(await benchPayloadValidator({ seconds: seconds || undefined, rounds: rounds || undefined }));
 }

@@ -14,15 +14,15 @@
  * `pacedLoad()` is the open-loop generator the accuracy test drives Envoy with.
  */
 import { assertLoopback } from "../load/loopback.ts";
+import { closedLoop, median, wrkPath } from "./closed-loop.ts";
 import { cpuSeconds } from "./process-cpu.ts";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { promisify } from "node:util";
 import yaml from "js-yaml";
 import { AdminClient } from "../envoy/admin.ts";
 import { envoyVersion, resolveEnvoyBinary } from "../envoy/binary.ts";
@@ -30,8 +30,6 @@ import { renderBootstrap, type HttpFilter } from "../envoy/bootstrap.ts";
 import { envoyArgs } from "../envoy/launcher.ts";
 import { wasmHttpFilter } from "../envoy/wasm-filter.ts";
 import { buildDir } from "../util/paths.ts";
-
-const execFileAsync = promisify(execFile);
 
 // ---- Filters under comparison ----
 
@@ -238,75 +236,6 @@ export async function startBenchEnvoy(
   }
 }
 
-// ---- Closed-loop throughput ----
-
-interface Throughput {
-  rps: number;
-  requests: number;
-  non2xx: number;
-}
-
-function hasWrk(): boolean {
-  return ["/usr/bin/wrk", "/usr/local/bin/wrk"].some((file) => existsSync(file));
-}
-
-async function wrkRun(
-  url: string,
-  seconds: number,
-  connections: number,
-  pinCpu: number | null,
-): Promise<Throughput> {
-  const args = ["-t1", `-c${connections}`, `-d${seconds}s`, url + "/"];
-  const { stdout } =
-    pinCpu === null
-      ? await execFileAsync("wrk", args)
-      : await execFileAsync("taskset", ["-c", String(pinCpu), "wrk", ...args]);
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(stdout);
-  const requests = /(\d+) requests in/.exec(stdout);
-  if (!rps || !requests) throw new Error(`cannot read wrk output:\n${stdout}`);
-  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout);
-  return { rps: Number(rps[1]), requests: Number(requests[1]), non2xx: non2xx ? Number(non2xx[1]) : 0 };
-}
-
-/** Fallback generator: `connections` keep-alive loops for `seconds`. */
-async function nodeRun(url: string, seconds: number, connections: number): Promise<Throughput> {
-  assertLoopback(url);
-  const deadline = performance.now() + seconds * 1000;
-  let done = 0;
-  let non2xx = 0;
-  const loop = async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    try {
-      while (performance.now() < deadline) {
-        await new Promise<void>((resolve, reject) => {
-          http
-            .get(url + "/", { agent }, (response) => {
-              response.resume();
-              response.on("end", () => {
-                if ((response.statusCode ?? 0) >= 300) non2xx++;
-                done++;
-                resolve();
-              });
-            })
-            .on("error", reject);
-        });
-      }
-    } finally {
-      agent.destroy();
-    }
-  };
-  const start = performance.now();
-  await Promise.all(Array.from({ length: connections }, loop));
-  return { rps: done / ((performance.now() - start) / 1000), requests: done, non2xx };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const at = (i: number) => sorted[i] ?? NaN;
-  return sorted.length % 2 ? at(mid) : (at(mid - 1) + at(mid)) / 2;
-}
-
 /** A limit no benchmark reaches: a million tokens, refilled a million per millisecond. */
 const NEVER = { tokens_per_fill: 1_000_000, fill_interval_ms: 1, max_tokens: 1_000_000 };
 
@@ -375,7 +304,6 @@ async function benchMode(
   rounds: number,
   connections: number,
   pin: boolean,
-  useWrk: boolean,
 ): Promise<{ samples: Map<string, Samples>; non2xx: number; limited: number }> {
   // Proxied: the upstream Envoy shares CPU 0 with the load generator; the Envoy under test keeps CPU 1.
   const upstream =
@@ -395,7 +323,7 @@ async function benchMode(
     );
     let non2xx = 0;
     const run = (url: string, s: number) =>
-      useWrk ? wrkRun(url, s, connections, pin ? 0 : null) : nodeRun(url, s, connections);
+      closedLoop(`${url}/`, { seconds: s, connections, pinCpu: pin ? 0 : null });
     for (const variant of VARIANTS) await run(envoy.urls.get(variant.name)!, 1); // warm-up: V8 tiers up, connections open
     for (let round = 0; round < rounds; round++) {
       for (const variant of VARIANTS) {
@@ -427,7 +355,7 @@ export async function benchRateLimiter(options: RateLimiterBenchOptions = {}): P
   const connections = options.connections ?? 16;
   const modes = options.modes ?? ["direct", "proxied"];
   const pin = availableParallelism() >= 2 && existsSync("/usr/bin/taskset");
-  const useWrk = hasWrk();
+  const useWrk = wrkPath() !== undefined;
   const version = await envoyVersion(resolveEnvoyBinary({ install: true })).catch(() => ({
     version: "unknown",
   }));
@@ -440,7 +368,7 @@ export async function benchRateLimiter(options: RateLimiterBenchOptions = {}): P
     "its ratio to native's estimates the throughput ratio when Envoy is the bottleneck.",
   ];
   for (const mode of modes) {
-    const { samples, non2xx, limited } = await benchMode(mode, seconds, rounds, connections, pin, useWrk);
+    const { samples, non2xx, limited } = await benchMode(mode, seconds, rounds, connections, pin);
     const nativeRps = median(samples.get("native")!.rps);
     const nativeCpu = Math.min(...samples.get("native")!.cpuUsPerRequest);
     lines.push(

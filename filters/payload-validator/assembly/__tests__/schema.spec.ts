@@ -158,3 +158,28 @@ describe("JSON options", () => {
     expect(verdict!.detail).toBe("…" + "k".repeat(31) + ": property not allowed");
   });
 });
+
+function run(validator: JsonBodyValidator, body: string): Verdict | null {
+  if (!validator.feed(Uint8Array.wrap(String.UTF8.encode(body)))) return validator.verdict;
+  return validator.finish() ? null : validator.verdict;
+}
+
+describe("body validators reused across requests", () => {
+  test("a validator handed back after a refusal mid-document checks the next body afresh", () => {
+    const config = configOf(
+      '{"json":{"max_depth":4,"schema":{"type":"object","required":["id"],"properties":{"id":{"type":"integer"},"items":{"type":"array","maxItems":2}}}}}',
+    );
+    const json = config.json!;
+    const first = json.validator();
+    expect(run(first, '{"items":[1,2,{"x":[[')!.detail).toBe("/items: more than 2 items");
+    json.recycle(first);
+    const second = json.validator();
+    expect(second).toBe(first, "the spare validator is reused");
+    expect(run(second, '{"id":7,"items":[{"a":{"b":1}}]}')).toBeNull();
+    json.recycle(second);
+    const third = json.validator();
+    expect(run(third, '{"items":[]}')!.detail).toBe('/: missing required property "id"');
+    json.recycle(third);
+    expect(run(json.validator(), '{"id":1,"id":2}')!.detail).toBe("/id: duplicate key at byte 11");
+  });
+});

@@ -147,6 +147,9 @@ describe("JSON streaming", () => {
       for (let chunk = 1; chunk < 12; chunk++) expect(eventsOf(documents[d], chunk)).toBe(whole);
     }
   });
+  test("says which keys and strings held escapes (their decoded bytes differ from the input)", () => {
+    expect(eventsOf('{"k\\u0041":"plain","p":"\\u0024{x}"}', 1 << 20)).toBe("ok { k:kA(escaped) s:plain k:p s:${x}(escaped) }");
+  });
   test("reports events in order", () => {
     expect(eventsOf('{"a":[1,"s",false]}', 3)).toBe("ok { k:a [ n:1=1.0 s:s false ] }");
   });

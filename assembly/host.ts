@@ -43,6 +43,17 @@ export function getHeader(map: HeaderMapTypeValues, name: string): string | null
   return String.UTF8.decode(hostBuffer.take());
 }
 
+/**
+ * Every header of `map` in one host call, serialized as the ABI gives it: a u32 count, a
+ * (u32 name length, u32 value length) pair per header, then each name and value with a NUL after
+ * it. Null when the map is not available in this callback.
+ */
+export function getHeaderPairs(map: HeaderMapTypeValues): ArrayBuffer | null {
+  const result = imports.proxy_get_header_map_pairs(map, hostBuffer.dataPtr(), hostBuffer.sizePtr());
+  const pairs = hostBuffer.take();
+  return result == WasmResultValues.Ok && pairs.byteLength >= 4 ? pairs : null;
+}
+
 export function setHeader(map: HeaderMapTypeValues, name: string, value: string): bool {
   const key = String.UTF8.encode(name);
   const val = String.UTF8.encode(value);

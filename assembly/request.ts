@@ -1,7 +1,7 @@
 // The request as filters see it. Filter logic takes a RequestView, so it runs unchanged on Envoy's
 // headers (EnvoyRequest) and on fakes in as-pect tests.
 import { HeaderMapTypeValues, stream_context } from "@solo-io/proxy-runtime/assembly";
-import { encodePropertyPath, getHeader, getPropertyEncoded } from "./host";
+import { encodePropertyPath, getHeader, getHeaderPairs, getPropertyEncoded } from "./host";
 
 export abstract class RequestView {
   abstract method(): string;
@@ -88,4 +88,76 @@ export class EnvoyRequest extends RequestView {
     }
     return this.addressValue;
   }
+}
+
+/**
+ * The request headers as one snapshot, read in a single host call on first use and looked up in
+ * Wasm memory after that: for filters that read several headers (each separate read is a host
+ * call, and the host calls back into the module to allocate the value) and change none, since a
+ * header changed after the snapshot is not seen. Call reset() when a request starts.
+ */
+export class RequestHeaderSnapshot extends EnvoyRequest {
+  private pairs: ArrayBuffer | null = null;
+  private loaded: bool = false;
+
+  reset(): void {
+    super.reset();
+    this.pairs = null;
+    this.loaded = false;
+  }
+
+  method(): string {
+    const value = this.header(":method");
+    return value === null ? "" : value;
+  }
+
+  path(): string {
+    const value = this.header(":path");
+    return value === null ? "" : value;
+  }
+
+  header(name: string): string | null {
+    const values = this.find(name, true);
+    return values.length == 0 ? null : values[0];
+  }
+
+  headerValues(name: string): string[] {
+    return this.find(name, false);
+  }
+
+  /** Values of the headers called `name` (every header's when `name` is ""), in order. */
+  private find(name: string, firstOnly: bool): string[] {
+    if (!this.loaded) {
+      this.loaded = true;
+      this.pairs = getHeaderPairs(HeaderMapTypeValues.RequestHeaders);
+    }
+    const out: string[] = [];
+    const pairs = this.pairs;
+    if (pairs === null) return out;
+    const base = changetype<usize>(pairs);
+    const end = base + <usize>pairs.byteLength;
+    const count = load<u32>(base);
+    let text = base + 4 + <usize>count * 8;
+    for (let i: u32 = 0; i < count; i++) {
+      const nameLength = load<u32>(base + 4 + <usize>i * 8);
+      const valueLength = load<u32>(base + 8 + <usize>i * 8);
+      const value = text + <usize>nameLength + 1;
+      if (value + <usize>valueLength > end) break; // a malformed map: stop rather than read past it
+      if (name.length == 0 || sameAscii(name, text, nameLength)) {
+        out.push(String.UTF8.decodeUnsafe(value, <usize>valueLength));
+        if (firstOnly) break;
+      }
+      text = value + <usize>valueLength + 1;
+    }
+    return out;
+  }
+}
+
+/** Whether the string `name` (ASCII) equals the `length` bytes at `ptr`. */
+function sameAscii(name: string, ptr: usize, length: u32): bool {
+  if (<u32>name.length != length) return false;
+  for (let i = 0; i < name.length; i++) {
+    if (<u32>name.charCodeAt(i) != <u32>load<u8>(ptr + <usize>i)) return false;
+  }
+  return true;
 }

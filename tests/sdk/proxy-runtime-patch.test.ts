@@ -7,6 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { checkModuleForEnvoy } from "../../src/build/envoy-abi.ts";
 import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
 import { readFileSync } from "node:fs";
+import http from "node:http";
 import { builtWasm, startEnvoyFixture, withEnvoyLog, type EnvoyFixture } from "../support/envoy-fixture.ts";
 
 const probeFilter = (configuration: string) =>
@@ -47,6 +48,35 @@ describe("patched proxy-runtime in Envoy 1.40", () => {
     assert.ok(!check.imports.includes("env.proxy_clear_route_cache"));
     assert.ok(check.imports.includes("wasi_unstable.proc_exit"));
   });
+
+  it(
+    "graft's RequestHeaderSnapshot reads every request header in one host call: first, repeated, empty and absent ones",
+    run(async (f) => {
+      const body = await new Promise<string>((resolve, reject) => {
+        const request = http.request(
+          `${f.url}/headers`,
+          {
+            method: "PUT",
+            headers: { "x-one": "first", "x-many": ["a", "b"], "x-empty": "", "content-length": "0" },
+          },
+          (response) => {
+            let text = "";
+            response.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+            response.on("end", () => resolve(text));
+          },
+        );
+        request.on("error", reject);
+        request.end();
+      });
+      const result = JSON.parse(body) as Record<string, unknown>;
+      assert.deepEqual(
+        { ...result, all: undefined },
+        { method: "PUT", path: "/headers", one: "first", many: "a|b", empty: "", absent: null, all: undefined },
+      );
+      // Pseudo-headers, host, the four sent and what Envoy adds (x-forwarded-proto, x-request-id).
+      assert.ok((result.all as number) >= 9, `only ${String(result.all)} headers`);
+    }),
+  );
 
   it(
     "reads the plugin configuration through the size pointer",

@@ -58,6 +58,8 @@ export class RequestCheck {
   bodyBytes: i64 = 0;
   /** A verdict was reached, or the request passed every check. */
   finished: bool = false;
+  /** The content-length header's value, or -1 when absent or unread. */
+  contentLength: i64 = -1;
   private json: JsonBodyValidator | null = null;
   private matcher: StreamMatcher | null = null;
   private forbidBody: bool = false;
@@ -109,6 +111,7 @@ export class RequestCheck {
     }
     const needsLength = this.forbidBody || this.requireBody || config.maxBodyBytes > 0;
     const length = needsLength ? parseContentLength(view.header("content-length")) : -1;
+    this.contentLength = length;
     if (endOfStream || length == 0) {
       if (endOfStream) this.finished = true;
       if (this.requireBody) return this.refuse(REASON_BODY_REQUIRED, excerpt(this.method) + " requires a request body");
@@ -154,6 +157,14 @@ export class RequestCheck {
     const json = this.json;
     if (json !== null && !json.feedBytes(ptr, length)) return this.refuse(json.verdict!.reason, json.verdict!.detail);
     return null;
+  }
+
+  /**
+   * Every byte the content-length announced has arrived. Envoy's codecs refuse a body that
+   * overruns its content-length, so the body is complete before the end of stream is signalled.
+   */
+  bodyComplete(): bool {
+    return this.contentLength >= 0 && this.bodyBytes == this.contentLength;
   }
 
   /** The request is over for the filter: hands its body validator back for the next request. */

@@ -7,7 +7,7 @@ import {
   FilterHeadersStatusValues,
   FilterTrailersStatusValues,
 } from "@solo-io/proxy-runtime/assembly";
-import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getBufferBytes, increment, record, sendReply, TAG_REASON, EnvoyRequest } from "../../../assembly";
+import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getBufferBytes, increment, record, sendReply, TAG_REASON, RequestHeaderSnapshot } from "../../../assembly";
 import { RequestCheck } from "./check";
 import { PROBLEM_CONTENT_TYPE, REASONS, REASON_INVALID_JSON, Verdict } from "./problem";
 import { PayloadConfig, parseConfig } from "./settings";
@@ -48,6 +48,10 @@ export class PayloadValidatorRoot extends GraftRootContext {
 }
 
 
+// The checks read several request headers and change none: one host call reads them all. One
+// instance serves the worker's streams, reset as each request starts.
+const requestHeaders = new RequestHeaderSnapshot();
+
 export class PayloadValidatorStream extends Context {
   private check: RequestCheck;
   /** Enforce mode with body checks: the body stays in Envoy's buffer until the verdict. */
@@ -66,7 +70,8 @@ export class PayloadValidatorStream extends Context {
 
   onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
     const check = this.check;
-    const verdict = check.headers(new EnvoyRequest(), end_of_stream);
+    requestHeaders.reset();
+    const verdict = check.headers(requestHeaders, end_of_stream);
     if (verdict !== null) {
       this.refuse(verdict);
       return this.rejected ? FilterHeadersStatusValues.StopIteration : FilterHeadersStatusValues.Continue;
@@ -109,7 +114,11 @@ export class PayloadValidatorStream extends Context {
         return this.rejected ? FilterDataStatusValues.StopIterationNoBuffer : FilterDataStatusValues.Continue;
       }
     }
-    if (end_of_stream) return this.end() ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
+    // A body whose content-length has fully arrived is judged now: Envoy need not buffer it only
+    // to deliver the end of stream in a callback of its own.
+    if (end_of_stream || this.check.bodyComplete()) {
+      return this.end() ? FilterDataStatusValues.Continue : FilterDataStatusValues.StopIterationNoBuffer;
+    }
     return this.holding ? FilterDataStatusValues.StopIterationAndBuffer : FilterDataStatusValues.Continue;
   }
 

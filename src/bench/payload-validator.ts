@@ -254,40 +254,45 @@ function report(
     `Envoy ${context.envoy}, --concurrency 1, loopback; load: ${context.generator}; ${context.rounds} interleaved rounds ` +
       `of ${context.seconds} s per arm after ${WARMUP_SECONDS} s warm-up; upstream: a Node sink that drains the body. ` +
       '"size limit only": the filter holds the body and counts it, no parsing; "full validation": enforce mode, a schema ' +
-      "with nested items, forbidden keys, duplicate-key check and a body deny rule. Ratios are medians of each round's " +
-      "arm / no-filter ratio (range in brackets); CPU is Envoy's user + system time per request, median over rounds.",
+      'with nested items, forbidden keys, duplicate-key check and a body deny rule. "vs no filter": the median of each ' +
+      "round's arm / no-filter ratio (range in brackets). \"best vs best\": each arm's best round against the no-filter " +
+      "arm's best (other load on the machine only ever lowers throughput and adds CPU). CPU is Envoy's user + system " +
+      "time per request: the median, and the minimum over rounds that the added CPU and the CPU-based ratio use.",
     "",
-    "| body | arm | median req/s | vs no filter | Envoy CPU µs/request | added CPU µs/request | CPU-based vs no filter | non-2xx | errors |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| body | arm | median req/s | vs no filter | best vs best | Envoy CPU µs/request (median, min) | added CPU µs/request | CPU-based vs no filter | non-2xx | errors |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   const percent = (ratio: number) => `${(100 * ratio).toFixed(1)}%`;
   const added = new Map<string, number>();
-  let goal: number | undefined;
+  const goal: { paired?: number; best?: number; cpu?: number } = {};
   for (const [size, arms] of results) {
     const base = arms.get("no filter")!;
-    const baseCpu = median(base.cpuMicrosPerRequest);
+    const baseCpu = Math.min(...base.cpuMicrosPerRequest);
     for (const [arm, samples] of arms) {
-      const cpu = median(samples.cpuMicrosPerRequest);
+      const cpu = Math.min(...samples.cpuMicrosPerRequest);
       const ratios = pairedRatios(samples.rps, base.rps);
       const ratio = median(ratios);
-      const cpuRatio = median(pairedRatios(base.cpuMicrosPerRequest, samples.cpuMicrosPerRequest));
+      const best = Math.max(...samples.rps) / Math.max(...base.rps);
+      const cpuRatio = baseCpu / cpu;
       if (arm === "full validation") {
         added.set(size, cpu - baseCpu);
-        if (size === "1 KiB") goal = ratio;
+        if (size === "1 KiB") Object.assign(goal, { paired: ratio, best, cpu: cpuRatio });
       }
-      const range =
-        arm === "no filter" ? "" : ` [${percent(Math.min(...ratios))}–${percent(Math.max(...ratios))}]`;
+      const plain = arm === "no filter";
+      const range = plain ? "" : ` [${percent(Math.min(...ratios))}–${percent(Math.max(...ratios))}]`;
       lines.push(
-        `| ${size} | ${arm} | ${median(samples.rps).toFixed(0)} | ${percent(ratio)}${range} | ` +
-          `${Number.isFinite(cpu) ? cpu.toFixed(1) : "n/a"} | ${arm === "no filter" ? "" : (cpu - baseCpu).toFixed(1)} | ` +
-          `${arm === "no filter" ? "" : percent(cpuRatio)} | ${samples.non2xx} | ${samples.errors} |`,
+        `| ${size} | ${arm} | ${median(samples.rps).toFixed(0)} | ${percent(ratio)}${range} | ${plain ? "" : percent(best)} | ` +
+          `${median(samples.cpuMicrosPerRequest).toFixed(1)}, ${cpu.toFixed(1)} | ${plain ? "" : (cpu - baseCpu).toFixed(1)} | ` +
+          `${plain ? "" : percent(cpuRatio)} | ${samples.non2xx} | ${samples.errors} |`,
       );
     }
   }
   lines.push("");
-  if (goal !== undefined) {
+  if (goal.paired !== undefined) {
+    const met = (ratio: number) => (ratio >= 0.8 ? "met" : "missed");
     lines.push(
-      `Goal at 1 KiB: ≥ 80% of no-filter throughput: ${percent(goal)} (${goal >= 0.8 ? "met" : "missed"}).`,
+      `Goal at 1 KiB: ≥ 80% of no-filter throughput: median of rounds ${percent(goal.paired)} (${met(goal.paired)}), ` +
+        `best vs best ${percent(goal.best!)} (${met(goal.best!)}), CPU-based ${percent(goal.cpu!)} (${met(goal.cpu!)}).`,
     );
   }
   const small = added.get("1 KiB");

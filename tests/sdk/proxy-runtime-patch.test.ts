@@ -71,7 +71,15 @@ describe("patched proxy-runtime in Envoy 1.40", () => {
       const result = JSON.parse(body) as Record<string, unknown>;
       assert.deepEqual(
         { ...result, all: undefined },
-        { method: "PUT", path: "/headers", one: "first", many: "a|b", empty: "", absent: null, all: undefined },
+        {
+          method: "PUT",
+          path: "/headers",
+          one: "first",
+          many: "a|b",
+          empty: "",
+          absent: null,
+          all: undefined,
+        },
       );
       // Pseudo-headers, host, the four sent and what Envoy adds (x-forwarded-proto, x-request-id).
       assert.ok((result.all as number) >= 9, `only ${String(result.all)} headers`);

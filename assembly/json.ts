@@ -450,10 +450,36 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
           continue;
         }
         if (c == 0x22) {
-          if (!this.structural(c)) return false;
+          // A key or a string value opens: set up the token here rather than through structural().
+          if (state == S_KEY || state == S_OBJECT_FIRST) {
+            this.startString(true);
+          } else if (state == S_VALUE || state == S_ARRAY_FIRST) {
+            if (!this.beginValue()) return false;
+            this.startString(false);
+          } else {
+            return this.structural(c); // a quote where none may stand: the error
+          }
           i = this.stringInChunk(ptr, i + 1, length);
           if (i < 0) return false;
           continue;
+        }
+        if (c == 0x7b || c == 0x5b) {
+          if (state == S_VALUE || state == S_ARRAY_FIRST) {
+            if (!this.beginValue() || !this.openContainer(c == 0x7b ? FRAME_OBJECT : FRAME_ARRAY)) return false;
+            this.offset++;
+            i++;
+            continue;
+          }
+        } else if (c == 0x7d || c == 0x5d) {
+          const kind = c == 0x7d ? FRAME_OBJECT : FRAME_ARRAY;
+          const closes =
+            state == S_AFTER_VALUE || (kind == FRAME_OBJECT ? state == S_OBJECT_FIRST : state == S_ARRAY_FIRST);
+          if (closes && this.depth > 0 && unchecked(this.frameKind[this.depth - 1]) == kind) {
+            if (!this.closeContainer(kind)) return false;
+            this.offset++;
+            i++;
+            continue;
+          }
         }
         if (state == S_VALUE || state == S_ARRAY_FIRST) {
           if (c == 0x2d || isDigit(c)) {
@@ -741,7 +767,7 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     this.state = this.depth == 0 ? S_DONE : S_AFTER_VALUE;
   }
 
-  private startString(isKey: bool): bool {
+  @inline private startString(isKey: bool): bool {
     this.token = T_STRING;
     this.stringIsKey = isKey;
     this.stringEscaped = false;

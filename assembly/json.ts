@@ -379,6 +379,11 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     handler.position = this;
   }
 
+  /** Bytes of the buffers the parser has grown (they grow with the longest string and the keys held). */
+  bufferBytes(): i32 {
+    return this.buffer.data.length + this.keys.data.length;
+  }
+
   /** Makes the parser ready for a new document, keeping the memory it has grown. */
   reset(): void {
     this.error = null;

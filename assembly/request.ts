@@ -137,6 +137,7 @@ export class RequestHeaderSnapshot extends EnvoyRequest {
     const base = changetype<usize>(pairs);
     const end = base + <usize>pairs.byteLength;
     const count = load<u32>(base);
+    if (<u64>count * 8 + 4 > <u64>pairs.byteLength) return out; // a malformed map: read nothing from it
     let text = base + 4 + <usize>count * 8;
     for (let i: u32 = 0; i < count; i++) {
       const nameLength = load<u32>(base + 4 + <usize>i * 8);

@@ -322,6 +322,8 @@ const FRAME_OBJECT: i32 = 1;
 const FRAME_ARRAY: i32 = 2;
 
 const MAX_SPARE_VALIDATORS: i32 = 64;
+/** A validator whose buffers grew past this (a huge string or object) is left to the collector, not kept. */
+const MAX_SPARE_BUFFER_BYTES: i32 = 16 << 10;
 
 /** JSON options of a configuration: the compiled schema and the parser's limits. */
 export class JsonOptions {
@@ -349,7 +351,9 @@ export class JsonOptions {
 
   /** Takes back the validator of a finished body. */
   recycle(validator: JsonBodyValidator): void {
-    if (this.spare.length < MAX_SPARE_VALIDATORS) this.spare.push(validator);
+    if (this.spare.length < MAX_SPARE_VALIDATORS && validator.bufferBytes() <= MAX_SPARE_BUFFER_BYTES) {
+      this.spare.push(validator);
+    }
   }
 
   forbid(keys: string[]): void {
@@ -669,6 +673,10 @@ export class JsonBodyValidator {
     limits.rejectDuplicateKeys = options.rejectDuplicateKeys;
     this.validator = validator;
     this.parser = new JsonStreamParser<SchemaValidator>(validator, limits);
+  }
+
+  bufferBytes(): i32 {
+    return this.parser.bufferBytes();
   }
 
   /** Ready for another body, keeping the memory it has grown. */

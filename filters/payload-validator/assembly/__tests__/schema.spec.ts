@@ -182,4 +182,18 @@ describe("body validators reused across requests", () => {
     json.recycle(third);
     expect(run(json.validator(), '{"id":1,"id":2}')!.detail).toBe("/id: duplicate key at byte 11");
   });
+
+  test("a validator whose buffers grew for a huge body is not kept for the next request", () => {
+    const config = configOf('{"json":{"schema":true}}');
+    const json = config.json!;
+    const big = json.validator();
+    // The escape makes the parser assemble the string in its buffer (a plain one is read in place).
+    expect(run(big, '{"k":"\\t' + "x".repeat(40000) + '"}')).toBeNull();
+    json.recycle(big);
+    const next = json.validator();
+    expect(next == big).toBe(false, "a 40 KB string's buffer must not stay pinned in the pool");
+    expect(run(next, '{"k":"small"}')).toBeNull();
+    json.recycle(next);
+    expect(json.validator() == next).toBe(true, "a small one is reused");
+  });
 });

@@ -50,6 +50,21 @@ export function containsAt(hay: usize, length: i32, needle: Uint8Array): bool {
   const letter = first >= 0x61 && first <= 0x7a;
   const last = length - n;
   let i = 0;
+  // Sixteen bytes at a time, the positions where the first byte matches; each is then compared.
+  const wanted = i8x16.splat(<i8>first);
+  const fold = i8x16.splat(letter ? 0x20 : 0);
+  while (i + 16 <= length) {
+    let candidates = i8x16.bitmask(i8x16.eq(v128.or(v128.load(hay + <usize>i), fold), wanted));
+    while (candidates != 0) {
+      const at = i + ctz(candidates);
+      if (at > last) return false;
+      let j = 1;
+      while (j < n && lowerByte(load<u8>(hay + <usize>(at + j))) == unchecked(needle[j])) j++;
+      if (j == n) return true;
+      candidates &= candidates - 1;
+    }
+    i += 16;
+  }
   while (i <= last) {
     if (letter) {
       while (i <= last && (<u32>load<u8>(hay + <usize>i) | 0x20) != first) i++;

@@ -1,6 +1,6 @@
 import { ConfigReader } from "../../../../assembly/config";
 import { RequestCheck, RequestView, mediaType, parseContentLength } from "../check";
-import { DenyRule, IN_BODY, StreamMatcher, percentDecode } from "../deny";
+import { DenyRule, IN_BODY, StreamMatcher, containsBytes, lowerBytes, percentDecode } from "../deny";
 import { Verdict, excerpt } from "../problem";
 import { PayloadConfig, parseConfig } from "../settings";
 
@@ -71,7 +71,30 @@ function reasonOf(verdict: Verdict | null): string {
   return verdict === null ? "pass" : verdict.reason;
 }
 
+function bytesOf(text: string): Uint8Array {
+  return Uint8Array.wrap(String.UTF8.encode(text));
+}
+
 describe("deny rules", () => {
+  test("a pattern is found at every offset of a long text, in any ASCII case; near misses are not", () => {
+    const patterns = ["${jndi:", "select", "x"];
+    for (let p = 0; p < patterns.length; p++) {
+      const needle = lowerBytes(bytesOf(patterns[p]));
+      const upper = patterns[p].toUpperCase();
+      for (let at = 0; at < 40; at++) {
+        const before = "-".repeat(at);
+        const after = "-".repeat(40 - at);
+        expect(containsBytes(bytesOf(before + patterns[p] + after), needle)).toBe(true, patterns[p] + " at " + at.toString());
+        expect(containsBytes(bytesOf(before + upper + after), needle)).toBe(true, upper + " at " + at.toString());
+        // The pattern cut short at the very end.
+        expect(containsBytes(bytesOf(before + patterns[p].substring(0, patterns[p].length - 1)), needle)).toBe(false);
+      }
+    }
+    // '$' is no letter: 0x04 (which '$' | 0x20 would also match) must not count.
+    expect(containsBytes(bytesOf("\u0004{jndi:" + "-".repeat(30)), lowerBytes(bytesOf("${jndi:")))).toBe(false);
+    expect(containsBytes(bytesOf("-".repeat(30) + "sElEcT"), lowerBytes(bytesOf("select")))).toBe(true);
+  });
+
   test("a body pattern split across chunks at every position is found", () => {
     const rule = new DenyRule(IN_BODY, "", "${jndi:", 0);
     const body = '{"user":"x${JNDI:ldap://evil/a}"}';

@@ -200,6 +200,30 @@ export function copyBytes(destination: usize, source: usize, count: i32): void {
   return c - 0x20 < 0x60 && c != 0x22 && c != 0x5c;
 }
 
+/**
+ * The first index in [from, length) whose byte is not plain (see isPlain), or `length`: sixteen
+ * bytes at a time while they last, so long string values cost a fraction of a byte-by-byte scan.
+ */
+function plainRunEnd(ptr: usize, from: i32, length: i32): i32 {
+  let j = from;
+  const control = i8x16.splat(0x20);
+  const quote = i8x16.splat(0x22);
+  const backslash = i8x16.splat(0x5c);
+  while (j + 16 <= length) {
+    const bytes = v128.load(ptr + <usize>j);
+    // Below 0x20 or at/above 0x80 (unsigned below 0x20 catches neither; signed negative is >= 0x80).
+    const special = v128.or(
+      v128.or(i8x16.lt_u(bytes, control), i8x16.lt_s(bytes, i8x16.splat(0))),
+      v128.or(i8x16.eq(bytes, quote), i8x16.eq(bytes, backslash)),
+    );
+    const mask = i8x16.bitmask(special);
+    if (mask != 0) return j + ctz(mask);
+    j += 16;
+  }
+  while (j < length && isPlain(<u32>load<u8>(ptr + <usize>j))) j++;
+  return j;
+}
+
 @inline function hexValue(c: u32): i32 {
   if (c >= 0x30 && c <= 0x39) return <i32>(c - 0x30);
   if (c >= 0x61 && c <= 0x66) return <i32>(c - 0x61 + 10);
@@ -412,8 +436,7 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
       const token = this.token;
       // A string continued from an earlier chunk, or past an escape: copy plain ASCII runs in one go.
       if (token == T_STRING && this.escape == 0 && this.utf8Need == 0 && this.highSurrogate == 0) {
-        let end = i;
-        while (end < length && isPlain(<u32>load<u8>(ptr + <usize>end))) end++;
+        const end = plainRunEnd(ptr, i, length);
         const run = end - i;
         if (run > 0) {
           if (this.buffer.length + run > this.limits.maxStringBytes) {
@@ -531,18 +554,12 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
    */
   private stringInChunk(ptr: usize, from: i32, length: i32): i32 {
     this.offset++; // the opening quote
-    let j = from;
-    while (j < length) {
-      const c = <u32>load<u8>(ptr + <usize>j);
-      if (isPlain(c)) {
-        j++;
-      } else if (c >= 0x80) {
-        const sequence = utf8SequenceLength(ptr + <usize>j, length - j);
-        if (sequence == 0) break;
-        j += sequence;
-      } else {
-        break;
-      }
+    let j = plainRunEnd(ptr, from, length);
+    // Past plain ASCII: complete, valid UTF-8 sequences continue the string.
+    while (j < length && load<u8>(ptr + <usize>j) >= 0x80) {
+      const sequence = utf8SequenceLength(ptr + <usize>j, length - j);
+      if (sequence == 0) break;
+      j = plainRunEnd(ptr, j + sequence, length);
     }
     const run = j - from;
     // Past the limit: the byte-by-byte path fails at the exact byte.

@@ -150,6 +150,21 @@ describe("JSON streaming", () => {
   test("says which keys and strings held escapes (their decoded bytes differ from the input)", () => {
     expect(eventsOf('{"k\\u0041":"plain","p":"\\u0024{x}"}', 1 << 20)).toBe("ok { k:kA(escaped) s:plain k:p s:${x}(escaped) }");
   });
+  test("long strings read sixteen bytes at a time stop at the exact byte that needs attention", () => {
+    const specials = ["é", "\\n", "\\u00e9", "😀"];
+    for (let k = 0; k < 40; k++) {
+      for (let s = 0; s < specials.length; s++) {
+        const doc = '["' + "a".repeat(k) + specials[s] + "b".repeat(20) + '"]';
+        const whole = eventsOf(doc, 1 << 20);
+        expect(whole.startsWith("ok ")).toBe(true, whole);
+        expect(eventsOf(doc, 1)).toBe(whole);
+        expect(eventsOf(doc, 7)).toBe(whole);
+      }
+      // A raw control character is refused where it stands.
+      const error = errorOf('["' + "a".repeat(k) + "\u0001" + "b".repeat(20) + '"]');
+      expectContains(error, "control character in string at byte " + (k + 2).toString());
+    }
+  });
   test("reports events in order", () => {
     expect(eventsOf('{"a":[1,"s",false]}', 3)).toBe("ok { k:a [ n:1=1.0 s:s false ] }");
   });

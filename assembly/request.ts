@@ -1,6 +1,6 @@
 // The request as filters see it. Filter logic takes a RequestView, so it runs unchanged on Envoy's
 // headers (EnvoyRequest) and on fakes in as-pect tests.
-import { HeaderMapTypeValues, stream_context } from "@solo-io/proxy-runtime/assembly";
+import { HeaderMapTypeValues } from "@solo-io/proxy-runtime/assembly";
 import { encodePropertyPath, getHeader, getHeaderPairs, getPropertyEncoded } from "./host";
 
 export abstract class RequestView {
@@ -31,16 +31,16 @@ export class EnvoyRequest extends RequestView {
   private pathValue: string | null = null;
   private addressRead: bool = false;
   private addressValue: ArrayBuffer | null = null;
-  private names: string[] | null = null;
-  private values: string[] = [];
+  private pairsRead: bool = false;
+  private pairs: ArrayBuffer | null = null;
 
   reset(): void {
     this.methodValue = null;
     this.pathValue = null;
     this.addressRead = false;
     this.addressValue = null;
-    this.names = null;
-    this.values = [];
+    this.pairsRead = false;
+    this.pairs = null;
   }
 
   method(): string {
@@ -65,20 +65,7 @@ export class EnvoyRequest extends RequestView {
 
   // proxy_get_header_map_value returns only the first of repeated headers; this reads them all.
   headerValues(name: string): string[] {
-    let names = this.names;
-    if (names === null) {
-      names = [];
-      const pairs = stream_context.headers.request.get_headers();
-      for (let i = 0; i < pairs.length; i++) {
-        names.push(String.UTF8.decode(pairs[i].key));
-        this.values.push(String.UTF8.decode(pairs[i].value));
-      }
-      this.names = names;
-    }
-    if (name.length == 0) return this.values;
-    const out: string[] = [];
-    for (let i = 0; i < names.length; i++) if (names[i] == name) out.push(this.values[i]);
-    return out;
+    return this.fromAllHeaders(name, false);
   }
 
   sourceAddressBytes(): ArrayBuffer | null {
@@ -87,6 +74,15 @@ export class EnvoyRequest extends RequestView {
       this.addressValue = getPropertyEncoded(SOURCE_ADDRESS);
     }
     return this.addressValue;
+  }
+
+  /** Values of the headers called `name` (every header's when ""), from all headers read in one host call, once. */
+  protected fromAllHeaders(name: string, firstOnly: bool): string[] {
+    if (!this.pairsRead) {
+      this.pairsRead = true;
+      this.pairs = getHeaderPairs(HeaderMapTypeValues.RequestHeaders);
+    }
+    return headerPairValues(this.pairs, name, firstOnly);
   }
 }
 
@@ -97,15 +93,6 @@ export class EnvoyRequest extends RequestView {
  * header changed after the snapshot is not seen. Call reset() when a request starts.
  */
 export class RequestHeaderSnapshot extends EnvoyRequest {
-  private pairs: ArrayBuffer | null = null;
-  private loaded: bool = false;
-
-  reset(): void {
-    super.reset();
-    this.pairs = null;
-    this.loaded = false;
-  }
-
   method(): string {
     const value = this.header(":method");
     return value === null ? "" : value;
@@ -117,41 +104,35 @@ export class RequestHeaderSnapshot extends EnvoyRequest {
   }
 
   header(name: string): string | null {
-    const values = this.find(name, true);
+    const values = this.fromAllHeaders(name, true);
     return values.length == 0 ? null : values[0];
   }
+}
 
-  headerValues(name: string): string[] {
-    return this.find(name, false);
-  }
-
-  /** Values of the headers called `name` (every header's when `name` is ""), in order. */
-  private find(name: string, firstOnly: bool): string[] {
-    if (!this.loaded) {
-      this.loaded = true;
-      this.pairs = getHeaderPairs(HeaderMapTypeValues.RequestHeaders);
+/**
+ * Values of the headers called `name` (every header's when `name` is ""), in order, from a header
+ * map serialized as getHeaderPairs() returns it; only the values asked for are decoded.
+ */
+function headerPairValues(pairs: ArrayBuffer | null, name: string, firstOnly: bool): string[] {
+  const out: string[] = [];
+  if (pairs === null) return out;
+  const base = changetype<usize>(pairs);
+  const end = base + <usize>pairs.byteLength;
+  const count = load<u32>(base);
+  if (<u64>count * 8 + 4 > <u64>pairs.byteLength) return out; // a malformed map: read nothing from it
+  let text = base + 4 + <usize>count * 8;
+  for (let i: u32 = 0; i < count; i++) {
+    const nameLength = load<u32>(base + 4 + <usize>i * 8);
+    const valueLength = load<u32>(base + 8 + <usize>i * 8);
+    const value = text + <usize>nameLength + 1;
+    if (value + <usize>valueLength > end) break; // a malformed map: stop rather than read past it
+    if (name.length == 0 || sameAscii(name, text, nameLength)) {
+      out.push(String.UTF8.decodeUnsafe(value, <usize>valueLength));
+      if (firstOnly) break;
     }
-    const out: string[] = [];
-    const pairs = this.pairs;
-    if (pairs === null) return out;
-    const base = changetype<usize>(pairs);
-    const end = base + <usize>pairs.byteLength;
-    const count = load<u32>(base);
-    if (<u64>count * 8 + 4 > <u64>pairs.byteLength) return out; // a malformed map: read nothing from it
-    let text = base + 4 + <usize>count * 8;
-    for (let i: u32 = 0; i < count; i++) {
-      const nameLength = load<u32>(base + 4 + <usize>i * 8);
-      const valueLength = load<u32>(base + 8 + <usize>i * 8);
-      const value = text + <usize>nameLength + 1;
-      if (value + <usize>valueLength > end) break; // a malformed map: stop rather than read past it
-      if (name.length == 0 || sameAscii(name, text, nameLength)) {
-        out.push(String.UTF8.decodeUnsafe(value, <usize>valueLength));
-        if (firstOnly) break;
-      }
-      text = value + <usize>valueLength + 1;
-    }
-    return out;
+    text = value + <usize>valueLength + 1;
   }
+  return out;
 }
 
 /** Whether the string `name` (ASCII) equals the `length` bytes at `ptr`. */

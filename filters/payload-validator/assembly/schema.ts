@@ -74,8 +74,8 @@ export class SchemaNode {
   items: SchemaNode | null = null;
   /** Scalars only (checked at configure time); null = no enum. */
   enumValues: JsonValue[] | null = null;
-  /** Per enum value: a string's UTF-8 bytes, null for other kinds. */
-  enumBytes: Array<ArrayBuffer | null> = [];
+  /** enumValues split by kind, as the validator checks them; null = no enum. */
+  allowed: AllowedValues | null = null;
   /** The values came from `const` (for the message). */
   isConst: bool = false;
   minLength: i64 = -1;
@@ -287,13 +287,42 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
     node.exclusiveMaximum = reader.number(schema, path, "exclusiveMaximum", true);
   }
   if (node.hasMinimum && node.hasMaximum && node.minimum > node.maximum) reader.fail(path + "/minimum", "greater than maximum");
-  const values = node.enumValues;
-  if (values !== null) {
+  if (node.enumValues !== null) node.allowed = new AllowedValues(node.enumValues!);
+  return node;
+}
+
+/** The values of an enum or const, by kind: a value is looked for only among those of its own kind. */
+export class AllowedValues {
+  /** Strings as UTF-8, which is how the parser hands them over. */
+  strings: ArrayBuffer[] = [];
+  numbers: f64[] = [];
+  trueAllowed: bool = false;
+  falseAllowed: bool = false;
+  nullAllowed: bool = false;
+
+  constructor(values: JsonValue[]) {
     for (let i = 0; i < values.length; i++) {
-      node.enumBytes.push(values[i].kind == JsonKind.String ? String.UTF8.encode(values[i].str) : null);
+      const value = values[i];
+      if (value.kind == JsonKind.String) this.strings.push(String.UTF8.encode(value.str));
+      else if (value.kind == JsonKind.Number) this.numbers.push(value.num);
+      else if (value.kind == JsonKind.Boolean) {
+        if (value.bool) this.trueAllowed = true;
+        else this.falseAllowed = true;
+      } else this.nullAllowed = true;
     }
   }
-  return node;
+
+  hasString(ptr: usize, length: i32): bool {
+    const strings = this.strings;
+    for (let i = 0; i < strings.length; i++) {
+      if (sameBytes(unchecked(strings[i]), ptr, length)) return true;
+    }
+    return false;
+  }
+
+  hasNumber(value: f64): bool {
+    return this.numbers.includes(value);
+  }
 }
 
 /** Whether `bytes` equals the `length` bytes at `ptr`. */
@@ -468,7 +497,7 @@ export class SchemaValidator extends JsonHandler {
     const node = this.next;
     if (node !== null) {
       if (!this.checkType(node, type, false)) return false;
-      if (node.enumValues !== null) return this.notInEnum(node);
+      if (node.allowed !== null) return this.notInEnum(node);
     }
     this.push(kind, node);
     return true;
@@ -559,16 +588,8 @@ export class SchemaValidator extends JsonHandler {
     const node = this.next;
     if (node === null) return true;
     if (!this.checkType(node, T_STRING, false)) return false;
-    const values = node.enumValues;
-    if (values !== null) {
-      const strings = node.enumBytes;
-      let found = false;
-      for (let i = 0; i < strings.length && !found; i++) {
-        const bytes = unchecked(strings[i]);
-        found = bytes !== null && sameBytes(bytes, ptr, length);
-      }
-      if (!found) return this.notInEnum(node);
-    }
+    const allowed = node.allowed;
+    if (allowed !== null && !allowed.hasString(ptr, length)) return this.notInEnum(node);
     if (node.minLength >= 0 || node.maxLength >= 0) {
       // UTF-8 bytes ≥ code points: count only when the byte count cannot decide.
       const bytes = <i64>length;
@@ -592,15 +613,8 @@ export class SchemaValidator extends JsonHandler {
     if (node === null) return true;
     const integer = value == Math.floor(value);
     if (!this.checkType(node, T_NUMBER, integer)) return false;
-    const values = node.enumValues;
-    if (values !== null) {
-      let found = false;
-      for (let i = 0; i < values.length && !found; i++) {
-        const v = unchecked(values[i]);
-        found = v.kind == JsonKind.Number && v.num == value;
-      }
-      if (!found) return this.notInEnum(node);
-    }
+    const allowed = node.allowed;
+    if (allowed !== null && !allowed.hasNumber(value)) return this.notInEnum(node);
     const depth = this.depth;
     if (node.hasMinimum && value < node.minimum) return this.refuse(REASON_SCHEMA, depth, "less than minimum " + numberText(node.minimum));
     if (node.hasMaximum && value > node.maximum) return this.refuse(REASON_SCHEMA, depth, "greater than maximum " + numberText(node.maximum));
@@ -618,15 +632,8 @@ export class SchemaValidator extends JsonHandler {
     const node = this.next;
     if (node === null) return true;
     if (!this.checkType(node, T_BOOLEAN, false)) return false;
-    const values = node.enumValues;
-    if (values !== null) {
-      let found = false;
-      for (let i = 0; i < values.length && !found; i++) {
-        const v = unchecked(values[i]);
-        found = v.kind == JsonKind.Boolean && v.bool == value;
-      }
-      if (!found) return this.notInEnum(node);
-    }
+    const allowed = node.allowed;
+    if (allowed !== null && !(value ? allowed.trueAllowed : allowed.falseAllowed)) return this.notInEnum(node);
     return true;
   }
 
@@ -635,12 +642,8 @@ export class SchemaValidator extends JsonHandler {
     const node = this.next;
     if (node === null) return true;
     if (!this.checkType(node, T_NULL, false)) return false;
-    const values = node.enumValues;
-    if (values !== null) {
-      let found = false;
-      for (let i = 0; i < values.length && !found; i++) found = unchecked(values[i]).kind == JsonKind.Null;
-      if (!found) return this.notInEnum(node);
-    }
+    const allowed = node.allowed;
+    if (allowed !== null && !allowed.nullAllowed) return this.notInEnum(node);
     return true;
   }
 }

@@ -177,7 +177,7 @@ class Bytes {
  * Copies `count` bytes. Short copies, the usual case for keys and values, run as a plain loop:
  * V8 compiles `memory.copy` to a call out of the module, which costs more than a few bytes do.
  */
-export function copyBytes(destination: usize, source: usize, count: i32): void {
+function copyBytes(destination: usize, source: usize, count: i32): void {
   if (count > 32) {
     memory.copy(destination, source, <usize>count);
     return;
@@ -579,8 +579,7 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   private numberInChunk(ptr: usize, length: i32): bool {
     if (!this.beginValue()) return false;
     this.offset += length;
-    if (!this.numberToken(ptr, length)) return false;
-    return true;
+    return this.numberToken(ptr, length);
   }
 
   /** A literal whose bytes are in the chunk: its length, 0 if it is not a whole literal, -1 on failure. */

@@ -46,38 +46,35 @@ export function containsAt(hay: usize, length: i32, needle: Uint8Array): bool {
   const n = needle.length;
   if (n == 0) return true;
   const first = <u32>unchecked(needle[0]);
-  // A letter matches either case: b | 0x20 folds exactly A-Z and a-z onto a-z.
-  const letter = first >= 0x61 && first <= 0x7a;
+  // A letter matches either case: b | 0x20 folds exactly A-Z and a-z onto a-z. Other bytes must match as they are.
+  const fold: u32 = first >= 0x61 && first <= 0x7a ? 0x20 : 0;
   const last = length - n;
   let i = 0;
   // Sixteen bytes at a time, the positions where the first byte matches; each is then compared.
   const wanted = i8x16.splat(<i8>first);
-  const fold = i8x16.splat(letter ? 0x20 : 0);
+  const folds = i8x16.splat(<i8>fold);
   while (i + 16 <= length) {
-    let candidates = i8x16.bitmask(i8x16.eq(v128.or(v128.load(hay + <usize>i), fold), wanted));
+    let candidates = i8x16.bitmask(i8x16.eq(v128.or(v128.load(hay + <usize>i), folds), wanted));
     while (candidates != 0) {
       const at = i + ctz(candidates);
       if (at > last) return false;
-      let j = 1;
-      while (j < n && lowerByte(load<u8>(hay + <usize>(at + j))) == unchecked(needle[j])) j++;
-      if (j == n) return true;
+      if (restMatches(hay + <usize>at, needle)) return true;
       candidates &= candidates - 1;
     }
     i += 16;
   }
-  while (i <= last) {
-    if (letter) {
-      while (i <= last && (<u32>load<u8>(hay + <usize>i) | 0x20) != first) i++;
-    } else {
-      while (i <= last && <u32>load<u8>(hay + <usize>i) != first) i++;
-    }
-    if (i > last) return false;
-    let j = 1;
-    while (j < n && lowerByte(load<u8>(hay + <usize>(i + j))) == unchecked(needle[j])) j++;
-    if (j == n) return true;
-    i++;
+  for (; i <= last; i++) {
+    if ((<u32>load<u8>(hay + <usize>i) | fold) == first && restMatches(hay + <usize>i, needle)) return true;
   }
   return false;
+}
+
+/** Whether the bytes at `at` continue `needle` past its first byte, ignoring ASCII case. */
+@inline function restMatches(at: usize, needle: Uint8Array): bool {
+  const n = needle.length;
+  let j = 1;
+  while (j < n && lowerByte(load<u8>(at + <usize>j)) == unchecked(needle[j])) j++;
+  return j == n;
 }
 
 export function containsBytes(hay: Uint8Array, needle: Uint8Array): bool {

@@ -1,25 +1,6 @@
 import { ConfigReader } from "../../../../assembly/config";
-import { HeaderRewriteConfig, RequestView, parseConfig, pathWithoutQuery, Op } from "../rules";
-
-class FakeRequest extends RequestView {
-  headers: Map<string, string> = new Map();
-  constructor(public m: string, public p: string) {
-    super();
-  }
-  with(name: string, value: string): FakeRequest {
-    this.headers.set(name, value);
-    return this;
-  }
-  method(): string {
-    return this.m;
-  }
-  path(): string {
-    return this.p;
-  }
-  header(name: string): string | null {
-    return this.headers.has(name) ? this.headers.get(name) : null;
-  }
-}
+import { HeaderRewriteConfig, parseConfig, pathWithoutQuery, Op } from "../rules";
+import { FakeRequest } from "../../../../assembly/__tests__/fake-request";
 
 function load(json: string): ConfigReader {
   const reader = new ConfigReader();

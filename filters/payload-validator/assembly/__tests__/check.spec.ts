@@ -1,45 +1,10 @@
 import { ConfigReader } from "../../../../assembly/config";
-import { RequestCheck, RequestView, mediaType, parseContentLength } from "../check";
+import { RequestCheck, mediaType, parseContentLength } from "../check";
 import { DenyRule, IN_BODY, StreamMatcher, containsBytes, lowerBytes, percentDecode } from "../deny";
 import { Verdict, excerpt } from "../problem";
 import { PayloadConfig, parseConfig } from "../settings";
-
-class FakeRequest extends RequestView {
-  names: string[] = [];
-  values: string[] = [];
-  constructor(public m: string, public p: string) {
-    super();
-  }
-  with(name: string, value: string): FakeRequest {
-    this.names.push(name);
-    this.values.push(value);
-    return this;
-  }
-  method(): string {
-    return this.m;
-  }
-  path(): string {
-    return this.p;
-  }
-  header(name: string): string | null {
-    const i = this.names.indexOf(name);
-    return i < 0 ? null : this.values[i];
-  }
-  headerValues(name: string): string[] {
-    if (name.length == 0) return this.values;
-    const out: string[] = [];
-    for (let i = 0; i < this.names.length; i++) if (this.names[i] == name) out.push(this.values[i]);
-    return out;
-  }
-}
-
-function configOf(json: string): PayloadConfig {
-  const reader = new ConfigReader();
-  const root = reader.parse(Uint8Array.wrap(String.UTF8.encode(json)))!;
-  const config = parseConfig(reader, root);
-  expect(reader.ok()).toBe(true, reader.ok() ? "" : reader.error!.toString());
-  return config;
-}
+import { FakeRequest } from "../../../../assembly/__tests__/fake-request";
+import { configOf } from "./config-of";
 
 function errorOf(json: string): string {
   const reader = new ConfigReader();

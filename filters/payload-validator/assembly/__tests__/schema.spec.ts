@@ -1,15 +1,6 @@
-import { ConfigReader } from "../../../../assembly/config";
 import { JsonBodyValidator } from "../schema";
-import { PayloadConfig, parseConfig } from "../settings";
 import { Verdict } from "../problem";
-
-function configOf(json: string): PayloadConfig {
-  const reader = new ConfigReader();
-  const root = reader.parse(Uint8Array.wrap(String.UTF8.encode(json)))!;
-  const config = parseConfig(reader, root);
-  expect(reader.ok()).toBe(true, reader.ok() ? "" : reader.error!.toString());
-  return config;
-}
+import { configOf } from "./config-of";
 
 /** The verdict for `body` under `schema` (JSON text), fed in chunks of `chunk` bytes; null = valid. */
 function validate(schema: string, body: string, chunk: i32 = 0, options: string = ""): Verdict | null {

@@ -1,36 +1,8 @@
 import { ConfigReader } from "../../../../assembly/config";
-import { GLOBAL_FINGERPRINT, KeySource, Mode, Overflow, RateLimitConfig, RequestView, parseConfig, policyItem } from "../config";
+import { GLOBAL_FINGERPRINT, KeySource, Mode, Overflow, RateLimitConfig, parseConfig, policyItem } from "../config";
 import { MISSING_FINGERPRINT, fingerprint } from "../keys";
 import { SCALE } from "../bucket";
-
-class FakeRequest extends RequestView {
-  headers: Map<string, string> = new Map();
-  address: string | null = "127.0.0.1:40000";
-  constructor(public m: string, public p: string) {
-    super();
-  }
-  with(name: string, value: string): FakeRequest {
-    this.headers.set(name, value);
-    return this;
-  }
-  from(address: string | null): FakeRequest {
-    this.address = address;
-    return this;
-  }
-  method(): string {
-    return this.m;
-  }
-  path(): string {
-    return this.p;
-  }
-  header(name: string): string | null {
-    return this.headers.has(name) ? this.headers.get(name) : null;
-  }
-  sourceAddressBytes(): ArrayBuffer | null {
-    const address = this.address;
-    return address === null ? null : String.UTF8.encode(address);
-  }
-}
+import { FakeRequest } from "../../../../assembly/__tests__/fake-request";
 
 function config(json: string): RateLimitConfig {
   const reader = new ConfigReader();

@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { projectRoot } from "../../src/util/paths.ts";
 import { builtWasm } from "../support/envoy-fixture.ts";
 
-const SUITE = path.join(projectRoot, "..", "shared", "data", "JSONTestSuite", "test_parsing");
+const SUITE = path.join(projectRoot, "tests", "data", "JSONTestSuite", "test_parsing");
 
 /** graft's decisions for the implementation-defined cases (see assembly/README.md, "JSON"). */
 const IMPLEMENTATION_DEFINED: Record<string, "accept" | "reject"> = {

@@ -410,14 +410,27 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
 
   /** Makes the parser ready for a new document, keeping the memory it has grown. */
   reset(): void {
+    // Every field a document can change goes back to its initial value: a pooled parser must
+    // behave exactly as a fresh one, whatever byte the previous document failed at.
     this.error = null;
     this.offset = 0;
     this.state = S_VALUE;
     this.token = T_NONE;
+    this.stringIsKey = false;
+    this.stringEscaped = false;
     this.buffer.length = 0;
     this.keys.length = 0;
     for (let i = 0; i < this.depth; i++) unchecked((this.frameKeySet[i] = null));
     this.depth = 0;
+    this.escape = 0;
+    this.unit = 0;
+    this.highSurrogate = 0;
+    this.utf8Need = 0;
+    this.utf8Lower = 0x80;
+    this.utf8Upper = 0xbf;
+    this.numberState = N_MINUS;
+    this.literal = "";
+    this.literalAt = 0;
     this.handler.error = "";
   }
 
@@ -533,7 +546,9 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
           let end = i + 1;
           while (end < length && isDigit(<u32>load<u8>(ptr + <usize>end))) end++;
           const run = end - i;
-          if (this.buffer.length + run > this.limits.maxNumberChars) return this.fail(E_NUMBER_LENGTH, this.offset);
+          if (this.buffer.length + run > this.limits.maxNumberChars) {
+            return this.fail(E_NUMBER_LENGTH, this.offset + this.limits.maxNumberChars - this.buffer.length);
+          }
           this.buffer.append(ptr + <usize>i, run);
           this.offset += run;
           i = end;
@@ -818,19 +833,25 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     if (c == 0x22) return this.endString(this.buffer.start(), this.buffer.length);
     if (c < 0x20) return this.fail(E_CONTROL, this.offset);
     if (c >= 0x80) {
+      // The lead byte sets both bounds of the next byte, never only the one it tightens: bounds
+      // left by a sequence that failed (in this document or an earlier one) must not carry over.
+      let lower: u32 = 0x80;
+      let upper: u32 = 0xbf;
       if (c >= 0xc2 && c <= 0xdf) {
         this.utf8Need = 1;
       } else if (c >= 0xe0 && c <= 0xef) {
         this.utf8Need = 2;
-        if (c == 0xe0) this.utf8Lower = 0xa0; // overlong
-        else if (c == 0xed) this.utf8Upper = 0x9f; // surrogates
+        if (c == 0xe0) lower = 0xa0; // overlong
+        else if (c == 0xed) upper = 0x9f; // surrogates
       } else if (c >= 0xf0 && c <= 0xf4) {
         this.utf8Need = 3;
-        if (c == 0xf0) this.utf8Lower = 0x90; // overlong
-        else if (c == 0xf4) this.utf8Upper = 0x8f; // above U+10FFFF
+        if (c == 0xf0) lower = 0x90; // overlong
+        else if (c == 0xf4) upper = 0x8f; // above U+10FFFF
       } else {
         return this.fail(E_UTF8, this.offset);
       }
+      this.utf8Lower = lower;
+      this.utf8Upper = upper;
     }
     return this.pushStringByte(c);
   }

@@ -106,6 +106,19 @@ describe("JSON errors carry the JSON Pointer and byte offset", () => {
     surrogate[0] = 0x22; surrogate[1] = 0xed; surrogate[2] = 0xa0; surrogate[3] = 0x80; surrogate[4] = 0x22;
     expect(parseJson(surrogate).error!.message).toBe("invalid UTF-8");
   });
+  test("a number longer than 256 characters: refused at its 257th character, however it is chunked", () => {
+    const text = '{"n":-' + "1".repeat(300) + "}";
+    const bytes = Uint8Array.wrap(String.UTF8.encode(text));
+    for (let chunk = 1; chunk <= bytes.length; chunk = chunk < 8 ? chunk + 1 : chunk * 3) {
+      const parser = new JsonStreamParser<Recorder>(new Recorder());
+      let ok = true;
+      for (let i = 0; ok && i < bytes.length; i += chunk) ok = parser.feed(bytes.subarray(i, min(bytes.length, i + chunk)));
+      if (ok) ok = parser.finish();
+      expect(ok).toBe(false);
+      // The token starts at byte 5 ("-" included), so its 257th character is byte 261.
+      expect(parser.error!.toString()).toBe("/n: number longer than the limit at byte 261", "chunk " + chunk.toString());
+    }
+  });
   test("a number that overflows a double", () => {
     expectContains(errorOf("[1e999]"), "number out of range");
   });

@@ -377,6 +377,46 @@ for (const { runtime, skip } of RUNTIMES)
       );
 
       it(
+        "judges a valid body the same after a malformed one on the same worker (no state survives a request)",
+        run(async (f) => {
+          // The escape sends the string down the byte-by-byte path, where a UTF-8 bound left by the
+          // malformed body (cut after the lead byte E0) used to refuse the euro sign: a client could
+          // make every later request on its worker fail.
+          const valid = '{"id":1,"note":"\\u0041€"}';
+          const poison = Buffer.concat([Buffer.from('{"id":1,"note":"'), Buffer.from([0xe0])]);
+          assert.equal(
+            upstreamSaw(
+              await fetchReply(`${f.enforce}/p`, { method: "POST", headers: JSON_HEADERS, body: valid }),
+            ).bodyBase64,
+            Buffer.from(valid).toString("base64"),
+          );
+          for (let round = 0; round < 3; round++) {
+            assertProblem(
+              await fetchReply(`${f.enforce}/p`, { method: "POST", headers: JSON_HEADERS, body: poison }),
+              400,
+              "invalid_json",
+            );
+            const whole = await fetchReply(`${f.enforce}/p`, {
+              method: "POST",
+              headers: JSON_HEADERS,
+              body: valid,
+            });
+            assert.equal(whole.status, 200, `round ${round}: ${whole.body}`);
+            // The same body with the euro sign split across body callbacks.
+            const bytes = Buffer.from(valid);
+            const split = bytes.indexOf(0xe2) + 1;
+            const parts = await rawRequest(f.enforce, {
+              path: "/p",
+              headers: { ...JSON_HEADERS, "transfer-encoding": "chunked" },
+              parts: [bytes.subarray(0, split), bytes.subarray(split)],
+              delayMs: 30,
+            });
+            assert.equal(parts.status, 200, `round ${round}, split body: ${parts.body}`);
+          }
+        }),
+      );
+
+      it(
         "rejects for every reason with an application/problem+json body",
         run(async (f) => {
           const big = JSON.stringify({ id: 1, text: "x".repeat(MAX_BODY_BYTES) });

@@ -59,6 +59,11 @@ export function utf8Text(ptr: usize, length: i32): string {
 
 /** Where the parser is: handlers name a refused value by it. */
 export abstract class JsonPosition {
+  /**
+   * During onKey: the key repeats an earlier key of the same object. Only ever true when duplicate
+   * keys are allowed (otherwise the repeat is an error), so a handler can count distinct names.
+   */
+  keyRepeats: bool = false;
   /** JSON Pointer of the outermost `depth` containers, each at its current key or index. */
   abstract pointer(depth: i32): string;
 }
@@ -923,9 +928,9 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     const top = this.depth - 1;
     const count = unchecked(this.frameCounts[top]) + 1;
     unchecked((this.frameCounts[top] = count));
+    // Every key of the open objects is kept, also when duplicates are allowed: a handler then
+    // learns which keys repeat (keyRepeats), so counts of properties are counts of names.
     const keys = this.keys;
-    const duplicates = this.limits.rejectDuplicateKeys;
-    if (!duplicates) keys.length = unchecked(this.frameKeyStart[top]);
     const at = keys.length;
     keys.reserve(length + 4);
     const record = keys.start() + <usize>at;
@@ -935,8 +940,12 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     unchecked((this.frameKeyAt[top] = at));
     this.state = S_COLON;
     if (this.limits.maxKeys > 0 && count > this.limits.maxKeys) return this.fail(E_KEYS, this.offset);
-    if (duplicates && this.isDuplicateKey(top, at)) return this.fail(E_DUPLICATE, this.offset);
-    if (!this.handler.onKey(record + 4, length, escaped)) return this.handlerFailed();
+    const repeats = this.isDuplicateKey(top, at);
+    if (repeats && this.limits.rejectDuplicateKeys) return this.fail(E_DUPLICATE, this.offset);
+    this.keyRepeats = repeats;
+    const ok = this.handler.onKey(keys.start() + <usize>at + 4, length, escaped);
+    this.keyRepeats = false;
+    if (!ok) return this.handlerFailed();
     return true;
   }
 

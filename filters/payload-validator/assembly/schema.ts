@@ -513,7 +513,9 @@ export class SchemaValidator extends JsonHandler {
 
   onKey(ptr: usize, length: i32, escaped: bool): bool {
     const top = this.depth - 1;
-    const n = unchecked(this.counts[top]) + 1;
+    // Properties are counted by name, as JSON parsers see them; every occurrence of a repeated
+    // key is still checked below (see "Duplicate keys" in the README).
+    const n = unchecked(this.counts[top]) + (this.position!.keyRepeats ? 0 : 1);
     unchecked((this.counts[top] = n));
     const forbidden = this.options.forbiddenBytes;
     for (let i = 0; i < forbidden.length; i++) {

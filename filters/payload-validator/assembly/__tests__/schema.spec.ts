@@ -1,3 +1,4 @@
+import { ConfigReader } from "../../../../assembly/config";
 import { JsonBodyValidator } from "../schema";
 import { Verdict } from "../problem";
 import { configOf } from "./config-of";
@@ -135,6 +136,24 @@ describe("JSON options", () => {
     expect(validate("true", '{"a":1,"a":2}', 0, '"reject_duplicate_keys":false')).toBeNull();
   });
 
+  test("with duplicate keys allowed, properties are counted by name and every occurrence is checked", () => {
+    const allow = '"reject_duplicate_keys":false';
+    // {"a":1,"a":2} has one property, as JSON.parse sees it.
+    expect(validate('{"minProperties":2}', '{"a":1,"a":2}', 0, allow)!.detail).toBe("/: fewer than 2 properties");
+    expect(validate('{"maxProperties":1}', '{"a":1,"a":2,"a":3}', 0, allow)).toBeNull();
+    expect(validate('{"maxProperties":1}', '{"a":1,"a":2,"b":3}', 1, allow)!.detail).toBe("/: more than 1 properties");
+    // Many repeats switch the parser's key scan to a set; the count must not change.
+    let many = '{"k0":0';
+    for (let i = 1; i < 40; i++) many += ',"k' + (i % 3).toString() + '":' + i.toString();
+    expect(validate('{"maxProperties":3}', many + "}", 0, allow)).toBeNull();
+    expect(validate('{"minProperties":4}', many + "}", 7, allow)!.detail).toBe("/: fewer than 4 properties");
+    // A backend may keep the first or the last occurrence: each must satisfy the schema.
+    const schema = '{"properties":{"a":{"type":"integer"}}}';
+    expect(validate(schema, '{"a":"x","a":1}', 0, allow)!.detail).toBe("/a: expected integer, got string");
+    expect(validate(schema, '{"a":1,"a":"x"}', 0, allow)!.detail).toBe("/a: expected integer, got string");
+    expect(validate(schema, '{"a":1,"a":2}', 3, allow)).toBeNull();
+  });
+
   test("forbidden keys, at any depth and however they are escaped", () => {
     const options = '"forbidden_keys":["__proto__","constructor"]';
     expect(validate("true", '{"a":{"__Proto__":1}}', 0, options)).toBeNull();
@@ -186,5 +205,23 @@ describe("body validators reused across requests", () => {
     expect(run(next, '{"k":"small"}')).toBeNull();
     json.recycle(next);
     expect(json.validator() == next).toBe(true, "a small one is reused");
+  });
+});
+
+/** A schema nesting `levels` objects through `properties`, inside {"json":{"schema":…}}. */
+function nested(levels: i32): string {
+  let schema = '{"type":"object"}';
+  for (let i = 0; i < levels; i++) schema = '{"properties":{"a":' + schema + "}}";
+  return '{"json":{"schema":' + schema + "}}";
+}
+
+describe("configuration limits", () => {
+  test("a schema nests 30 levels; one more is refused at configure time, naming where", () => {
+    configOf(nested(30));
+    const reader = new ConfigReader();
+    reader.parse(Uint8Array.wrap(String.UTF8.encode(nested(31))));
+    expect(reader.ok()).toBe(false);
+    const message = reader.error!.toString();
+    expect(message.includes("nesting deeper than the limit")).toBe(true, message);
   });
 });

@@ -1,6 +1,6 @@
 // `npm run build [-- <filter>...]`: compiles filters to build/<name>.wasm (release) and
 // build/debug/<name>.wasm, plus the Wasm test fixtures, and prints each module's size.
-import { buildAll, formatBuildReport } from "../src/build/compile.ts";
+import { buildAll, formatBuildReport } from "../src/compile/compile.ts";
 
 try {
   const modules = await buildAll(process.argv.slice(2));

@@ -1,7 +1,7 @@
 // `npm run demo [-- --runtime container]`: graft's main job against real Envoy. Builds the filters,
 // then canaries a good header-rewrite release (→ PROMOTE) and a faulty build (→ automatic ROLLBACK)
 // between a baseline and a canary Envoy under live traffic, and prints why.
-import { buildAll, formatBuildReport } from "../src/build/compile.ts";
+import { buildAll, formatBuildReport } from "../src/compile/compile.ts";
 import { runCanaryDemo } from "../src/demo/canary-demo.ts";
 import { parseRuntime } from "../src/envoy/runtime.ts";
 import { ensureEnvoyImage } from "../src/envoy/container.ts";

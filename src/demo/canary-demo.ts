@@ -6,7 +6,7 @@ import { parseTrustPolicy } from "../artifact/policy.ts";
 import { signEnvelope } from "../artifact/sign.ts";
 import { createStatement } from "../artifact/statement.ts";
 import { verifyAuditLog } from "../audit/log.ts";
-import { compileModule } from "../build/compile.ts";
+import { compileModule } from "../compile/compile.ts";
 import { runRollout, type Look, type RolloutArtifact, type RolloutResult } from "../canary/rollout.ts";
 import { parseRolloutPlan } from "../canary/plan.ts";
 import { writeRolloutReports } from "../canary/report.ts";

@@ -1511,7 +1511,7 @@ export class WorkerVm implements QueueOwner {
   }
 }
 
-/** The names the emulator provides in `env` (kept in step with Envoy's list in src/build/envoy-abi.ts). */
+/** The names the emulator provides in `env` (kept in step with Envoy's list in src/compile/envoy-abi.ts). */
 export const EMULATED_ENV_FUNCTIONS: readonly string[] = ENV_FUNCTIONS;
 
 function environ(env: Record<string, string>): Uint8Array[] {

@@ -13,7 +13,7 @@ import { generateKeyPair, saveKeyPair, signingKeyFromPem } from "../../src/artif
 import { parseTrustPolicy, type TrustPolicy } from "../../src/artifact/policy.ts";
 import { signEnvelope } from "../../src/artifact/sign.ts";
 import { createStatement } from "../../src/artifact/statement.ts";
-import { compileModule } from "../../src/build/compile.ts";
+import { compileModule } from "../../src/compile/compile.ts";
 import { parseRolloutPlan } from "../../src/canary/plan.ts";
 import { runRollout, type RolloutArtifact } from "../../src/canary/rollout.ts";
 import { readHistory } from "../../src/inject/history.ts";

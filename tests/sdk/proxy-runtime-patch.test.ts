@@ -4,7 +4,7 @@
 // (clear_route_cache import), or returns the wrong answers asserted below.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { checkModuleForEnvoy } from "../../src/build/envoy-abi.ts";
+import { checkModuleForEnvoy } from "../../src/compile/envoy-abi.ts";
 import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
 import { readFileSync } from "node:fs";
 import http from "node:http";

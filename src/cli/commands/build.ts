@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { buildAll, formatBuildReport } from "../../build/compile.ts";
+import { buildAll, formatBuildReport } from "../../compile/compile.ts";
 
 export function register(program: Command): void {
   program

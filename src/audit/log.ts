@@ -3,14 +3,14 @@ import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, readFile, stat, unlink, type FileHandle } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import path from "node:path";
-import { canonicalJson } from "../artifact/canonical-json.ts";
-import { GraftAuditError } from "../artifact/errors.ts";
+import { canonicalJson } from "../sign/canonical-json.ts";
+import { GraftAuditError } from "../sign/errors.ts";
 
 /**
  * The audit log: who injected, rolled back, disabled or refused what, when, where, and with what result.
  *
  * Format: JSON Lines, one record per line, each line the canonical JSON (sorted keys, no whitespace; see
- * artifact/canonical-json.ts) of the record, terminated by "\n". Records form a hash chain:
+ * sign/canonical-json.ts) of the record, terminated by "\n". Records form a hash chain:
  *
  *   hash     = "sha256:" + hex sha256 of canonicalJson(record without `hash`)
  *   prevHash = the previous record's hash; GENESIS_HASH ("sha256:" + 64 zeros) for seq 1

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import yaml from "js-yaml";
-import { parseDuration } from "../artifact/duration.ts";
+import { parseDuration } from "../sign/duration.ts";
 import type { MetricConfig } from "./judge.ts";
 
 /** A health signal the rollout judges, and how the collector counts it. */

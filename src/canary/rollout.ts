@@ -1,4 +1,4 @@
-import type { TrustPolicy } from "../artifact/policy.ts";
+import type { TrustPolicy } from "../sign/policy.ts";
 import { appendAuditRecord } from "../audit/log.ts";
 import { LATENCY_BUCKETS_MS } from "../envoy/bootstrap.ts";
 import { injectFleet, rollbackFleet, type AuditContext, type FleetReport } from "../inject/fleet.ts";

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { GraftError } from "../artifact/errors.ts";
+import { GraftError } from "../sign/errors.ts";
 
 function root(command: Command): Command {
   return command.parent ? root(command.parent) : command;

@@ -1,10 +1,10 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import yaml from "js-yaml";
-import { generateKeyPair, saveKeyPair, signingKeyFromPem } from "../artifact/keys.ts";
-import { parseTrustPolicy } from "../artifact/policy.ts";
-import { signEnvelope } from "../artifact/sign.ts";
-import { createStatement } from "../artifact/statement.ts";
+import { generateKeyPair, saveKeyPair, signingKeyFromPem } from "../sign/keys.ts";
+import { parseTrustPolicy } from "../sign/policy.ts";
+import { signEnvelope } from "../sign/sign.ts";
+import { createStatement } from "../sign/statement.ts";
 import { verifyAuditLog } from "../audit/log.ts";
 import { compileModule } from "../compile/compile.ts";
 import { runRollout, type Look, type RolloutArtifact, type RolloutResult } from "../canary/rollout.ts";

@@ -1,5 +1,5 @@
-import { verifyArtifact, type VerifiedArtifact } from "../artifact/verify.ts";
-import type { TrustPolicy } from "../artifact/policy.ts";
+import { verifyArtifact, type VerifiedArtifact } from "../sign/verify.ts";
+import type { TrustPolicy } from "../sign/policy.ts";
 import { appendAuditRecord, type AuditAction } from "../audit/log.ts";
 import type { FailurePolicy } from "../envoy/wasm-filter.ts";
 import { findFilter } from "../filters/catalog.ts";

@@ -1,6 +1,6 @@
 import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { sha256Hex } from "../artifact/statement.ts";
+import { sha256Hex } from "../sign/statement.ts";
 import { wasmTypedConfig, type FailurePolicy } from "../envoy/wasm-filter.ts";
 import { applySlot, slotStatus } from "./activate.ts";
 import { isExpired, readHistory, writeHistory, type InjectionEntry, type SlotHistory } from "./history.ts";

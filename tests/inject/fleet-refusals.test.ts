@@ -6,8 +6,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import type { DsseEnvelope } from "../../src/artifact/dsse.ts";
-import type { TrustPolicy } from "../../src/artifact/policy.ts";
+import type { DsseEnvelope } from "../../src/sign/dsse.ts";
+import type { TrustPolicy } from "../../src/sign/policy.ts";
 import { injectFleet } from "../../src/inject/fleet.ts";
 import type { Target } from "../../src/inject/target.ts";
 import {
@@ -20,7 +20,7 @@ import {
   policyOf,
   signedBy,
   wasmBytes,
-} from "../artifact/helpers.ts";
+} from "../sign/helpers.ts";
 
 interface RefusalCase {
   code: string;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command, InvalidArgumentError } from "commander";
 import { fail, say } from "../output.ts";
-import { GraftAuditError, GraftError } from "../../artifact/errors.ts";
+import { GraftAuditError, GraftError } from "../../sign/errors.ts";
 import { verifyAuditLog } from "../../audit/log.ts";
 
 /** Exit code of `graft audit verify` when the chain is broken (usage and file errors exit 1). */

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { readFile } from "node:fs/promises";
-import { loadTrustPolicy } from "../../artifact/policy.ts";
-import { loadConfigurationFile, readJsonFile } from "../../artifact/files.ts";
+import { loadTrustPolicy } from "../../sign/policy.ts";
+import { loadConfigurationFile, readJsonFile } from "../../sign/files.ts";
 import { injectFleet } from "../../inject/fleet.ts";
 import type { FailurePolicy } from "../../envoy/wasm-filter.ts";
 import { chooseTargets, fleetOptions, printReport, type FleetOptions } from "../fleet-options.ts";

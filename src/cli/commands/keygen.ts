@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command } from "commander";
 import { fail, say } from "../output.ts";
-import { generateKeyPair, saveKeyPair } from "../../artifact/keys.ts";
+import { generateKeyPair, saveKeyPair } from "../../sign/keys.ts";
 
 /** `graft keygen --out <dir> [--name <name>]`: a new Ed25519 signing key pair and its trust-policy entry. */
 export function register(program: Command): void {

@@ -1,8 +1,8 @@
 import type { Command } from "commander";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { loadConfigurationFile, readJsonFile } from "../../artifact/files.ts";
-import { loadTrustPolicy } from "../../artifact/policy.ts";
+import { loadConfigurationFile, readJsonFile } from "../../sign/files.ts";
+import { loadTrustPolicy } from "../../sign/policy.ts";
 import { loadRolloutPlan } from "../../canary/plan.ts";
 import { writeRolloutReports } from "../../canary/report.ts";
 import { runRollout } from "../../canary/rollout.ts";

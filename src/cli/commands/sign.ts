@@ -2,11 +2,11 @@
 import path from "node:path";
 import { Command } from "commander";
 import { fail, say } from "../output.ts";
-import { GraftSignError } from "../../artifact/errors.ts";
-import { loadConfigurationFile, readInputFile, readJsonFile, writeFileAtomic } from "../../artifact/files.ts";
-import { loadSigningKey } from "../../artifact/keys.ts";
-import { coSign, signEnvelope } from "../../artifact/sign.ts";
-import { createStatement } from "../../artifact/statement.ts";
+import { GraftSignError } from "../../sign/errors.ts";
+import { loadConfigurationFile, readInputFile, readJsonFile, writeFileAtomic } from "../../sign/files.ts";
+import { loadSigningKey } from "../../sign/keys.ts";
+import { coSign, signEnvelope } from "../../sign/sign.ts";
+import { createStatement } from "../../sign/statement.ts";
 import { resolveActor } from "../../audit/log.ts";
 
 interface SignOptions {

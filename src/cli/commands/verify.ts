@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command, InvalidArgumentError } from "commander";
 import { fail, say } from "../output.ts";
-import { type GraftError, GraftVerifyError } from "../../artifact/errors.ts";
-import { loadConfigurationFile, readInputFile } from "../../artifact/files.ts";
-import { loadTrustPolicy } from "../../artifact/policy.ts";
-import { sha256Hex } from "../../artifact/statement.ts";
-import { verifyArtifact } from "../../artifact/verify.ts";
+import { type GraftError, GraftVerifyError } from "../../sign/errors.ts";
+import { loadConfigurationFile, readInputFile } from "../../sign/files.ts";
+import { loadTrustPolicy } from "../../sign/policy.ts";
+import { sha256Hex } from "../../sign/statement.ts";
+import { verifyArtifact } from "../../sign/verify.ts";
 import { appendAuditRecord } from "../../audit/log.ts";
 
 /** Exit code of `graft verify` when the artifact is refused (usage and file errors exit 1). */

@@ -7,15 +7,15 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
 import yaml from "js-yaml";
-import { canonicalJson, canonicalSha256 } from "../../src/artifact/canonical-json.ts";
-import { IN_TOTO_PAYLOAD_TYPE, pae, signPae, type DsseEnvelope } from "../../src/artifact/dsse.ts";
-import { parseDuration } from "../../src/artifact/duration.ts";
-import { GraftSignError, GraftVerifyError } from "../../src/artifact/errors.ts";
-import { keyIdOf, loadSigningKey, loadVerifyingKey, signingKeyFromPem } from "../../src/artifact/keys.ts";
-import { addSignature, coSign, peekStatement } from "../../src/artifact/sign.ts";
-import { createStatement, INJECTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../../src/artifact/statement.ts";
-import { verifyArtifact, type VerifyInput } from "../../src/artifact/verify.ts";
-import { parseRfc3339 } from "../../src/artifact/time.ts";
+import { canonicalJson, canonicalSha256 } from "../../src/sign/canonical-json.ts";
+import { IN_TOTO_PAYLOAD_TYPE, pae, signPae, type DsseEnvelope } from "../../src/sign/dsse.ts";
+import { parseDuration } from "../../src/sign/duration.ts";
+import { GraftSignError, GraftVerifyError } from "../../src/sign/errors.ts";
+import { keyIdOf, loadSigningKey, loadVerifyingKey, signingKeyFromPem } from "../../src/sign/keys.ts";
+import { addSignature, coSign, peekStatement } from "../../src/sign/sign.ts";
+import { createStatement, INJECTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../../src/sign/statement.ts";
+import { verifyArtifact, type VerifyInput } from "../../src/sign/verify.ts";
+import { parseRfc3339 } from "../../src/sign/time.ts";
 import {
   alice,
   assertThrowsCode,

@@ -8,8 +8,8 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { canonicalJson } from "../../src/artifact/canonical-json.ts";
-import { GraftAuditError } from "../../src/artifact/errors.ts";
+import { canonicalJson } from "../../src/sign/canonical-json.ts";
+import { GraftAuditError } from "../../src/sign/errors.ts";
 import {
   appendAuditRecord,
   GENESIS_HASH,

@@ -5,17 +5,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import yaml from "js-yaml";
-import { GraftError } from "../../src/artifact/errors.ts";
+import { GraftError } from "../../src/sign/errors.ts";
 import {
   generateKeyPair,
   signingKeyFromPem,
   type KeyPairPem,
   type SigningKey,
-} from "../../src/artifact/keys.ts";
-import { parseTrustPolicy, type TrustPolicy } from "../../src/artifact/policy.ts";
-import { signEnvelope } from "../../src/artifact/sign.ts";
-import { createStatement, type StatementInput } from "../../src/artifact/statement.ts";
-import type { DsseEnvelope } from "../../src/artifact/dsse.ts";
+} from "../../src/sign/keys.ts";
+import { parseTrustPolicy, type TrustPolicy } from "../../src/sign/policy.ts";
+import { signEnvelope } from "../../src/sign/sign.ts";
+import { createStatement, type StatementInput } from "../../src/sign/statement.ts";
+import type { DsseEnvelope } from "../../src/sign/dsse.ts";
 
 export interface Approver {
   name: string;

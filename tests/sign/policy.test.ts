@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { GraftPolicyError } from "../../src/artifact/errors.ts";
-import { matchGlob } from "../../src/artifact/glob.ts";
-import { loadTrustPolicy, parseTrustPolicy, requiredApprovals } from "../../src/artifact/policy.ts";
+import { GraftPolicyError } from "../../src/sign/errors.ts";
+import { matchGlob } from "../../src/sign/glob.ts";
+import { loadTrustPolicy, parseTrustPolicy, requiredApprovals } from "../../src/sign/policy.ts";
 import { alice, assertThrowsCode, bob, withTempDir } from "./helpers.ts";
 
 const indent = (pem: string, spaces: number) =>

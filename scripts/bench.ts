@@ -1,6 +1,6 @@
 // `npm run bench [-- <name>...]`: graft's benchmarks, each printing a Markdown report. Loads target
 // loopback only and are bounded in time. Names: judge, swap, emulator, rate-limiter, payload-validator.
-import { judgeBenchMarkdown } from "../src/canary/judge-bench.ts";
+import { judgeBenchMarkdown } from "../tools/bench/judge.ts";
 import { benchSwap } from "../src/bench/swap-bench.ts";
 import { benchEmulator } from "../src/host/bench.ts";
 import { benchRateLimiter } from "../src/bench/rate-limiter.ts";

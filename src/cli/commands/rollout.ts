@@ -3,9 +3,9 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { loadConfigurationFile, readJsonFile } from "../../sign/files.ts";
 import { loadTrustPolicy } from "../../sign/policy.ts";
-import { loadRolloutPlan } from "../../canary/plan.ts";
-import { writeRolloutReports } from "../../canary/report.ts";
-import { runRollout } from "../../canary/rollout.ts";
+import { loadRolloutPlan } from "../../rollout/plan.ts";
+import { writeRolloutReports } from "../../rollout/report.ts";
+import { runRollout } from "../../rollout/rollout.ts";
 import { loadTargetsFile } from "../../inject/target.ts";
 
 export function register(program: Command): void {

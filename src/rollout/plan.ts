@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import yaml from "js-yaml";
 import { parseDuration } from "../sign/duration.ts";
-import type { MetricConfig } from "./judge.ts";
+import type { MetricConfig } from "../judge/judge.ts";
 
 /** A health signal the rollout judges, and how the collector counts it. */
 export type SignalName = "5xx" | "4xx" | "slow" | "filter_rejections" | "vm_failures";

@@ -3,9 +3,9 @@ import { appendAuditRecord } from "../audit/log.ts";
 import { LATENCY_BUCKETS_MS } from "../envoy/bootstrap.ts";
 import { injectFleet, rollbackFleet, type AuditContext, type FleetReport } from "../inject/fleet.ts";
 import { adminOf, selectTargets, type Target } from "../inject/target.ts";
-import { EnvoySeries, scrapeEnvoy, sumTotals, type ArmTotals } from "./collect.ts";
-import { judge, type JudgeConfig, type Verdict } from "./judge.ts";
-import type { Observations, Snapshot } from "./observations.ts";
+import { EnvoySeries, scrapeEnvoy, sumTotals, type ArmTotals } from "../observe/collect.ts";
+import { judge, type JudgeConfig, type Verdict } from "../judge/judge.ts";
+import type { Observations, Snapshot } from "../observe/observations.ts";
 import { signalKey, type RolloutPlan, type SignalPlan } from "./plan.ts";
 
 /** The signed filter a rollout injects into the canary, then into the rest on PROMOTE. */

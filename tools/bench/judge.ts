@@ -3,7 +3,7 @@
  * false rollbacks on A/A canaries, and how often and how fast a 2× and a 5× rise in 5xx is caught.
  * `judgeBenchMarkdown()` returns the Markdown table; run this file directly to print it:
  *
- *   node --import tsx src/canary/judge-bench.ts [runs]
+ *   node --import tsx tools/bench/judge.ts [runs]
  *
  * Setup (all rows): baseline 5xx rate 0.3%, one look per simulated minute, each judge runs until it
  * decides or HORIZON_MINUTES pass. graft judges 5xx alone (α = 0.05, allowed ratio 1.10×). The
@@ -12,8 +12,8 @@
  * (≥ 99.5%, rollback at the first failed check).
  */
 import { pathToFileURL } from "node:url";
-import { flaggerJudge, type FlaggerConfig } from "./flagger.ts";
-import { decide, type JudgeConfig } from "./judge.ts";
+import { flaggerJudge, type FlaggerConfig } from "../compare/flagger.ts";
+import { decide, type JudgeConfig } from "../../src/judge/judge.ts";
 import {
   decisionRate,
   medianMinutes,
@@ -21,7 +21,7 @@ import {
   type JudgeFn,
   type Scenario,
   type SimulationResult,
-} from "./simulate.ts";
+} from "../simulate/canary-traffic.ts";
 
 export const BASELINE_5XX_RATE = 0.003;
 export const HORIZON_MINUTES = 60;

@@ -9,8 +9,8 @@
  * One difference from Flagger: Flagger rolls back on the tick after the counter reaches the
  * threshold; this judge says ROLLBACK at the interval that reaches it (one interval sooner).
  */
-import type { Decision } from "./judge.ts";
-import { increments, JudgeError, type Observations } from "./observations.ts";
+import type { Decision } from "../../src/judge/judge.ts";
+import { increments, JudgeError, type Observations } from "../../src/observe/observations.ts";
 
 /** What a check measures on the canary over one interval, in percent. */
 export type FlaggerMeasure = "success-rate" | "error-rate";

@@ -1,7 +1,7 @@
 // Rollout plans: what a plan file may say, what it defaults to, and the errors an operator sees.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseRolloutPlan, signalKey } from "../../src/canary/plan.ts";
+import { parseRolloutPlan, signalKey } from "../../src/rollout/plan.ts";
 
 const minimal = { slot: "graft-slot-0", canary: "role=canary", baseline: "role=baseline" };
 

@@ -39,7 +39,7 @@ import {
   type ArmCounts,
   type Observations,
   type Snapshot,
-} from "./observations.ts";
+} from "../observe/observations.ts";
 
 export type Decision = "PROMOTE" | "ROLLBACK" | "CONTINUE";
 

@@ -2,7 +2,7 @@
 // Envoy restart (counters back to zero) instead of producing negative rates.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { EnvoySeries, sumTotals, type EnvoyScrape } from "../../src/canary/collect.ts";
+import { EnvoySeries, sumTotals, type EnvoyScrape } from "../../src/observe/collect.ts";
 
 function scrape(
   uptime: number,

@@ -3,7 +3,7 @@
 // proof and exposure, honest CONTINUE on thin traffic, and one readable line per metric. The
 // Flagger-style threshold judge runs on the same simulations for comparison.
 //
-// Traffic split assumed by the detection tests (also in src/canary/judge-bench.ts): "3000 requests
+// Traffic split assumed by the detection tests (also in tools/bench/judge.ts): "3000 requests
 // per minute" is what EACH arm gets: the canary and a fresh baseline of the same size (Kayenta
 // practice), 6000 rpm in all. At 3000 rpm in total (1500 per arm, or a 10% canary) no valid test with
 // a 1.10× margin can catch 2× within 10 minutes 95% of the time: even a single fixed-sample z-test at
@@ -13,9 +13,9 @@
 // the time, so "false rollback rate ≤ α" is asserted as observed ≤ α + 3·sqrt(α(1−α)/n).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { flaggerJudge, type FlaggerConfig } from "../../src/canary/flagger.ts";
-import { decide, judge, type JudgeConfig, type Verdict } from "../../src/canary/judge.ts";
-import { JudgeError, type Observations, type Snapshot } from "../../src/canary/observations.ts";
+import { flaggerJudge, type FlaggerConfig } from "../../tools/compare/flagger.ts";
+import { decide, judge, type JudgeConfig, type Verdict } from "../../src/judge/judge.ts";
+import { JudgeError, type Observations, type Snapshot } from "../../src/observe/observations.ts";
 import {
   decisionRate,
   medianMinutes,
@@ -24,7 +24,7 @@ import {
   simulateSnapshots,
   type Scenario,
   type SimMetric,
-} from "../../src/canary/simulate.ts";
+} from "../../tools/simulate/canary-traffic.ts";
 
 const RUNS = 1000;
 const BASELINE_5XX = 0.003;

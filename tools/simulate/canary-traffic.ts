@@ -9,8 +9,8 @@
  * pod-minutes) are Poisson(exposure × rate). Requests per arm are exact (share × rpm, rounded) or,
  * with traffic "poisson", Poisson around that.
  */
-import type { Decision } from "./judge.ts";
-import type { Observations, Snapshot } from "./observations.ts";
+import type { Decision } from "../../src/judge/judge.ts";
+import type { Observations, Snapshot } from "../../src/observe/observations.ts";
 
 /** Uniform numbers in [0, 1). */
 export type Rng = () => number;

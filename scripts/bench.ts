@@ -1,10 +1,10 @@
 // `npm run bench [-- <name>...]`: graft's benchmarks, each printing a Markdown report. Loads target
 // loopback only and are bounded in time. Names: judge, swap, emulator, rate-limiter, payload-validator.
 import { judgeBenchMarkdown } from "../tools/bench/judge.ts";
-import { benchSwap } from "../src/bench/swap-bench.ts";
-import { benchEmulator } from "../src/host/bench.ts";
-import { benchRateLimiter } from "../src/bench/rate-limiter.ts";
-import { benchPayloadValidator } from "../src/bench/payload-validator.ts";
+import { benchSwap } from "../tools/bench/swap-bench.ts";
+import { benchEmulator } from "../tools/bench/emulator.ts";
+import { benchRateLimiter } from "../tools/bench/rate-limiter.ts";
+import { benchPayloadValidator } from "../tools/bench/payload-validator.ts";
 
 const benches: Record<string, () => Promise<string>> = {
   judge: async () => judgeBenchMarkdown({}),

@@ -2,7 +2,7 @@
 // then canaries a good header-rewrite release (→ PROMOTE) and a faulty build (→ automatic ROLLBACK)
 // between a baseline and a canary Envoy under live traffic, and prints why.
 import { buildAll, formatBuildReport } from "../src/compile/compile.ts";
-import { runCanaryDemo } from "../src/demo/canary-demo.ts";
+import { runCanaryDemo } from "../tools/demo/canary-demo.ts";
 import { parseRuntime } from "../src/envoy/runtime.ts";
 import { ensureEnvoyImage } from "../src/envoy/container.ts";
 

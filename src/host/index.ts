@@ -27,4 +27,4 @@ export {
   type ScenarioRun,
   type ScenarioReport,
 } from "./scenario.ts";
-export { benchEmulator, measureEmulator } from "./bench.ts";
+export { benchEmulator, measureEmulator } from "../../tools/bench/emulator.ts";

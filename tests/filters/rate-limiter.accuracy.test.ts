@@ -8,7 +8,7 @@ import {
   nativeLocalRateLimitFilter,
   pacedLoad,
   type PacedLoadResult,
-} from "../../src/bench/rate-limiter.ts";
+} from "../../tools/bench/rate-limiter.ts";
 import { EnvoyProcess } from "../../src/envoy/launcher.ts";
 import { taggedStatName } from "../../src/metrics/tags.ts";
 import { EchoUpstream } from "../../src/upstream/echo.ts";

@@ -7,7 +7,7 @@ import path from "node:path";
 import { describe, it } from "node:test";
 import { Command, CommanderError } from "commander";
 import { register } from "../../src/cli/commands/test.ts";
-import { measureEmulator } from "../../src/host/bench.ts";
+import { measureEmulator } from "../../tools/bench/emulator.ts";
 import { builtWasm } from "../support/envoy-fixture.ts";
 
 async function runCli(args: string[]): Promise<{ output: string; error?: CommanderError }> {

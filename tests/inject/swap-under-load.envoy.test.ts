@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { allowedInjections, swapTimings, swapUnderLoad } from "../../src/bench/swap.ts";
+import { allowedInjections, swapTimings, swapUnderLoad } from "../../tools/bench/swap.ts";
 import type { Injection } from "../../src/inject/slot-ops.ts";
 import { injectSlot } from "../../src/inject/slot-ops.ts";
 import { builtWasm } from "../support/envoy-fixture.ts";

@@ -18,7 +18,7 @@ import { parseRolloutPlan } from "../../src/rollout/plan.ts";
 import { runRollout, type RolloutArtifact } from "../../src/rollout/rollout.ts";
 import { readHistory } from "../../src/inject/history.ts";
 import { injectFleet } from "../../src/inject/fleet.ts";
-import { startTraffic, type TrafficRun } from "../../src/load/traffic.ts";
+import { startTraffic, type TrafficRun } from "../../tools/load/traffic.ts";
 import { projectRoot } from "../../src/util/paths.ts";
 import { builtWasm } from "../support/envoy-fixture.ts";
 import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";

@@ -9,7 +9,7 @@
  * generator stands in (and is likely the bottleneck: the report says so). Bounded: a few seconds
  * per run, loopback only.
  *
- *   node --import tsx src/bench/rate-limiter.ts [seconds-per-run] [rounds]
+ *   node --import tsx tools/bench/rate-limiter.ts [seconds-per-run] [rounds]
  *
  * `pacedLoad()` is the open-loop generator the accuracy test drives Envoy with.
  */
@@ -24,12 +24,12 @@ import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import yaml from "js-yaml";
-import { AdminClient } from "../envoy/admin.ts";
-import { envoyVersion, resolveEnvoyBinary } from "../envoy/binary.ts";
-import { renderBootstrap, type HttpFilter } from "../envoy/bootstrap.ts";
-import { envoyArgs } from "../envoy/launcher.ts";
-import { wasmHttpFilter } from "../envoy/wasm-filter.ts";
-import { buildDir } from "../util/paths.ts";
+import { AdminClient } from "../../src/envoy/admin.ts";
+import { envoyVersion, resolveEnvoyBinary } from "../../src/envoy/binary.ts";
+import { renderBootstrap, type HttpFilter } from "../../src/envoy/bootstrap.ts";
+import { envoyArgs } from "../../src/envoy/launcher.ts";
+import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
+import { buildDir } from "../../src/util/paths.ts";
 
 // ---- Filters under comparison ----
 

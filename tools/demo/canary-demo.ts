@@ -1,22 +1,22 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import yaml from "js-yaml";
-import { generateKeyPair, saveKeyPair, signingKeyFromPem } from "../sign/keys.ts";
-import { parseTrustPolicy } from "../sign/policy.ts";
-import { signEnvelope } from "../sign/sign.ts";
-import { createStatement } from "../sign/statement.ts";
-import { verifyAuditLog } from "../audit/log.ts";
-import { compileModule } from "../compile/compile.ts";
-import { runRollout, type Look, type RolloutArtifact, type RolloutResult } from "../rollout/rollout.ts";
-import { parseRolloutPlan } from "../rollout/plan.ts";
-import { writeRolloutReports } from "../rollout/report.ts";
-import { filterInfo } from "../filters/catalog.ts";
-import { injectFleet } from "../inject/fleet.ts";
-import { startLocalFleet } from "../inject/local-fleet.ts";
-import type { EnvoyRuntime } from "../envoy/runtime.ts";
+import { generateKeyPair, saveKeyPair, signingKeyFromPem } from "../../src/sign/keys.ts";
+import { parseTrustPolicy } from "../../src/sign/policy.ts";
+import { signEnvelope } from "../../src/sign/sign.ts";
+import { createStatement } from "../../src/sign/statement.ts";
+import { verifyAuditLog } from "../../src/audit/log.ts";
+import { compileModule } from "../../src/compile/compile.ts";
+import { runRollout, type Look, type RolloutArtifact, type RolloutResult } from "../../src/rollout/rollout.ts";
+import { parseRolloutPlan } from "../../src/rollout/plan.ts";
+import { writeRolloutReports } from "../../src/rollout/report.ts";
+import { filterInfo } from "../../src/filters/catalog.ts";
+import { injectFleet } from "../../src/inject/fleet.ts";
+import { startLocalFleet } from "../../src/inject/local-fleet.ts";
+import type { EnvoyRuntime } from "../../src/envoy/runtime.ts";
 import { startTraffic } from "../load/traffic.ts";
-import type { EchoedRequest } from "../upstream/echo.ts";
-import { projectRoot } from "../util/paths.ts";
+import type { EchoedRequest } from "../../src/upstream/echo.ts";
+import { projectRoot } from "../../src/util/paths.ts";
 
 const SLOT = "graft-slot-0";
 

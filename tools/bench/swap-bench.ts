@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
-import { filterInfo } from "../filters/catalog.ts";
-import { startLocalFleet } from "../inject/local-fleet.ts";
-import type { Injection } from "../inject/slot-ops.ts";
-import { injectSlot } from "../inject/slot-ops.ts";
+import { filterInfo } from "../../src/filters/catalog.ts";
+import { startLocalFleet } from "../../src/inject/local-fleet.ts";
+import type { Injection } from "../../src/inject/slot-ops.ts";
+import { injectSlot } from "../../src/inject/slot-ops.ts";
 import { swapTimings, swapUnderLoad } from "./swap.ts";
 
 /** Time from writing a slot to Envoy reporting it active on all workers, over 20 inject/rollback cycles under load. */

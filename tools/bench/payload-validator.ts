@@ -10,7 +10,7 @@
  * drifts between rounds far more than within one. Load: closed-loop.ts. Bounded: one warm-up
  * second per arm and `rounds` × `seconds` per arm and size, loopback only.
  *
- *   node --import tsx src/bench/payload-validator.ts [seconds-per-run] [rounds]
+ *   node --import tsx tools/bench/payload-validator.ts [seconds-per-run] [rounds]
  */
 import { closedLoop, generatorName, median } from "./closed-loop.ts";
 import { cpuSeconds } from "./process-cpu.ts";
@@ -22,10 +22,10 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { envoyVersion, resolveEnvoyBinary } from "../envoy/binary.ts";
-import { EnvoyProcess } from "../envoy/launcher.ts";
-import { wasmHttpFilter } from "../envoy/wasm-filter.ts";
-import { buildDir } from "../util/paths.ts";
+import { envoyVersion, resolveEnvoyBinary } from "../../src/envoy/binary.ts";
+import { EnvoyProcess } from "../../src/envoy/launcher.ts";
+import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
+import { buildDir } from "../../src/util/paths.ts";
 
 const CONNECTIONS = 16;
 const WARMUP_SECONDS = 1;

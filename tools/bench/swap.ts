@@ -1,5 +1,5 @@
-import { injectSlot, rollbackSlot, type Injection } from "../inject/slot-ops.ts";
-import type { Target } from "../inject/target.ts";
+import { injectSlot, rollbackSlot, type Injection } from "../../src/inject/slot-ops.ts";
+import type { Target } from "../../src/inject/target.ts";
 
 /** One slot change: when graft wrote it, when Envoy reported it active, and what it serves. */
 export interface SwapEvent {

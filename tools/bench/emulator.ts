@@ -1,13 +1,13 @@
-// `node --import tsx src/host/bench.ts`: requests per second through the host emulator for
+// `node --import tsx tools/bench/emulator.ts`: requests per second through the host emulator for
 // header-rewrite (build/header-rewrite.wasm), with a fixed upstream answer so the figure is the
 // filter and the host, not the upstream. Bounded: 200,000 requests after 20,000 warm-up ones.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { buildDir } from "../util/paths.ts";
-import { Emulator } from "./emulator.ts";
-import { HeaderMap } from "./headers.ts";
-import type { UpstreamResponse } from "./vm.ts";
+import { buildDir } from "../../src/util/paths.ts";
+import { Emulator } from "../../src/host/emulator.ts";
+import { HeaderMap } from "../../src/host/headers.ts";
+import type { UpstreamResponse } from "../../src/host/vm.ts";
 
 const CONFIG = {
   injection_id: "bench",

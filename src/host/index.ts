@@ -27,4 +27,3 @@ export {
   type ScenarioRun,
   type ScenarioReport,
 } from "./scenario.ts";
-export { benchEmulator, measureEmulator } from "../../tools/bench/emulator.ts";

@@ -11,6 +11,14 @@ import { FilterMetrics } from "./metrics";
 export const INJECTION_ID_FIELD = "injection_id";
 export const DEFAULT_INJECTION_ID = "static";
 
+/** Drops `key` from an object, so the filter's own reader does not see a field the SDK handled. */
+function removeMember(object: JsonValue, key: string): void {
+  const at = object.keys.indexOf(key);
+  if (at < 0) return;
+  object.keys.splice(at, 1);
+  object.values.splice(at, 1);
+}
+
 export abstract class GraftRootContext extends RootContext {
   injection: string = DEFAULT_INJECTION_ID;
   log: Logger;
@@ -24,7 +32,8 @@ export abstract class GraftRootContext extends RootContext {
 
   /**
    * Reads the filter's own fields from `root` into a new configuration, and makes it active only
-   * when `reader.ok()` at the end. The fields it accepts must include `injection_id`.
+   * when `reader.ok()` at the end. The shared fields (injection_id) are read by the SDK and are no
+   * longer in `root`: a filter lists only its own fields.
    */
   abstract configure(reader: ConfigReader, root: JsonValue, metrics: FilterMetrics): void; // metrics.injection is the new injection id
 
@@ -35,6 +44,7 @@ export abstract class GraftRootContext extends RootContext {
     let injection = this.injection;
     if (root !== null) {
       injection = reader.identifier(root, "", INJECTION_ID_FIELD, false, DEFAULT_INJECTION_ID);
+      removeMember(root, INJECTION_ID_FIELD);
     }
     const metrics = new FilterMetrics(this.filter, injection);
     if (root !== null && reader.ok()) this.configure(reader, root, metrics);

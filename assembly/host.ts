@@ -1,6 +1,7 @@
-// Host calls the SDK needs beyond proxy-runtime's wrappers, with results instead of aborts:
-// proxy-runtime's CHECK_RESULT kills the VM on any non-OK status, and its header getter cannot
-// tell a missing header from an empty one.
+// Host calls, with one status policy: a call that can fail returns its outcome (false, null or
+// the WasmResult) and never aborts, so the filter decides what a failure means for the request.
+// proxy-runtime's own wrappers kill the VM on any non-OK status (CHECK_RESULT), and its header
+// getter cannot tell a missing header from an empty one: filters use these instead.
 import * as imports from "@solo-io/proxy-runtime/assembly/imports";
 import { WasmResultValues, HeaderMapTypeValues } from "@solo-io/proxy-runtime/assembly";
 
@@ -137,4 +138,9 @@ export function nowNanos(): u64 {
   const slot = memory.data(8);
   imports.proxy_get_current_time_nanoseconds(slot);
   return load<u64>(slot);
+}
+
+/** Asks for proxy_on_tick every `milliseconds` (0 stops it); false when the host refuses. */
+export function setTickPeriod(milliseconds: u32): bool {
+  return imports.proxy_set_tick_period_milliseconds(milliseconds) == WasmResultValues.Ok;
 }

@@ -2,14 +2,13 @@
 // `<tag>=.=<value>;.;`, and Envoy's stats_tags (rendered by graft's launcher from
 // src/metrics/tags.ts) turn them back into labels: `graft_requests_total{filter=…,injection=…}`.
 // Every metric carries the filter and the injection, so canary and baseline versions of a filter
-// stay apart even inside one Envoy. Tag names must be ones src/metrics/tags.ts lists.
+// stay apart even inside one Envoy. A filter declares the tags its metrics carry in its filter.json.
 import { define_metric, increment_metric, record_metric, MetricTypeValues, WasmResultValues } from "@solo-io/proxy-runtime/assembly";
 
 export const TAG_FILTER = "filter";
 export const TAG_INJECTION = "injection";
 export const TAG_RULE = "rule";
 export const TAG_REASON = "reason";
-export const TAG_OUTCOME = "outcome";
 
 /** Builds `filter=.=<f>;.;injection=.=<i>;.;[<tag>=.=<v>;.;]graft.<base>`. */
 export function taggedMetricName(base: string, filter: string, injection: string, tag: string = "", value: string = ""): string {

@@ -1,9 +1,10 @@
 import asc from "assemblyscript/asc";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { checkModuleForEnvoy, type ModuleCheck } from "./envoy-abi.ts";
-import { listFilters } from "../filters/catalog.ts";
+import { findFilter, listFilters, type FilterInfo } from "../filters/catalog.ts";
+import { assemblyConstants } from "../filters/contract.ts";
 import { buildDir, projectRoot } from "../util/paths.ts";
 
 export type BuildTarget = "release" | "debug";
@@ -19,19 +20,35 @@ export interface BuiltModule {
 export class BuildError extends Error {}
 
 /** Compiles one AssemblyScript entry point with the project's asconfig.json target, then checks its imports. */
-export async function compileModule(name: string, entry: string, outFile: string, target: BuildTarget): Promise<BuiltModule> {
+export async function compileModule(
+  name: string,
+  entry: string,
+  outFile: string,
+  target: BuildTarget,
+): Promise<BuiltModule> {
   await mkdir(path.dirname(outFile), { recursive: true });
   let diagnostics = "";
   const collect = { write: (chunk: string | Uint8Array) => ((diagnostics += chunk.toString()), true) };
   const { error } = await asc.main(
-    [path.relative(projectRoot, entry), "--config", "asconfig.json", "--target", target, "--outFile", path.relative(projectRoot, outFile)],
+    [
+      path.relative(projectRoot, entry),
+      "--config",
+      "asconfig.json",
+      "--target",
+      target,
+      "--outFile",
+      path.relative(projectRoot, outFile),
+    ],
     { stdout: collect, stderr: collect, readFile: undefined },
   );
-  if (error) throw new BuildError(`${name} (${target}) failed to compile:\n${diagnostics.trim() || error.message}`);
+  if (error)
+    throw new BuildError(`${name} (${target}) failed to compile:\n${diagnostics.trim() || error.message}`);
   const bytes = await readFile(outFile);
   const check = checkModuleForEnvoy(bytes);
   if (check.problems.length > 0) {
-    throw new BuildError(`${name} (${target}) would not load in Envoy 1.40:\n  - ${check.problems.join("\n  - ")}`);
+    throw new BuildError(
+      `${name} (${target}) would not load in Envoy 1.40:\n  - ${check.problems.join("\n  - ")}`,
+    );
   }
   return { name, target, path: outFile, bytes: bytes.byteLength, check };
 }
@@ -46,23 +63,46 @@ function fixtureEntries(): { name: string; entry: string }[] {
 }
 
 /**
+ * Writes the filter's assembly/contract.generated.ts from its filter.json (only when it changed, so
+ * editors and watchers see no churn). Returns the file's path.
+ */
+export function writeContractConstants(filter: FilterInfo): string {
+  const text = assemblyConstants(filter.contract);
+  const current = existsSync(filter.generatedConstants)
+    ? readFileSync(filter.generatedConstants, "utf8")
+    : "";
+  if (current !== text) writeFileSync(filter.generatedConstants, text);
+  return filter.generatedConstants;
+}
+
+/** Builds one filter, release and debug, after generating its constants from the contract. */
+export async function buildFilter(filter: FilterInfo): Promise<BuiltModule[]> {
+  writeContractConstants(filter);
+  return [
+    await compileModule(filter.name, filter.entry, filter.releaseWasm, "release"),
+    await compileModule(filter.name, filter.entry, filter.debugWasm, "debug"),
+  ];
+}
+
+/**
  * Builds every filter (release and debug) and every Wasm test fixture. `only` narrows to the named
- * filters. Compiles run in sequence: the machine has two cores and asc is single-threaded anyway.
+ * filters (names of filters/ or folder paths). Compiles run in sequence: the machine has two cores
+ * and asc is single-threaded anyway.
  */
 export async function buildAll(only: string[] = []): Promise<BuiltModule[]> {
   const built: BuiltModule[] = [];
-  const filters = listFilters().filter((filter) => only.length === 0 || only.includes(filter.name));
-  if (only.length > 0 && filters.length !== only.length) {
-    const missing = only.filter((name) => !filters.some((filter) => filter.name === name));
-    throw new BuildError(`no filter named ${missing.join(", ")}; see filters/`);
-  }
-  for (const filter of filters) {
-    built.push(await compileModule(filter.name, filter.entry, filter.releaseWasm, "release"));
-    built.push(await compileModule(filter.name, filter.entry, filter.debugWasm, "debug"));
-  }
+  const filters = only.length === 0 ? listFilters() : only.map((name) => findFilter(name));
+  for (const filter of filters) built.push(...(await buildFilter(filter)));
   if (only.length === 0) {
     for (const fixture of fixtureEntries()) {
-      built.push(await compileModule(fixture.name, fixture.entry, path.join(buildDir, "fixtures", `${fixture.name}.wasm`), "release"));
+      built.push(
+        await compileModule(
+          fixture.name,
+          fixture.entry,
+          path.join(buildDir, "fixtures", `${fixture.name}.wasm`),
+          "release",
+        ),
+      );
     }
   }
   return built;

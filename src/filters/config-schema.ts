@@ -9,7 +9,7 @@ export class FilterConfigError extends Error {
     readonly problems: string[],
   ) {
     super(
-      `${source}: invalid ${filter} configuration:\n  - ${problems.join("\n  - ")}\n  (schema: filters/${filter}/schema.json)`,
+      `${source}: invalid ${filter} configuration:\n  - ${problems.join("\n  - ")}\n  (schema: ${filter}'s schema.json, plus the shared fields graft adds)`,
     );
   }
 }

@@ -5,15 +5,25 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { renderBootstrap } from "../../src/envoy/bootstrap.ts";
-import { GRAFT_TAG_NAMES, taggedStatName } from "../../src/metrics/tags.ts";
+import { listFilters } from "../../src/filters/catalog.ts";
+import { graftTagNames, taggedStatName } from "../../src/metrics/tags.ts";
 import { projectRoot } from "../../src/util/paths.ts";
 
 describe("metric tags", () => {
-  it("lists every tag the AssemblyScript SDK can write", () => {
+  it("gives every tag the AssemblyScript SDK names, and every tag a filter contract declares, a stats_tags entry", () => {
     const source = readFileSync(path.join(projectRoot, "assembly", "metrics.ts"), "utf8");
-    const sdkTags = [...source.matchAll(/export const TAG_[A-Z]+ = "([a-z_]+)";/g)].map((m) => m[1]);
-    assert.ok(sdkTags.length > 0);
-    assert.deepEqual([...sdkTags].sort(), [...GRAFT_TAG_NAMES].sort());
+    const sdkTags = [...source.matchAll(/export const TAG_[A-Z]+ = "([a-z_]+)";/g)].map((m) => m[1]!);
+    assert.ok(sdkTags.includes("filter") && sdkTags.includes("injection"));
+    const names = graftTagNames();
+    for (const tag of sdkTags)
+      assert.ok(names.includes(tag), `${tag} (assembly/metrics.ts) has no stats_tags entry`);
+    for (const filter of listFilters()) {
+      for (const metric of filter.contract.metrics) {
+        for (const tag of metric.tags ?? [])
+          assert.ok(names.includes(tag), `${filter.name}: ${metric.name}'s tag ${tag}`);
+      }
+    }
+    assert.deepEqual(names.slice(0, 2), ["filter", "injection"]);
   });
 
   it("renders one stats_tags entry per tag that takes the tag out of the name", () => {

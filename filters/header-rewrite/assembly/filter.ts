@@ -1,9 +1,21 @@
 // header-rewrite's filter: root context (configuration, metrics) and stream context (rewrites).
-import { Context, FilterHeadersStatusValues, HeaderMapTypeValues } from "@solo-io/proxy-runtime/assembly";
-import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, EnvoyRequest, setHeader, appendHeader, removeHeader, increment, TAG_RULE } from "../../../assembly";
+import {
+  GraftRootContext,
+  GraftStream,
+  ConfigReader,
+  FilterMetrics,
+  JsonValue,
+  EnvoyRequest,
+  FilterHeadersStatusValues,
+  HeaderMapTypeValues,
+  setHeader,
+  appendHeader,
+  removeHeader,
+  increment,
+  TAG_RULE,
+} from "../../../assembly";
+import { FILTER, METRIC_REQUESTS_TOTAL, METRIC_REWRITE_FAILED_TOTAL, METRIC_RULE_APPLIED_TOTAL } from "./contract.generated";
 import { Action, HeaderRewriteConfig, Op, PendingAction, parseConfig } from "./rules";
-
-export const FILTER = "header-rewrite";
 
 export class HeaderRewriteRoot extends GraftRootContext {
   config: HeaderRewriteConfig = new HeaderRewriteConfig();
@@ -17,34 +29,34 @@ export class HeaderRewriteRoot extends GraftRootContext {
     const config = parseConfig(reader, root, FILTER, metrics.injection);
     if (!reader.ok()) return;
     for (let i = 0; i < config.rules.length; i++) {
-      config.rules[i].metricId = metrics.counter("rule_applied_total", TAG_RULE, config.rules[i].name);
+      const rule = config.rules[i];
+      rule.metricId = metrics.counter(METRIC_RULE_APPLIED_TOTAL, TAG_RULE, rule.name);
+      rule.failedMetricId = metrics.counter(METRIC_REWRITE_FAILED_TOTAL, TAG_RULE, rule.name);
     }
-    this.requestsMetric = metrics.counter("requests_total");
+    this.requestsMetric = metrics.counter(METRIC_REQUESTS_TOTAL);
     this.config = config;
   }
 
-  createContext(context_id: u32): Context {
+  createContext(context_id: u32): HeaderRewriteStream {
     return new HeaderRewriteStream(context_id, this);
   }
 }
 
 const envoyRequest = new EnvoyRequest();
 
-function apply(map: HeaderMapTypeValues, op: Op, name: string, value: string): void {
-  if (op == Op.Set) setHeader(map, name, value);
-  else if (op == Op.Append) appendHeader(map, name, value);
-  else removeHeader(map, name);
+/** Applies one action; false when Envoy refused the change (counted as the rule's failure). */
+function apply(map: HeaderMapTypeValues, op: Op, name: string, value: string): bool {
+  if (op == Op.Set) return setHeader(map, name, value);
+  if (op == Op.Append) return appendHeader(map, name, value);
+  removeHeader(map, name); // removing an absent header is not a failure
+  return true;
 }
 
-export class HeaderRewriteStream extends Context {
+export class HeaderRewriteStream extends GraftStream<HeaderRewriteRoot> {
   pending: PendingAction[] = [];
 
-  constructor(context_id: u32, root: HeaderRewriteRoot) {
-    super(context_id, root);
-  }
-
   onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
-    const root = this.root_context as HeaderRewriteRoot;
+    const root = this.root;
     envoyRequest.reset();
     increment(root.requestsMetric);
     const rules = root.config.rules;
@@ -54,11 +66,11 @@ export class HeaderRewriteStream extends Context {
       // Response values are rendered now: they may quote request headers.
       for (let j = 0; j < rule.response.length; j++) {
         const action = rule.response[j];
-        this.pending.push(new PendingAction(action.op, action.name, render(action)));
+        this.pending.push(new PendingAction(action.op, action.name, render(action), rule.failedMetricId));
       }
       for (let j = 0; j < rule.request.length; j++) {
         const action = rule.request[j];
-        apply(HeaderMapTypeValues.RequestHeaders, action.op, action.name, render(action));
+        if (!apply(HeaderMapTypeValues.RequestHeaders, action.op, action.name, render(action))) increment(rule.failedMetricId);
       }
       increment(rule.metricId);
     }
@@ -68,7 +80,7 @@ export class HeaderRewriteStream extends Context {
   onResponseHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
     for (let i = 0; i < this.pending.length; i++) {
       const action = this.pending[i];
-      apply(HeaderMapTypeValues.ResponseHeaders, action.op, action.name, action.value);
+      if (!apply(HeaderMapTypeValues.ResponseHeaders, action.op, action.name, action.value)) increment(action.failedMetricId);
     }
     return FilterHeadersStatusValues.Continue;
   }

@@ -1,4 +1,5 @@
 // header-rewrite's configuration and matching, free of host calls so as-pect can test it.
+import { MAX_RULES } from "./contract.generated";
 import { ConfigReader } from "../../../assembly/config";
 import { JsonValue, JsonKind } from "../../../assembly/json";
 import { RequestView } from "../../../assembly/request";
@@ -93,7 +94,7 @@ export class Action {
 
 /** A response action resolved at request time, applied when the response headers arrive. */
 export class PendingAction {
-  constructor(public op: Op, public name: string, public value: string) {}
+  constructor(public op: Op, public name: string, public value: string, public failedMetricId: u32 = 0) {}
 }
 
 export class Rule {
@@ -103,8 +104,9 @@ export class Rule {
   headers: HeaderMatch[] = [];
   request: Action[] = [];
   response: Action[] = [];
-  /** Metric id of this rule's counter; set when the configuration becomes active. */
+  /** Metric ids of this rule's counters; set when the configuration becomes active. */
   metricId: u32 = 0;
+  failedMetricId: u32 = 0;
 
   constructor(public name: string) {}
 
@@ -132,12 +134,11 @@ export function pathWithoutQuery(path: string): string {
 }
 
 const METHODS: string[] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
-const MAX_RULES = 256;
 
 /** Reads and checks the whole configuration; errors land on `reader` with their JSON Pointer. */
 export function parseConfig(reader: ConfigReader, root: JsonValue, filter: string, injection: string): HeaderRewriteConfig {
   const config = new HeaderRewriteConfig();
-  reader.onlyKeys(root, "", ["injection_id", "rules"]);
+  reader.onlyKeys(root, "", ["rules"]);
   const rules = reader.objects(root, "", "rules", true, MAX_RULES);
   if (rules === null) return config;
   const names = new Set<string>();

@@ -1,18 +1,26 @@
 // payload-validator's filter: root context (configuration, metrics) and stream context (feeds the
 // request's headers and body to RequestCheck, then passes, rejects, or in monitor mode only counts).
 import {
+  GraftRootContext,
+  GraftStream,
+  ConfigReader,
+  FilterMetrics,
+  JsonValue,
   BufferTypeValues,
-  Context,
   FilterDataStatusValues,
   FilterHeadersStatusValues,
   FilterTrailersStatusValues,
-} from "@solo-io/proxy-runtime/assembly";
-import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, getBufferBytes, increment, record, sendReply, TAG_REASON, RequestHeaderSnapshot } from "../../../assembly";
+  getBufferBytes,
+  increment,
+  record,
+  sendReply,
+  TAG_REASON,
+  RequestHeaderSnapshot,
+} from "../../../assembly";
+import { FILTER, METRIC_BODY_BYTES, METRIC_REJECTED_TOTAL, METRIC_VALIDATED_TOTAL, METRIC_WOULD_REJECT_TOTAL } from "./contract.generated";
 import { RequestCheck } from "./check";
 import { PROBLEM_CONTENT_TYPE, REASONS, REASON_INVALID_JSON, Verdict } from "./problem";
 import { PayloadConfig, parseConfig } from "./settings";
-
-export const FILTER = "payload-validator";
 
 /** Metric ids of one configuration; a stream keeps those it started with, as it keeps the configuration. */
 export class ValidatorMetrics {
@@ -34,15 +42,15 @@ export class PayloadValidatorRoot extends GraftRootContext {
     const config = parseConfig(reader, root);
     if (!reader.ok()) return;
     const ids = new ValidatorMetrics();
-    const base = config.monitor ? "would_reject_total" : "rejected_total";
+    const base = config.monitor ? METRIC_WOULD_REJECT_TOTAL : METRIC_REJECTED_TOTAL;
     for (let i = 0; i < REASONS.length; i++) ids.byReason.set(REASONS[i], metrics.counter(base, TAG_REASON, REASONS[i]));
-    ids.validated = metrics.counter("validated_total");
-    ids.bodyBytes = metrics.histogram("body_bytes");
+    ids.validated = metrics.counter(METRIC_VALIDATED_TOTAL);
+    ids.bodyBytes = metrics.histogram(METRIC_BODY_BYTES);
     this.ids = ids;
     this.config = config;
   }
 
-  createContext(context_id: u32): Context {
+  createContext(context_id: u32): PayloadValidatorStream {
     return new PayloadValidatorStream(context_id, this);
   }
 }
@@ -52,7 +60,7 @@ export class PayloadValidatorRoot extends GraftRootContext {
 // instance serves the worker's streams, reset as each request starts.
 const requestHeaders = new RequestHeaderSnapshot();
 
-export class PayloadValidatorStream extends Context {
+export class PayloadValidatorStream extends GraftStream<PayloadValidatorRoot> {
   private check: RequestCheck;
   /** Enforce mode with body checks: the body stays in Envoy's buffer until the verdict. */
   private holding: bool = false;
@@ -62,10 +70,10 @@ export class PayloadValidatorStream extends Context {
   private rejected: bool = false;
   private ids: ValidatorMetrics;
 
-  constructor(context_id: u32, private validator: PayloadValidatorRoot) {
-    super(context_id, validator);
-    this.check = new RequestCheck(validator.config);
-    this.ids = validator.ids;
+  constructor(context_id: u32, root: PayloadValidatorRoot) {
+    super(context_id, root);
+    this.check = new RequestCheck(root.config);
+    this.ids = root.ids;
   }
 
   onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
@@ -100,7 +108,7 @@ export class PayloadValidatorStream extends Context {
         const bytes = getBufferBytes(BufferTypeValues.HttpRequestBody, start, length);
         if (<u32>bytes.byteLength != length) {
           // Never expected; unread bytes must not pass unchecked.
-          this.validator.log.error("could not read body bytes " + start.toString() + "+" + length.toString());
+          this.root.log.error("could not read body bytes " + start.toString() + "+" + length.toString());
           verdict = new Verdict(REASON_INVALID_JSON, "the body could not be read");
         } else {
           verdict = this.check.body(changetype<usize>(bytes), bytes.byteLength);
@@ -155,7 +163,7 @@ export class PayloadValidatorStream extends Context {
     this.done = true;
     this.check.release();
     this.recordBody();
-    const root = this.validator;
+    const root = this.root;
     increment(this.ids.byReason.get(verdict.reason));
     if (this.check.config.monitor) {
       root.log.info("would reject: " + verdict.toString());

@@ -1,10 +1,12 @@
 // payload-validator: request size, media type and method checks, deny patterns, and a JSON Schema
-// subset checked while the body streams. Configuration: ../schema.json; behaviour: ../README.md.
+// subset checked while the body streams. Contract: ../filter.json; configuration: ../schema.json;
+// behaviour: ../README.md.
 //
 // Only the callbacks the filter uses are exported: Envoy skips a callback a module does not
 // export (the response side, here), and each entry into the VM costs about a microsecond.
-export { malloc, free } from "@solo-io/proxy-runtime/assembly/malloc";
 export {
+  malloc,
+  free,
   proxy_abi_version_0_2_1,
   proxy_on_vm_start,
   proxy_validate_configuration,
@@ -14,8 +16,9 @@ export {
   proxy_on_request_body,
   proxy_on_request_trailers,
   proxy_on_delete,
-} from "@solo-io/proxy-runtime/assembly/exports";
-import { RootContext, registerRootContext } from "@solo-io/proxy-runtime/assembly";
-import { FILTER, PayloadValidatorRoot } from "./filter";
+} from "../../../assembly/exports";
+import { RootContext, registerFilter } from "../../../assembly";
+import { ROOT_ID } from "./contract.generated";
+import { PayloadValidatorRoot } from "./filter";
 
-registerRootContext((context_id: u32): RootContext => new PayloadValidatorRoot(context_id), FILTER);
+registerFilter(ROOT_ID, (context_id: u32): RootContext => new PayloadValidatorRoot(context_id));

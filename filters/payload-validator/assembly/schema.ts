@@ -33,8 +33,7 @@ const ANNOTATIONS: string[] = [
 ];
 
 /** Required properties per object schema: tracked as bits of a u64. */
-export const MAX_REQUIRED: i32 = 64;
-const MAX_COUNT: i64 = 0x7fffffff;
+import { MAX_COUNT, MAX_REQUIRED } from "./contract.generated";
 
 function typeBit(name: string): i32 {
   const i = TYPE_NAMES.indexOf(name);

@@ -4,18 +4,26 @@ import { ConfigReader } from "../../../assembly/config";
 import { JsonKind, JsonValue } from "../../../assembly/json";
 import { DENY_LOCATIONS, DenyRule, IN_BODY, IN_HEADER, IN_PATH } from "./deny";
 import { JsonOptions, compileSchema } from "./schema";
+import { MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_PATTERN_CHARS } from "./contract.generated";
+
+/** Code points of `text`, as JSON Schema's maxLength counts them. */
+function codePointCount(text: string): i32 {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit >= 0xdc00 && unit <= 0xdfff && i > 0) {
+      const before = text.charCodeAt(i - 1);
+      if (before >= 0xd800 && before <= 0xdbff) n--;
+    }
+  }
+  return n;
+}
 
 export const MODE_ENFORCE = "enforce";
 export const MODE_MONITOR = "monitor";
 
-// GraftRootContext reads it; listed here so it is not refused as unknown (the SDK's constant lives
-// beside host code, which as-pect cannot link).
-const INJECTION_ID_FIELD = "injection_id";
-const MAX_BODY_LIMIT: i64 = 1 << 30;
-const MAX_PATTERN_BYTES: i32 = 256;
-
 const FIELDS: string[] = [
-  INJECTION_ID_FIELD, "mode", "max_body_bytes", "content_types", "body_required_methods", "body_forbidden_methods", "json", "deny",
+  "mode", "max_body_bytes", "content_types", "body_required_methods", "body_forbidden_methods", "json", "deny",
 ];
 const JSON_FIELDS: string[] = ["schema", "max_depth", "reject_duplicate_keys", "forbidden_keys"];
 const DENY_FIELDS: string[] = ["in", "name", "contains"];
@@ -80,7 +88,7 @@ export function parseConfig(reader: ConfigReader, root: JsonValue): PayloadConfi
   reader.onlyKeys(root, "", FIELDS);
   if (!reader.ok()) return config;
   config.monitor = reader.choice(root, "", "mode", false, [MODE_ENFORCE, MODE_MONITOR], MODE_ENFORCE) == MODE_MONITOR;
-  config.maxBodyBytes = reader.integer(root, "", "max_body_bytes", false, 1, MAX_BODY_LIMIT, 0);
+  config.maxBodyBytes = reader.integer(root, "", "max_body_bytes", false, 1, MAX_BODY_BYTES, 0);
 
   const types = reader.strings(root, "", "content_types", false);
   for (let i = 0; i < types.length && reader.ok(); i++) {
@@ -106,7 +114,7 @@ export function parseConfig(reader: ConfigReader, root: JsonValue): PayloadConfi
     const options = new JsonOptions();
     reader.onlyKeys(json, "/json", JSON_FIELDS);
     if (reader.ok()) {
-      options.maxDepth = <i32>reader.integer(json, "/json", "max_depth", false, 1, 1024, 32);
+      options.maxDepth = <i32>reader.integer(json, "/json", "max_depth", false, 1, MAX_JSON_DEPTH, 32);
       options.rejectDuplicateKeys = reader.boolean(json, "/json", "reject_duplicate_keys", false, true);
       options.forbid(reader.strings(json, "/json", "forbidden_keys", false));
       const schema = json.get("schema");
@@ -132,8 +140,8 @@ export function parseConfig(reader: ConfigReader, root: JsonValue): PayloadConfi
         reader.fail(path + "/name", "expected a header name");
       } else if (contains.length == 0) {
         reader.fail(path + "/contains", "must not be empty");
-      } else if (String.UTF8.byteLength(contains) > MAX_PATTERN_BYTES) {
-        reader.fail(path + "/contains", "longer than " + MAX_PATTERN_BYTES.toString() + " bytes");
+      } else if (codePointCount(contains) > MAX_PATTERN_CHARS) {
+        reader.fail(path + "/contains", "longer than " + MAX_PATTERN_CHARS.toString() + " characters");
       }
       if (!reader.ok()) break;
       const rule = new DenyRule(where, name, contains, i);

@@ -1,5 +1,6 @@
 // rate-limiter's configuration, rule matching and key extraction, free of host calls so as-pect
 // can test it. Schema: ../schema.json; behaviour: ../README.md.
+import { MAX_CAS_RETRIES, MAX_FILL_INTERVAL_MS, MAX_PATH_SEGMENTS, MAX_PROBES, MAX_RULES, MAX_SLOTS, MAX_TOKENS, MAX_TOTAL_SLOTS } from "./contract.generated";
 import { ConfigReader } from "../../../assembly/config";
 import { RequestView } from "../../../assembly/request";
 import { JsonValue, JsonKind } from "../../../assembly/json";
@@ -102,19 +103,11 @@ export class RateLimitConfig {
 export const DEFAULT_CAS_RETRIES: i32 = 16;
 /** Slots whose encoded keys and last seen states a rule keeps (per VM): 4096 × ~60 bytes at most. */
 export const KEY_CACHE_SLOTS: i32 = 4096;
-export const MAX_CAS_RETRIES: i64 = 64;
-export const MAX_RULES = 32;
-export const MAX_SLOTS: i64 = 65536;
-/** Slots of all rules together: shared data has no delete, so this bounds what one injection keeps (≈ 250 bytes a slot). */
-export const MAX_TOTAL_SLOTS: i32 = 131072;
-export const MAX_PROBES: i64 = 8;
 export const DEFAULT_SLOTS: i32 = 1024;
 export const DEFAULT_PROBES: i32 = 4;
-export const MAX_TOKENS: i64 = 1_000_000;
-export const MAX_FILL_INTERVAL_MS: i64 = 3_600_000;
 
 const METHODS: string[] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
-const TOP_KEYS: string[] = ["injection_id", "mode", "on_cas_exhausted", "cas_max_retries", "quota_headers", "rules", "test_stale_cas"];
+const TOP_KEYS: string[] = ["mode", "on_cas_exhausted", "cas_max_retries", "quota_headers", "rules", "test_stale_cas"];
 const RULE_KEYS: string[] = ["name", "match", "key", "tokens_per_fill", "fill_interval_ms", "max_tokens", "slots", "probes", "on_overflow"];
 
 /** Reads and checks the whole configuration; errors land on `reader` with their JSON Pointer. */
@@ -212,7 +205,7 @@ function parseKey(reader: ConfigReader, key: JsonValue, path: string, rule: Rule
   } else {
     reader.onlyKeys(key, path, ["source", "segments"]);
     rule.source = KeySource.Path;
-    rule.segments = <i32>reader.integer(key, path, "segments", false, 1, 64, 0);
+    rule.segments = <i32>reader.integer(key, path, "segments", false, 1, MAX_PATH_SEGMENTS, 0);
   }
 }
 

@@ -1,12 +1,36 @@
 // rate-limiter's filter: root context (configuration, metrics, the shared-data limiter) and stream
 // context (one decision per matching rule, the 429, the quota headers).
-import { Context, FilterHeadersStatusValues, HeaderMapTypeValues, WasmResultValues, set_tick_period_milliseconds } from "@solo-io/proxy-runtime/assembly";
-import { GraftRootContext, ConfigReader, FilterMetrics, JsonValue, setHeader, increment, nowNanos, sendReply, TAG_RULE, getSharedData, setSharedData, EnvoyRequest } from "../../../assembly";
+import {
+  GraftRootContext,
+  GraftStream,
+  ConfigReader,
+  FilterMetrics,
+  JsonValue,
+  FilterHeadersStatusValues,
+  HeaderMapTypeValues,
+  WasmResultValues,
+  setHeader,
+  setTickPeriod,
+  increment,
+  nowNanos,
+  sendReply,
+  TAG_RULE,
+  getSharedData,
+  setSharedData,
+  EnvoyRequest,
+} from "../../../assembly";
+import {
+  FILTER,
+  METRIC_ALLOWED_TOTAL,
+  METRIC_CAS_EXHAUSTED_TOTAL,
+  METRIC_CAS_RETRIES_TOTAL,
+  METRIC_LIMITED_TOTAL,
+  METRIC_OVERFLOW_TOTAL,
+  METRIC_REQUESTS_TOTAL,
+} from "./contract.generated";
 import { Mode, RateLimitConfig, Rule, parseConfig } from "./config";
 import { Decision, Limiter, Outcome, SharedStore } from "./limiter";
 import { REASON_CAS_EXHAUSTED, REASON_LIMITED, REASON_OVERFLOW, deniedBody, rateLimitItem, replyDetails, resetSeconds, retryAfterSeconds } from "./headers";
-
-export const FILTER = "rate-limiter";
 
 /** Rules with at most this many slots get them all at configure time; larger ones create slots on first use. */
 const CREATE_SLOTS_UP_TO: i32 = 1024;
@@ -56,11 +80,11 @@ class RuleCounters {
   overflow: BatchedCounter;
 
   constructor(metrics: FilterMetrics, rule: string) {
-    this.allowed = new BatchedCounter(metrics.counter("allowed_total", TAG_RULE, rule));
-    this.limited = new BatchedCounter(metrics.counter("limited_total", TAG_RULE, rule));
-    this.casRetries = new BatchedCounter(metrics.counter("cas_retries_total", TAG_RULE, rule));
-    this.casExhausted = new BatchedCounter(metrics.counter("cas_exhausted_total", TAG_RULE, rule));
-    this.overflow = new BatchedCounter(metrics.counter("overflow_total", TAG_RULE, rule));
+    this.allowed = new BatchedCounter(metrics.counter(METRIC_ALLOWED_TOTAL, TAG_RULE, rule));
+    this.limited = new BatchedCounter(metrics.counter(METRIC_LIMITED_TOTAL, TAG_RULE, rule));
+    this.casRetries = new BatchedCounter(metrics.counter(METRIC_CAS_RETRIES_TOTAL, TAG_RULE, rule));
+    this.casExhausted = new BatchedCounter(metrics.counter(METRIC_CAS_EXHAUSTED_TOTAL, TAG_RULE, rule));
+    this.overflow = new BatchedCounter(metrics.counter(METRIC_OVERFLOW_TOTAL, TAG_RULE, rule));
   }
 
   flush(): void {
@@ -101,11 +125,12 @@ export class RateLimitRoot extends GraftRootContext {
       if (rule.slots <= CREATE_SLOTS_UP_TO) limiter.createSlots(rule, now);
     }
     this.flush(now);
-    this.requests = new BatchedCounter(metrics.counter("requests_total"));
+    this.requests = new BatchedCounter(metrics.counter(METRIC_REQUESTS_TOTAL));
     this.counters = counters;
     this.limiter = limiter;
     this.config = config;
-    set_tick_period_milliseconds(FLUSH_TICK_MS);
+    // Without the tick, counters reach Envoy only with the next request after FLUSH_AFTER_NS.
+    if (!setTickPeriod(FLUSH_TICK_MS)) this.log.warn("no tick: counters flush only with requests");
   }
 
   onTick(): void {
@@ -119,7 +144,7 @@ export class RateLimitRoot extends GraftRootContext {
     for (let i = 0; i < counters.length; i++) unchecked(counters[i]).flush();
   }
 
-  createContext(context_id: u32): Context {
+  createContext(context_id: u32): RateLimitStream {
     return new RateLimitStream(context_id, this);
   }
 }
@@ -128,17 +153,13 @@ export class RateLimitRoot extends GraftRootContext {
 const envoyRequest = new EnvoyRequest();
 const decision = new Decision();
 
-export class RateLimitStream extends Context {
+export class RateLimitStream extends GraftStream<RateLimitRoot> {
   /** RateLimit-Policy and RateLimit values for the response, when quota headers are on. */
   quotaPolicy: string | null = null;
   quotaValue: string = "";
 
-  constructor(context_id: u32, root: RateLimitRoot) {
-    super(context_id, root);
-  }
-
   onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
-    const root = this.root_context as RateLimitRoot;
+    const root = this.root;
     root.requests.add();
     const config = root.config;
     const rules = config.rules;

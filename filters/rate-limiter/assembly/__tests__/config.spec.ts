@@ -49,7 +49,7 @@ describe("rate-limiter configuration", () => {
   });
 
   test("every top-level option", () => {
-    const c = config('{"injection_id":"x","mode":"monitor","on_cas_exhausted":"allow","cas_max_retries":0,"quota_headers":true,"test_stale_cas":true,"rules":[]}');
+    const c = config('{"mode":"monitor","on_cas_exhausted":"allow","cas_max_retries":0,"quota_headers":true,"test_stale_cas":true,"rules":[]}');
     expect(c.mode).toBe(Mode.Monitor);
     expect(c.denyOnCasExhausted).toBe(false);
     expect(c.casMaxRetries).toBe(0);

@@ -1,0 +1,30 @@
+// The proxy-wasm entry points a filter module exports, re-exported so a filter needs only graft's
+// SDK. Export only the callbacks the filter uses: Envoy skips a callback a module does not export,
+// and each entry into the VM costs about a microsecond.
+export { malloc, free } from "@solo-io/proxy-runtime/assembly/malloc";
+export {
+  proxy_abi_version_0_2_1,
+  proxy_on_vm_start,
+  proxy_validate_configuration,
+  proxy_on_configure,
+  proxy_on_tick,
+  proxy_on_foreign_function,
+  proxy_on_queue_ready,
+  proxy_on_context_create,
+  proxy_on_request_headers,
+  proxy_on_request_body,
+  proxy_on_request_trailers,
+  proxy_on_request_metadata,
+  proxy_on_response_headers,
+  proxy_on_response_body,
+  proxy_on_response_trailers,
+  proxy_on_response_metadata,
+  proxy_on_http_call_response,
+  proxy_on_grpc_receive_initial_metadata,
+  proxy_on_grpc_trailing_metadata,
+  proxy_on_grpc_receive,
+  proxy_on_grpc_close,
+  proxy_on_done,
+  proxy_on_log,
+  proxy_on_delete,
+} from "@solo-io/proxy-runtime/assembly/exports";

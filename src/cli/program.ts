@@ -5,6 +5,7 @@ import { register as registerControl } from "./commands/control.ts";
 import { register as registerDisable } from "./commands/disable.ts";
 import { register as registerInject } from "./commands/inject.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
+import { register as registerNew } from "./commands/new.ts";
 import { register as registerRollback } from "./commands/rollback.ts";
 import { register as registerRollout } from "./commands/rollout.ts";
 import { register as registerSign } from "./commands/sign.ts";
@@ -26,6 +27,7 @@ export function createProgram(): Command {
     registerDisable,
     registerInject,
     registerKeygen,
+    registerNew,
     registerRollback,
     registerRollout,
     registerSign,

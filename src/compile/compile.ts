@@ -1,5 +1,5 @@
 import asc from "assemblyscript/asc";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { checkModuleForEnvoy, type ModuleCheck } from "./envoy-abi.ts";
@@ -18,6 +18,22 @@ export interface BuiltModule {
 }
 
 export class BuildError extends Error {}
+
+/** The package name filters outside this repository import the SDK by: `graft-envoy/assembly`. */
+export const SDK_PACKAGE = "graft-envoy";
+
+/**
+ * A folder for asc's package resolution where SDK_PACKAGE is this checkout, so a filter in an
+ * author's own repository builds against the graft that builds it (its own node_modules, when it
+ * installed graft, is searched first).
+ */
+export function sdkPackagePath(): string {
+  const dir = path.join(buildDir, ".packages");
+  const link = path.join(dir, SDK_PACKAGE);
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(link)) symlinkSync(projectRoot, link, "dir");
+  return dir;
+}
 
 /** Compiles one AssemblyScript entry point with the project's asconfig.json target, then checks its imports. */
 export async function compileModule(
@@ -38,6 +54,12 @@ export async function compileModule(
       target,
       "--outFile",
       path.relative(projectRoot, outFile),
+      // Paths are read from the project root whatever the working directory; the package path
+      // is absolute, as asc resolves it from the working directory.
+      "--baseDir",
+      projectRoot,
+      "--path",
+      sdkPackagePath(),
     ],
     { stdout: collect, stderr: collect, readFile: undefined },
   );
@@ -111,7 +133,7 @@ export async function buildAll(only: string[] = []): Promise<BuiltModule[]> {
 export function formatBuildReport(modules: BuiltModule[]): string {
   const rows = modules.map((module) => {
     const kib = (module.bytes / 1024).toFixed(1).padStart(7);
-    return `${module.target.padEnd(8)}${kib} KiB  ${path.relative(projectRoot, module.path)}  (${module.check.abi}, ${module.check.imports.length} imports)`;
+    return `${module.target.padEnd(8)}${kib} KiB  ${path.relative(process.cwd(), module.path)}  (${module.check.abi}, ${module.check.imports.length} imports)`;
   });
   return rows.join("\n");
 }

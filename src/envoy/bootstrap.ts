@@ -1,4 +1,5 @@
 import yaml from "js-yaml";
+import { listFilters, type FilterInfo } from "../filters/catalog.ts";
 import { graftStatsTags } from "../metrics/tags.ts";
 
 /** An entry of the HTTP connection manager's `http_filters`, as Envoy's API defines it. */
@@ -21,6 +22,8 @@ export interface BootstrapSpec {
   adminPort?: number;
   /** Envoy node id (xDS subscriptions, ECDS included, need one); also shows in logs. */
   nodeId?: string;
+  /** Filters whose metric tags get stats_tags, besides this repository's (e.g. an author's own filter). */
+  extraFilters?: FilterInfo[];
 }
 
 /** Latency histogram bounds (ms) for HTTP stats; the canary judge's slow-request bands are these edges. */
@@ -75,7 +78,7 @@ export function renderBootstrap(spec: BootstrapSpec): Record<string, unknown> {
     // Histograms reach the admin API at each flush; 1 s keeps canary looks fresh.
     stats_flush_interval: "1s",
     stats_config: {
-      stats_tags: graftStatsTags(),
+      stats_tags: graftStatsTags([...listFilters(), ...(spec.extraFilters ?? [])]),
       // Fine latency buckets (ms) so the canary judge can see a 10 ms shift in the median.
       histogram_bucket_settings: [{ match: { prefix: "http." }, buckets: LATENCY_BUCKETS_MS }],
     },

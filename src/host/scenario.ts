@@ -8,7 +8,8 @@ import yaml from "js-yaml";
 import { EnvoyProcess, EnvoyStartError, validateHttpFilters } from "../envoy/launcher.ts";
 import { wasmHttpFilter } from "../envoy/wasm-filter.ts";
 import { EchoUpstream } from "../upstream/echo.ts";
-import { buildDir, projectRoot } from "../util/paths.ts";
+import { filterFromDir, findFilter, isFilterDir, type FilterInfo } from "../filters/catalog.ts";
+import { projectRoot } from "../util/paths.ts";
 import { echoUpstream, nodeHeaders, upstreamHeaderMap } from "./echo-model.ts";
 import { ConfigurationRejectedError, Emulator } from "./emulator.ts";
 import { ManualClock } from "./state.ts";
@@ -66,6 +67,8 @@ export interface Scenario {
   description?: string;
   /** A filter of filters/ (build/<filter>.wasm, root id = name), or a module path with a root id. */
   filter?: string;
+  /** The named filter, from its contract (its folder may be outside this repository). */
+  filterInfo?: FilterInfo;
   module: string;
   rootId: string;
   pluginName: string;
@@ -273,9 +276,11 @@ export function parseScenario(text: string, file: string): Scenario {
   let module: string;
   let rootId: string;
   const filter = doc.filter;
+  let info: FilterInfo | undefined;
   if (typeof filter === "string") {
-    module = path.join(buildDir, `${filter}.wasm`);
-    rootId = typeof doc.root_id === "string" ? doc.root_id : filter;
+    info = scenarioFilter(file, filter);
+    module = info.releaseWasm;
+    rootId = typeof doc.root_id === "string" ? doc.root_id : info.rootId;
   } else if (typeof doc.module === "string" && typeof doc.root_id === "string") {
     module = path.resolve(projectRoot, doc.module);
     rootId = doc.root_id;
@@ -288,7 +293,10 @@ export function parseScenario(text: string, file: string): Scenario {
   const failurePolicy = (doc.failure_policy ?? "FAIL_CLOSED") as FailurePolicy;
   if (!POLICIES.includes(failurePolicy))
     fail(file, "failure_policy", `expected one of ${POLICIES.join(", ")}`);
-  const batchedMetrics = doc.batched_metrics === true;
+  // A filter that batches its counters says so in its contract; a scenario may still say it.
+  const batchedMetrics =
+    doc.batched_metrics === true ||
+    (doc.batched_metrics === undefined && (info?.contract.metrics.some((metric) => metric.batched) ?? false));
   if (doc.batched_metrics !== undefined && typeof doc.batched_metrics !== "boolean")
     fail(file, "batched_metrics", "expected true or false");
   const backends = (doc.backends ?? [...BACKENDS]) as Backend[];
@@ -318,6 +326,7 @@ export function parseScenario(text: string, file: string): Scenario {
     file,
     description: typeof doc.description === "string" ? doc.description : undefined,
     filter: typeof filter === "string" ? filter : undefined,
+    filterInfo: info,
     module,
     rootId,
     pluginName:
@@ -334,6 +343,23 @@ export function parseScenario(text: string, file: string): Scenario {
       logs: regexes(file, "expect.logs", expect.logs),
     },
   };
+}
+
+/**
+ * The filter a scenario names: the one whose folder holds the scenario (so a filter outside this
+ * repository finds itself), else one of filters/.
+ */
+function scenarioFilter(file: string, name: string): FilterInfo {
+  const owner = path.dirname(path.dirname(path.resolve(file)));
+  if (isFilterDir(owner)) {
+    const info = filterFromDir(owner);
+    if (info.name === name) return info;
+  }
+  try {
+    return findFilter(name);
+  } catch (error) {
+    throw new ScenarioError(`${file}: filter: ${(error as Error).message}`);
+  }
 }
 
 /** Every scenario in `dir` (*.yaml, *.yml), sorted by file name. */
@@ -597,6 +623,7 @@ export async function runOnEnvoy(scenario: Scenario, options: RunOptions = {}): 
       envoy = await EnvoyProcess.start({
         upstream: { host: "127.0.0.1", port: echo.port },
         listeners: [{ name: "main", httpFilters: [filter] }],
+        extraFilters: scenario.filterInfo ? [scenario.filterInfo] : [],
         concurrency: scenario.workers,
         label: `envoy:${scenario.name}`,
       });

@@ -1,8 +1,10 @@
-// Runs every TypeScript test (tests/**/*.test.ts) with node's test runner. Arguments narrow the
-// run to files whose path contains one of them: `npm run test:ts -- launcher header-rewrite`.
+// Runs every TypeScript test (tests/**/*.test.ts and filters/<name>/tests/*.test.ts) with node's
+// test runner. Arguments narrow the run to files whose path contains one of them:
+// `npm run test:ts -- launcher header-rewrite`.
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
+import { listFilters } from "../src/filters/catalog.ts";
 import { projectRoot } from "../src/util/paths.ts";
 
 function testFiles(dir: string): string[] {
@@ -14,7 +16,11 @@ function testFiles(dir: string): string[] {
 }
 
 const filters = process.argv.slice(2);
-const files = testFiles(path.join(projectRoot, "tests"))
+// The toolkit's tests, and each filter's own (filters/<name>/tests/).
+const filterTests = listFilters().flatMap((filter) =>
+  existsSync(path.join(filter.dir, "tests")) ? testFiles(path.join(filter.dir, "tests")) : [],
+);
+const files = [...testFiles(path.join(projectRoot, "tests")), ...filterTests]
   .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
   .sort();
 if (files.length === 0) {

@@ -2,9 +2,9 @@
 // counted, and what Envoy does with a configuration the filter refuses.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
-import { taggedStatName } from "../../src/metrics/tags.ts";
-import { RUNTIMES } from "../support/runtimes.ts";
+import { wasmHttpFilter } from "../../../src/envoy/wasm-filter.ts";
+import { taggedStatName } from "../../../src/metrics/tags.ts";
+import { RUNTIMES } from "../../../tests/support/runtimes.ts";
 import {
   assertRefusedByEnvoy,
   builtWasm,
@@ -12,7 +12,7 @@ import {
   startEnvoyFixture,
   withEnvoyLog,
   type EnvoyFixture,
-} from "../support/envoy-fixture.ts";
+} from "../../../tests/support/envoy-fixture.ts";
 
 const CONFIG = {
   injection_id: "inj-1",

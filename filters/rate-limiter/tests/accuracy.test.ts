@@ -8,11 +8,11 @@ import {
   nativeLocalRateLimitFilter,
   pacedLoad,
   type PacedLoadResult,
-} from "../../tools/bench/rate-limiter.ts";
-import { EnvoyProcess } from "../../src/envoy/launcher.ts";
-import { taggedStatName } from "../../src/metrics/tags.ts";
-import { EchoUpstream } from "../../src/upstream/echo.ts";
-import { withEnvoyLog } from "../support/envoy-fixture.ts";
+} from "../bench.ts";
+import { EnvoyProcess } from "../../../src/envoy/launcher.ts";
+import { taggedStatName } from "../../../src/metrics/tags.ts";
+import { EchoUpstream } from "../../../src/upstream/echo.ts";
+import { withEnvoyLog } from "../../../tests/support/envoy-fixture.ts";
 
 const RATE = 100; // tokens per second
 const BURST = 50; // max_tokens; both buckets start full

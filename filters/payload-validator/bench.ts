@@ -10,11 +10,11 @@
  * drifts between rounds far more than within one. Load: closed-loop.ts. Bounded: one warm-up
  * second per arm and `rounds` × `seconds` per arm and size, loopback only.
  *
- *   node --import tsx tools/bench/payload-validator.ts [seconds-per-run] [rounds]
+ *   node --import tsx filters/payload-validator/bench.ts [seconds-per-run] [rounds]
  */
-import { closedLoop, generatorName, median } from "./closed-loop.ts";
-import { cpuSeconds } from "./process-cpu.ts";
-import { assertLoopback } from "../load/loopback.ts";
+import { closedLoop, generatorName, median } from "../../tools/bench/closed-loop.ts";
+import { cpuSeconds } from "../../tools/bench/process-cpu.ts";
+import { assertLoopback } from "../../tools/load/loopback.ts";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
@@ -148,7 +148,7 @@ export interface PayloadValidatorBenchOptions {
 }
 
 /** Runs the benchmark and returns a Markdown report. */
-export async function benchPayloadValidator(options: PayloadValidatorBenchOptions = {}): Promise<string> {
+export async function bench(options: PayloadValidatorBenchOptions = {}): Promise<string> {
   const seconds = Math.min(options.seconds ?? 2, MAX_RUN_SECONDS);
   const rounds = options.rounds ?? 5;
   const wasmPath = path.join(buildDir, "payload-validator.wasm");
@@ -312,5 +312,5 @@ function report(
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [seconds, rounds] = process.argv.slice(2).map(Number);
-  console.log(await benchPayloadValidator({ seconds: seconds || undefined, rounds: rounds || undefined }));
+  console.log(await bench({ seconds: seconds || undefined, rounds: rounds || undefined }));
 }

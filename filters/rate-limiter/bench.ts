@@ -1,7 +1,7 @@
 /**
  * The rate-limiter's benchmark and its load tools.
  *
- * `benchRateLimiter()` measures closed-loop throughput of one Envoy worker answering with a
+ * `bench()` measures closed-loop throughput of one Envoy worker answering with a
  * `direct_response` (so the filter's cost is all that differs) through four listeners, in
  * interleaved rounds: no filter, Envoy's native local_ratelimit, graft's rate-limiter with a
  * global bucket, and graft's rate-limiter keyed by client address, all with limits that never
@@ -9,13 +9,13 @@
  * generator stands in (and is likely the bottleneck: the report says so). Bounded: a few seconds
  * per run, loopback only.
  *
- *   node --import tsx tools/bench/rate-limiter.ts [seconds-per-run] [rounds]
+ *   node --import tsx filters/rate-limiter/bench.ts [seconds-per-run] [rounds]
  *
  * `pacedLoad()` is the open-loop generator the accuracy test drives Envoy with.
  */
-import { assertLoopback } from "../load/loopback.ts";
-import { closedLoop, median, wrkPath } from "./closed-loop.ts";
-import { cpuSeconds } from "./process-cpu.ts";
+import { assertLoopback } from "../../tools/load/loopback.ts";
+import { closedLoop, median, wrkPath } from "../../tools/bench/closed-loop.ts";
+import { cpuSeconds } from "../../tools/bench/process-cpu.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -349,7 +349,7 @@ async function benchMode(
 }
 
 /** Runs the benchmark and returns a Markdown report. */
-export async function benchRateLimiter(options: RateLimiterBenchOptions = {}): Promise<string> {
+export async function bench(options: RateLimiterBenchOptions = {}): Promise<string> {
   const seconds = options.secondsPerRun ?? 3;
   const rounds = options.rounds ?? 3;
   const connections = options.connections ?? 16;
@@ -394,5 +394,5 @@ export async function benchRateLimiter(options: RateLimiterBenchOptions = {}): P
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const [seconds, rounds] = process.argv.slice(2).map(Number);
-  console.log(await benchRateLimiter({ secondsPerRun: seconds || undefined, rounds: rounds || undefined }));
+  console.log(await bench({ secondsPerRun: seconds || undefined, rounds: rounds || undefined }));
 }

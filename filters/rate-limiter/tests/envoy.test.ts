@@ -4,11 +4,11 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
-import { EnvoyProcess } from "../../src/envoy/launcher.ts";
-import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
-import { taggedStatName } from "../../src/metrics/tags.ts";
-import { EchoUpstream } from "../../src/upstream/echo.ts";
-import { assertRefusedByEnvoy, builtWasm, withEnvoyLog } from "../support/envoy-fixture.ts";
+import { EnvoyProcess } from "../../../src/envoy/launcher.ts";
+import { wasmHttpFilter } from "../../../src/envoy/wasm-filter.ts";
+import { taggedStatName } from "../../../src/metrics/tags.ts";
+import { EchoUpstream } from "../../../src/upstream/echo.ts";
+import { assertRefusedByEnvoy, builtWasm, withEnvoyLog } from "../../../tests/support/envoy-fixture.ts";
 
 const HOUR_MS = 3_600_000;
 

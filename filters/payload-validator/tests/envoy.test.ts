@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import http2 from "node:http2";
 import { after, before, describe, it } from "node:test";
-import { startEnvoy, type RunningEnvoy } from "../../src/envoy/runtime.ts";
-import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
-import { taggedStatName } from "../../src/metrics/tags.ts";
-import { EchoUpstream, type EchoedRequest } from "../../src/upstream/echo.ts";
-import { RUNTIMES } from "../support/runtimes.ts";
-import { assertRefusedByEnvoy, builtWasm, withEnvoyLog } from "../support/envoy-fixture.ts";
+import { startEnvoy, type RunningEnvoy } from "../../../src/envoy/runtime.ts";
+import { wasmHttpFilter } from "../../../src/envoy/wasm-filter.ts";
+import { taggedStatName } from "../../../src/metrics/tags.ts";
+import { EchoUpstream, type EchoedRequest } from "../../../src/upstream/echo.ts";
+import { RUNTIMES } from "../../../tests/support/runtimes.ts";
+import { assertRefusedByEnvoy, builtWasm, withEnvoyLog } from "../../../tests/support/envoy-fixture.ts";
 
 const SCHEMA = {
   type: "object",

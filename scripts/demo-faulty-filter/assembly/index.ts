@@ -1,10 +1,21 @@
 // The demo's faulty build of header-rewrite: the same filter, except that every 25th request on a
 // worker is answered 503 by the filter itself. `npm run demo` signs it like any release and shows
 // the canary judge rolling it back. Not part of the filter library.
-export * from "@solo-io/proxy-runtime/assembly/proxy";
-import { Context, RootContext, registerRootContext, FilterHeadersStatusValues } from "@solo-io/proxy-runtime/assembly";
-import { sendReply } from "../../../assembly";
-import { FILTER, HeaderRewriteRoot, HeaderRewriteStream } from "../../../filters/header-rewrite/assembly/filter";
+export {
+  malloc,
+  free,
+  proxy_abi_version_0_2_1,
+  proxy_on_vm_start,
+  proxy_validate_configuration,
+  proxy_on_configure,
+  proxy_on_context_create,
+  proxy_on_request_headers,
+  proxy_on_response_headers,
+  proxy_on_delete,
+} from "../../../assembly/exports";
+import { RootContext, FilterHeadersStatusValues, registerFilter, sendReply } from "../../../assembly";
+import { ROOT_ID } from "../../../filters/header-rewrite/assembly/contract.generated";
+import { HeaderRewriteRoot, HeaderRewriteStream } from "../../../filters/header-rewrite/assembly/filter";
 
 let requests: u32 = 0;
 
@@ -20,9 +31,9 @@ class FaultyStream extends HeaderRewriteStream {
 }
 
 class FaultyRoot extends HeaderRewriteRoot {
-  createContext(context_id: u32): Context {
+  createContext(context_id: u32): FaultyStream {
     return new FaultyStream(context_id, this);
   }
 }
 
-registerRootContext((context_id: u32): RootContext => new FaultyRoot(context_id), FILTER);
+registerFilter(ROOT_ID, (context_id: u32): RootContext => new FaultyRoot(context_id));

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomUUID, sign as cryptoSign, verify as cryptoVerify } from "node:crypto";
+import { constants } from "node:fs";
 import { mkdir, open, readFile, stat, unlink, type FileHandle } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import path from "node:path";
 import { canonicalJson } from "../sign/canonical-json.ts";
 import { GraftAuditError } from "../sign/errors.ts";
+import type { SigningKey, VerifyingKey } from "../sign/keys.ts";
 
 /**
  * The audit log: who injected, rolled back, disabled or refused what, when, where, and with what result.
@@ -42,7 +44,8 @@ export type AuditAction =
   | "verify-refused"
   | (string & NonNullable<unknown>);
 
-export type AuditOutcome = "ok" | "failed" | "refused";
+/** "intent" is written before a proxy changes; the matching result record follows it. */
+export type AuditOutcome = "ok" | "failed" | "refused" | "intent";
 
 /** What a caller supplies; the log adds seq, time, prevHash and hash. */
 export interface AuditEntry {
@@ -72,7 +75,11 @@ export interface AuditRecord {
   reason: string | null;
   details?: Record<string, unknown>;
   prevHash: string;
+  /** Key id of the writer's Ed25519 key (signed logs: an agent's). Covered by `hash`. */
+  signer?: string;
   hash: string;
+  /** Base64 Ed25519 signature by `signer` over the UTF-8 text of `hash`. */
+  sig?: string;
 }
 
 export interface AppendOptions {
@@ -82,13 +89,26 @@ export interface AppendOptions {
   staleLockMs?: number;
   /** Record time; default now. */
   now?: Date;
+  /**
+   * Sign the record (and refuse to extend a log whose last record this key did not sign): without a
+   * key anyone who can write the file can append or re-chain records that still verify.
+   */
+  signer?: SigningKey;
 }
 
 export type AuditVerifyResult =
   | { ok: true; records: number; headSeq: number; headHash: string }
-  | { ok: false; line: number; seq: number | null; problem: string; recordsVerified: number };
+  | {
+      ok: false;
+      line: number;
+      seq: number | null;
+      problem: string;
+      recordsVerified: number;
+      /** "forged": a signature is missing or wrong; "truncated": records cut after a checkpoint. */
+      kind?: "broken" | "forged" | "truncated";
+    };
 
-const OUTCOMES: readonly AuditOutcome[] = ["ok", "failed", "refused"];
+const OUTCOMES: readonly AuditOutcome[] = ["ok", "failed", "refused", "intent"];
 const RECORD_FIELDS = [
   "seq",
   "time",
@@ -100,7 +120,9 @@ const RECORD_FIELDS = [
   "reason",
   "details",
   "prevHash",
+  "signer",
   "hash",
+  "sig",
 ];
 
 /** The actor for a record: the explicit value (a --actor flag), else env GRAFT_ACTOR, else the OS user. */
@@ -115,9 +137,9 @@ export function resolveActor(explicit?: string | null, env: NodeJS.ProcessEnv = 
   }
 }
 
-/** `sha256:<hex>` over the canonical JSON of the record without its `hash` field. */
+/** `sha256:<hex>` over the canonical JSON of the record without its `hash` and `sig` fields. */
 export function auditRecordHash(record: Omit<AuditRecord, "hash"> | AuditRecord): string {
-  const { hash: _ignored, ...rest } = record as AuditRecord;
+  const { hash: _ignored, sig: _signature, ...rest } = record as AuditRecord;
   return `sha256:${createHash("sha256").update(canonicalJson(rest), "utf8").digest("hex")}`;
 }
 
@@ -182,16 +204,37 @@ async function appendLocked(
   );
   try {
     const last = await readLastRecord(logPath);
+    if (last && options.signer && !recordSignedBy(last, [options.signer])) {
+      throw new GraftAuditError(
+        "AUDIT_CORRUPT",
+        `${logPath}: the last record (seq ${last.seq}) is not signed by this writer's key ${options.signer.keyId}; someone else wrote to the log. Run \`graft audit verify --key\` and repair before appending`,
+      );
+    }
     const unhashed: Omit<AuditRecord, "hash"> = {
       seq: last ? last.seq + 1 : 1,
       time: (options.now ?? new Date()).toISOString(),
       ...entry,
       prevHash: last ? last.hash : GENESIS_HASH,
+      ...(options.signer ? { signer: options.signer.keyId } : {}),
     };
-    const record: AuditRecord = { ...unhashed, hash: auditRecordHash(unhashed) };
+    const hash = auditRecordHash(unhashed);
+    const record: AuditRecord = { ...unhashed, hash };
+    if (options.signer) record.sig = signText(hash, options.signer);
     const line = Buffer.from(`${canonicalJson(record)}\n`, "utf8");
-    const handle = await open(logPath, "a", 0o644);
+    // Never follow a symlink, never write into a device or a FIFO: `--audit-log /dev/null` or a
+    // link to one would make every record vanish while the action goes ahead.
+    const handle = await open(
+      logPath,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+      0o644,
+    );
     try {
+      if (!(await handle.stat()).isFile()) {
+        throw new GraftAuditError(
+          "AUDIT_CORRUPT",
+          `${logPath} is not a regular file; an audit log must be a file records stay in`,
+        );
+      }
       let written = 0;
       while (written < line.length) {
         const { bytesWritten } = await handle.write(line, written, line.length - written);
@@ -217,7 +260,13 @@ async function readLastRecord(logPath: string): Promise<AuditRecord | null> {
     throw error;
   }
   try {
-    const { size } = await handle.stat();
+    const info = await handle.stat();
+    if (!info.isFile())
+      throw new GraftAuditError(
+        "AUDIT_CORRUPT",
+        `${logPath} is not a regular file; an audit log must be a file records stay in`,
+      );
+    const { size } = info;
     if (size === 0) return null;
     let chunkSize = 64 * 1024;
     for (;;) {
@@ -352,8 +401,31 @@ function isAlive(pid: number): boolean {
  */
 export async function verifyAuditLog(
   logPath: string,
-  options: { anchor?: { seq: number; hash: string } } = {},
+  options: {
+    anchor?: { seq: number; hash: string };
+    /** Every record must be signed by one of these keys (an agent's log). */
+    keys?: readonly VerifyingKey[];
+    /** A signed head: its signature must verify with `keys`, and the log must still hold it. */
+    checkpoint?: unknown;
+  } = {},
 ): Promise<AuditVerifyResult> {
+  if (options.checkpoint !== undefined) {
+    if (!options.keys || !checkpointSignedBy(options.checkpoint, options.keys)) {
+      return {
+        ok: false,
+        line: 0,
+        seq: null,
+        problem:
+          "the checkpoint's signature does not verify with the given key(s): it is forged or from another log",
+        recordsVerified: 0,
+        kind: "forged",
+      };
+    }
+    const { seq, hash } = options.checkpoint;
+    if (options.anchor && options.anchor.seq !== seq)
+      throw new Error("give either --anchor or --checkpoint, not both");
+    options = { ...options, anchor: { seq, hash } };
+  }
   const bytes = await readFile(logPath);
   const text = bytes.toString("utf8");
   const lines = text.split("\n");
@@ -417,6 +489,22 @@ export async function verifyAuditLog(
         `prevHash does not match ${before}: a record was replaced, inserted or reordered`,
       );
     }
+    if (options.keys && !recordSignedBy(record, options.keys)) {
+      const why =
+        record.sig === undefined
+          ? "is not signed"
+          : options.keys.some((key) => key.keyId === record.signer)
+            ? "has a signature that does not verify"
+            : `is signed by ${record.signer ?? "no key"}, not by a given key`;
+      return {
+        ...fail(
+          index,
+          seq,
+          `the record ${why}: it was forged, edited and re-chained, or written by someone else`,
+        ),
+        kind: "forged",
+      } as AuditVerifyResult;
+    }
     if (options.anchor && seq === options.anchor.seq) {
       if (record.hash !== options.anchor.hash) {
         return fail(
@@ -435,11 +523,89 @@ export async function verifyAuditLog(
     return fail(index, index + 1, "the last line is not terminated by a newline (torn write or edit)");
   }
   if (options.anchor && !anchorSeen) {
-    return fail(
-      lines.length,
-      null,
-      `the log ends at seq ${lines.length} but the anchor is seq ${options.anchor.seq}: records were cut from the end`,
-    );
+    return {
+      ...fail(
+        lines.length,
+        null,
+        `the log ends at seq ${lines.length} but the ${options.checkpoint !== undefined ? "checkpoint" : "anchor"} is seq ${options.anchor.seq}: records were cut from the end`,
+      ),
+      kind: "truncated",
+    } as AuditVerifyResult;
   }
   return { ok: true, records: lines.length, headSeq: lines.length, headHash: previousHash };
+}
+
+function signText(text: string, key: SigningKey): string {
+  return cryptoSign(null, Buffer.from(text, "utf8"), key.privateKey).toString("base64");
+}
+
+function verifyText(text: string, sig: unknown, key: { publicKey: VerifyingKey["publicKey"] }): boolean {
+  if (typeof sig !== "string") return false;
+  try {
+    return cryptoVerify(null, Buffer.from(text, "utf8"), key.publicKey, Buffer.from(sig, "base64"));
+  } catch {
+    return false;
+  }
+}
+
+/** True when the record carries a valid signature by one of `keys` over its (correct) hash. */
+export function recordSignedBy(record: AuditRecord, keys: readonly VerifyingKey[]): boolean {
+  const key = keys.find((candidate) => candidate.keyId === record.signer);
+  return (
+    key !== undefined && auditRecordHash(record) === record.hash && verifyText(record.hash, record.sig, key)
+  );
+}
+
+/**
+ * A signed statement of a log's head, written beside the log (`<log>.checkpoint.json`) and handed to
+ * whoever collects the log. Records cut from the end, or a log rewritten from some point on, no longer
+ * contain the checkpointed seq with its hash; without the writer's key nobody can move a checkpoint.
+ */
+export interface AuditCheckpoint {
+  /** Who keeps the log (an agent's name). */
+  log: string;
+  seq: number;
+  hash: string;
+  time: string;
+  signer: string;
+  sig: string;
+}
+
+function checkpointText(checkpoint: Omit<AuditCheckpoint, "sig">): string {
+  return `graft-audit-checkpoint-v1\n${canonicalJson(checkpoint)}`;
+}
+
+export function signCheckpoint(
+  head: { log: string; seq: number; hash: string; time?: string },
+  key: SigningKey,
+): AuditCheckpoint {
+  const unsigned = {
+    log: head.log,
+    seq: head.seq,
+    hash: head.hash,
+    time: head.time ?? new Date().toISOString(),
+    signer: key.keyId,
+  };
+  return { ...unsigned, sig: signText(checkpointText(unsigned), key) };
+}
+
+export function checkpointSignedBy(
+  checkpoint: unknown,
+  keys: readonly VerifyingKey[],
+): checkpoint is AuditCheckpoint {
+  if (typeof checkpoint !== "object" || checkpoint === null) return false;
+  const { sig, ...unsigned } = checkpoint as AuditCheckpoint;
+  const key = keys.find((candidate) => candidate.keyId === unsigned.signer);
+  if (!key || !Number.isSafeInteger(unsigned.seq) || typeof unsigned.hash !== "string") return false;
+  return verifyText(checkpointText(unsigned), sig, key);
+}
+
+export function checkpointPath(logPath: string): string {
+  return `${logPath}.checkpoint.json`;
+}
+
+/** The head (seq and hash) of a log; GENESIS for an empty or missing one. Refuses a torn tail. */
+export async function auditHead(logPath: string): Promise<{ seq: number; hash: string }> {
+  const last = await readLastRecord(logPath);
+  return last ? { seq: last.seq, hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
 }

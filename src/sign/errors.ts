@@ -47,7 +47,11 @@ export type VerifyErrorCode =
   /** `expires - created` is longer than the policy's maxTtl. */
   | "TTL_ABOVE_POLICY"
   /** The configuration's canonical sha256 differs from the signed configSha256. */
-  | "CONFIG_MISMATCH";
+  | "CONFIG_MISMATCH"
+  /** The statement names slots or target labels, and this slot or target is not among them. */
+  | "OUT_OF_SCOPE"
+  /** The release is older than the active one and the statement carries no downgradeFrom approval for it. */
+  | "DOWNGRADE_REFUSED";
 
 export interface SignatureProblem {
   keyId: string;
@@ -82,7 +86,13 @@ export type SignErrorCode =
 
 export class GraftSignError extends GraftError<SignErrorCode> {}
 
-export type PolicyErrorCode = "POLICY_UNREADABLE" | "POLICY_INVALID";
+export type PolicyErrorCode =
+  | "POLICY_UNREADABLE"
+  | "POLICY_INVALID"
+  /** A signed policy lacks the threshold of valid trust-root signatures. */
+  | "POLICY_UNTRUSTED"
+  /** A signed policy's serial is older than one already accepted (a rollback of the policy). */
+  | "POLICY_ROLLBACK";
 
 /** A trust policy file that cannot be used. The message names the file, the field and the fix. */
 export class GraftPolicyError extends GraftError<PolicyErrorCode> {
@@ -106,6 +116,8 @@ export type AuditErrorCode =
   /** A record to append is malformed. */
   | "AUDIT_INVALID_RECORD"
   /** `verifyAuditLog` found an edit, deletion, insertion or reordering. */
-  | "AUDIT_BROKEN";
+  | "AUDIT_BROKEN"
+  /** A record or checkpoint signature is missing, unknown or does not verify. */
+  | "AUDIT_FORGED";
 
 export class GraftAuditError extends GraftError<AuditErrorCode> {}

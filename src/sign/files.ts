@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-import { randomUUID } from "node:crypto";
-import { readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import yaml from "js-yaml";
 import { GraftError } from "./errors.ts";
+import { writeFileAtomic as atomicWrite } from "../util/atomic-write.ts";
 
 /** File input and output for the signing commands, with errors that name the file and the flag. */
 export class GraftFileError extends GraftError<"FILE_ERROR"> {
@@ -63,12 +63,9 @@ export async function loadConfigurationFile(file: string, what = "--config"): Pr
 
 /** Writes through a temporary file and a rename, so readers never see half a file. */
 export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
   try {
-    await writeFile(temporary, text, { flag: "wx" });
-    await rename(temporary, file);
+    await atomicWrite(file, text);
   } catch (error) {
-    await unlink(temporary).catch(() => undefined);
     throw new GraftFileError(`cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`, {
       cause: error,
     });

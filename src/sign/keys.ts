@@ -78,6 +78,14 @@ export function signingKeyFromPem(pem: string, source = "private key"): SigningK
 
 /** Parses a PEM public key (SPKI); refuses anything but Ed25519. `source` names it in errors. */
 export function verifyingKeyFromPem(pem: string, source = "public key"): VerifyingKey {
+  // createPublicKey() accepts a private key and derives its public half: a private key pasted or
+  // copied where a public one belongs would work silently while the secret sits in a shared file.
+  if (/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(pem)) {
+    throw new GraftSignError(
+      "INVALID_KEY",
+      `${source} holds a private key; give the public key (.pub.pem) and keep the private one secret`,
+    );
+  }
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey(pem);

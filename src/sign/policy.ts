@@ -64,6 +64,11 @@ export interface ApprovalRule {
 export interface TrustPolicy {
   /** The file (or label) the policy came from; named in errors. */
   source: string;
+  /**
+   * Monotonic policy version (`serial:`), required in a signed policy: an agent refuses a policy
+   * older than one it accepted, so restoring an old file cannot un-revoke a key. 0 when absent.
+   */
+  serial: number;
   maxTtlMs: number;
   clockSkewMs: number;
   keys: Map<string, TrustedKey>;
@@ -94,7 +99,10 @@ export async function loadTrustPolicy(file: string): Promise<TrustPolicy> {
 }
 
 /** Parses policy YAML. `baseDir` resolves `publicKeyPath` entries (default: the current directory). */
-export function parseTrustPolicy(text: string, options: { source: string; baseDir?: string }): TrustPolicy {
+export function parseTrustPolicy(
+  text: string,
+  options: { source: string; baseDir?: string; inlineKeysOnly?: boolean },
+): TrustPolicy {
   let document: unknown;
   try {
     document = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: options.source });
@@ -113,13 +121,19 @@ export function parseTrustPolicy(text: string, options: { source: string; baseDi
       },
     );
   }
-  return new PolicyReader(options.source, options.baseDir ?? process.cwd()).read(document);
+  return new PolicyReader(
+    options.source,
+    options.baseDir ?? process.cwd(),
+    options.inlineKeysOnly ?? false,
+  ).read(document);
 }
 
 class PolicyReader {
   constructor(
     private readonly source: string,
     private readonly baseDir: string,
+    /** In a signed policy every key is inside the signed text: a publicKeyPath could be swapped. */
+    private readonly inlineKeysOnly: boolean,
   ) {}
 
   fail(field: string, problem: string, fix: string, cause?: unknown): never {
@@ -213,6 +227,7 @@ class PolicyReader {
     }
     const top = this.object(document, "(top level)", [
       "version",
+      "serial",
       "maxTtl",
       "clockSkew",
       "keys",
@@ -221,6 +236,23 @@ class PolicyReader {
     ]);
     if (top["version"] !== undefined && top["version"] !== 1 && top["version"] !== "1") {
       this.fail("version", `unsupported version ${describe(top["version"])}`, "set version: 1");
+    }
+    let serial = 0;
+    if (top["serial"] !== undefined) {
+      const value = top["serial"];
+      if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1)
+        this.fail(
+          "serial",
+          `expected a whole number ≥ 1, got ${describe(value)}`,
+          "write serial: 1, then 2, 3, … for each new policy",
+        );
+      serial = value;
+    } else if (this.inlineKeysOnly) {
+      this.fail(
+        "serial",
+        "missing",
+        "a signed policy needs serial: <n>, one more than the policy it replaces",
+      );
     }
     if (top["maxTtl"] === undefined)
       this.fail("maxTtl", "missing", 'add maxTtl: "24h" (the longest TTL an artifact may ask for)');
@@ -283,7 +315,7 @@ class PolicyReader {
       }
       top["approvalRules"].forEach((raw, index) => approvalRules.push(this.rule(raw, index, keys.size)));
     }
-    return { source: this.source, maxTtlMs, clockSkewMs, keys, revoked, approvalRules };
+    return { source: this.source, serial, maxTtlMs, clockSkewMs, keys, revoked, approvalRules };
   }
 
   nonNegativeDuration(value: unknown): number {
@@ -322,6 +354,12 @@ class PolicyReader {
       pem = this.string(entry["publicKey"], keyField, "paste the PEM text of the .pub.pem file");
     } else {
       keyField = `${field}.publicKeyPath`;
+      if (this.inlineKeysOnly)
+        this.fail(
+          keyField,
+          "a signed policy cannot point at key files (they are outside the signature)",
+          "paste the key as publicKey: | <PEM>",
+        );
       const keyPath = path.resolve(
         this.baseDir,
         this.string(entry["publicKeyPath"], keyField, "give the path of a .pub.pem file"),

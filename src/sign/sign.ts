@@ -72,7 +72,8 @@ export function peekStatement(envelope: DsseEnvelope | unknown): InjectionStatem
 /** What a co-signer reviewed; every given field must match the statement already in the envelope. */
 export interface CoSignExpectation {
   wasmBytes: Uint8Array;
-  configuration?: unknown;
+  /** Required: a co-signer approves a configuration, so they must hold the one they approve. */
+  configuration: unknown;
   filter?: string;
   version?: string;
   injectionId?: string;
@@ -94,11 +95,15 @@ export function coSign(envelope: unknown, key: SigningKey, expect: CoSignExpecta
   const subject = statement.subject[0];
   if (subject.digest.sha256 !== moduleSha256)
     throw mismatch("module sha256", subject.digest.sha256, moduleSha256);
-  if (expect.configuration !== undefined) {
-    const configSha256 = canonicalSha256(expect.configuration);
-    if (configSha256 !== statement.predicate.configSha256)
-      throw mismatch("configSha256", statement.predicate.configSha256, configSha256);
+  if (expect.configuration === undefined) {
+    throw new GraftSignError(
+      "STATEMENT_MISMATCH",
+      "a co-signer must see the configuration they approve: pass it (--config) and graft checks it against the signed configSha256",
+    );
   }
+  const configSha256 = canonicalSha256(expect.configuration);
+  if (configSha256 !== statement.predicate.configSha256)
+    throw mismatch("configSha256", statement.predicate.configSha256, configSha256);
   for (const field of ["filter", "version", "injectionId"] as const) {
     const want = expect[field];
     if (want !== undefined && want !== statement.predicate[field])

@@ -26,7 +26,23 @@ export interface InjectionPredicate {
   expires: string;
   /** Hex sha256 of the canonical JSON (see canonical-json.ts) of the approved filter configuration. */
   configSha256: string;
+  /** Optional scope: the slots this approval is valid for (absent = any slot). */
+  slots?: string[];
+  /** Optional scope: labels a target must carry (absent = any target the policy allows). */
+  targets?: Record<string, string>;
+  /**
+   * The newer release of the same filter this (older) release may replace: the signed approval of a
+   * downgrade. Without it an agent refuses a release older than the active one.
+   */
+  downgradeFrom?: string;
 }
+
+/** Filter names: what a filter folder, root_id and plugin name may be (never a path). */
+export const FILTER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** Injection ids: they end up in stat names, slot versions and log lines. */
+export const INJECTION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const SLOT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const LABEL = /^[A-Za-z0-9_./-]{1,63}$/;
 
 export interface StatementSubject {
   name: string;
@@ -55,6 +71,39 @@ export interface StatementInput {
   ttl: number | string;
   /** Signing time; defaults to the current time. */
   now?: Date;
+  /** Optional scope and downgrade approval (see InjectionPredicate). */
+  slots?: string[];
+  targets?: Record<string, string>;
+  downgradeFrom?: string;
+}
+
+/** Why the optional predicate fields are unusable, or null when they are fine (or absent). */
+function scopeProblem(scope: { slots?: unknown; targets?: unknown; downgradeFrom?: unknown }): string | null {
+  if (scope.slots !== undefined) {
+    if (
+      !Array.isArray(scope.slots) ||
+      scope.slots.length === 0 ||
+      !scope.slots.every((slot) => typeof slot === "string" && SLOT_NAME.test(slot))
+    )
+      return "slots must be a non-empty list of slot names (A-Z, a-z, 0-9, _ and -)";
+  }
+  if (scope.targets !== undefined) {
+    const targets = scope.targets;
+    if (
+      typeof targets !== "object" ||
+      targets === null ||
+      Array.isArray(targets) ||
+      Object.keys(targets).length === 0 ||
+      !Object.entries(targets).every(([key, value]) => LABEL.test(key) && typeof value === "string")
+    )
+      return "targets must be a non-empty map of label: value, e.g. { tier: payments }";
+  }
+  if (
+    scope.downgradeFrom !== undefined &&
+    (typeof scope.downgradeFrom !== "string" || scope.downgradeFrom === "")
+  )
+    return "downgradeFrom must be the version being replaced, e.g. 1.5.0";
+  return null;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {
@@ -67,6 +116,20 @@ export function createStatement(input: StatementInput): InjectionStatement {
       throw new GraftSignError("INVALID_STATEMENT", `${field} must be a non-empty string`);
     }
   }
+  if (!FILTER_NAME.test(input.filter)) {
+    throw new GraftSignError(
+      "INVALID_STATEMENT",
+      `filter ${JSON.stringify(input.filter)} is not a filter name; use lowercase letters, digits and '-' (the folder name under filters/)`,
+    );
+  }
+  if (!INJECTION_ID.test(input.injectionId)) {
+    throw new GraftSignError(
+      "INVALID_STATEMENT",
+      `injection id ${JSON.stringify(input.injectionId)} must be 1-128 characters of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit`,
+    );
+  }
+  const scope = scopeProblem(input);
+  if (scope !== null) throw new GraftSignError("INVALID_STATEMENT", scope);
   const ttlMs = typeof input.ttl === "number" ? input.ttl : parseDuration(input.ttl);
   if (ttlMs === null || !Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
     throw new GraftSignError(
@@ -96,6 +159,9 @@ export function createStatement(input: StatementInput): InjectionStatement {
       created: formatRfc3339(created),
       expires: formatRfc3339(created + ttlMs),
       configSha256,
+      ...(input.slots !== undefined ? { slots: [...input.slots] } : {}),
+      ...(input.targets !== undefined ? { targets: { ...input.targets } } : {}),
+      ...(input.downgradeFrom !== undefined ? { downgradeFrom: input.downgradeFrom } : {}),
     },
   };
 }
@@ -160,6 +226,14 @@ export function readStatement(payload: Uint8Array): ParsedStatement | { problem:
     if (typeof predicate[field] !== "string")
       return { problem: `predicate.${field} is missing or not a string` };
   }
+  if (!FILTER_NAME.test(predicate["filter"] as string))
+    return { problem: `predicate.filter ${JSON.stringify(predicate["filter"])} is not a filter name` };
+  if (!INJECTION_ID.test(predicate["injectionId"] as string))
+    return {
+      problem: `predicate.injectionId ${JSON.stringify(predicate["injectionId"])} is not an injection id`,
+    };
+  const scope = scopeProblem(predicate);
+  if (scope !== null) return { problem: `predicate.${scope}` };
   if (!/^[0-9a-f]{64}$/.test(predicate["configSha256"] as string)) {
     return { problem: "predicate.configSha256 is not a lowercase hex sha256" };
   }

@@ -210,6 +210,8 @@ describe("graft sign and graft verify", () => {
         ws.keys["alice"]?.key as string,
         "--envelope",
         envelope,
+        "--config",
+        ws.file("config.json"),
         "--out",
         envelope,
       );

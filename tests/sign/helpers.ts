@@ -6,12 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import yaml from "js-yaml";
 import { GraftError } from "../../src/sign/errors.ts";
-import {
-  generateKeyPair,
-  signingKeyFromPem,
-  type KeyPairPem,
-  type SigningKey,
-} from "../../src/sign/keys.ts";
+import { generateKeyPair, signingKeyFromPem, type KeyPairPem, type SigningKey } from "../../src/sign/keys.ts";
 import { parseTrustPolicy, type TrustPolicy } from "../../src/sign/policy.ts";
 import { signEnvelope } from "../../src/sign/sign.ts";
 import { createStatement, type StatementInput } from "../../src/sign/statement.ts";

@@ -193,7 +193,7 @@ describe("signEnvelope and addSignature", () => {
   it("refuse to co-sign a statement about another module or configuration (STATEMENT_MISMATCH)", () => {
     const envelope = signedBy(alice);
     assertThrowsCode(
-      () => coSign(envelope, bob.key, { wasmBytes: Buffer.from("other") }),
+      () => coSign(envelope, bob.key, { wasmBytes: Buffer.from("other"), configuration }),
       GraftSignError,
       "STATEMENT_MISMATCH",
     );
@@ -203,7 +203,7 @@ describe("signEnvelope and addSignature", () => {
       "STATEMENT_MISMATCH",
     );
     assertThrowsCode(
-      () => coSign(envelope, bob.key, { wasmBytes, version: "9.9.9" }),
+      () => coSign(envelope, bob.key, { wasmBytes, configuration, version: "9.9.9" }),
       GraftSignError,
       "STATEMENT_MISMATCH",
     );

@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { register as registerAgent } from "./commands/agent.ts";
 import { register as registerAudit } from "./commands/audit.ts";
 import { register as registerBuild } from "./commands/build.ts";
 import { register as registerControl } from "./commands/control.ts";
@@ -6,6 +7,7 @@ import { register as registerDisable } from "./commands/disable.ts";
 import { register as registerInject } from "./commands/inject.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerNew } from "./commands/new.ts";
+import { register as registerPolicy } from "./commands/policy.ts";
 import { register as registerRollback } from "./commands/rollback.ts";
 import { register as registerRollout } from "./commands/rollout.ts";
 import { register as registerSign } from "./commands/sign.ts";
@@ -21,6 +23,7 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   for (const register of [
+    registerAgent,
     registerAudit,
     registerBuild,
     registerControl,
@@ -28,6 +31,7 @@ export function createProgram(): Command {
     registerInject,
     registerKeygen,
     registerNew,
+    registerPolicy,
     registerRollback,
     registerRollout,
     registerSign,

@@ -1,6 +1,6 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
 import yaml from "js-yaml";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 import { NOOP_FILTER_CONFIG, slotFilePath, TYPED_EXTENSION_CONFIG_TYPE_URL } from "./slot.ts";
 
 /** The content of a slot file: an ECDS DiscoveryResponse with one TypedExtensionConfig. */
@@ -26,11 +26,10 @@ export function renderSlotFile(slot: string, resource: SlotResource): string {
  * never see half a file. The temporary file sits in the same directory so rename(2) is atomic.
  */
 export async function writeSlotFile(ecdsDir: string, slot: string, resource: SlotResource): Promise<void> {
-  await mkdir(ecdsDir, { recursive: true });
-  const target = slotFilePath(ecdsDir, slot);
-  const temporary = path.join(ecdsDir, `.${slot}.${process.pid}.${Date.now()}.tmp`);
-  await writeFile(temporary, renderSlotFile(slot, resource), { mode: 0o644 });
-  await rename(temporary, target);
+  await writeFileAtomic(slotFilePath(ecdsDir, slot), renderSlotFile(slot, resource), {
+    mode: 0o644,
+    createDirMode: 0o755,
+  });
 }
 
 export async function readSlotFile(ecdsDir: string, slot: string): Promise<SlotResource | undefined> {

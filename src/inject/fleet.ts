@@ -6,20 +6,52 @@ import { findFilter } from "../filters/catalog.ts";
 import { validateFilterConfig } from "../filters/config-schema.ts";
 import { disableSlot, expireSlot, injectSlot, rollbackSlot, type SlotResult } from "./slot-ops.ts";
 import type { Target } from "./target.ts";
+import type { SigningKey } from "../sign/keys.ts";
+import {
+  disableThroughAgents,
+  hasAgents,
+  injectThroughAgents,
+  rollbackThroughAgents,
+  type AgentFleetReport,
+} from "./agent-fleet.ts";
+
+export type { AgentFleetReport };
 
 /** What happened on each target; a command reports all of them, even when some fail. */
 export interface FleetReport {
   action: AuditAction;
   results: SlotResult[];
-  failures: { target: string; slot: string; error: string }[];
+  /** `code`: an agent's refusal code (UNKNOWN_KEY, DOWNGRADE_REFUSED, AUDIT_UNAVAILABLE…). */
+  failures: { target: string; slot: string; error: string; code?: string }[];
   /** Injections removed because their TTL passed, found while acting on the targets. */
   expired: SlotResult[];
 }
 
 export interface AuditContext {
-  /** JSON Lines audit log every action is appended to. */
+  /** JSON Lines audit log every action is appended to (file mode; agents keep their own). */
   auditLog: string;
   actor?: string;
+  /**
+   * Targets with agents: the control-plane key the agents authenticate (they audit its name as the
+   * actor, whatever `actor` says), the operation id to resume, and whether a failure reverts.
+   */
+  caller?: SigningKey;
+  operationId?: string;
+  atomic?: boolean;
+  onResult?: (result: SlotResult) => void;
+}
+
+function agentOptions(context: AuditContext) {
+  if (!context.caller)
+    throw new Error(
+      "these targets have graft agents: pass the control-plane key the agents trust (--key or GRAFT_CONTROL_KEY)",
+    );
+  return {
+    caller: context.caller,
+    operationId: context.operationId,
+    atomic: context.atomic,
+    onResult: context.onResult,
+  };
 }
 
 export interface InjectRequest extends AuditContext {
@@ -74,6 +106,10 @@ async function expireTargets(targets: Target[], context: AuditContext, now: Date
  * injects target by target and records the outcome in the audit log.
  */
 export async function injectFleet(request: InjectRequest): Promise<FleetReport> {
+  if (request.targets.length > 0 && hasAgents(request.targets)) {
+    // The agents verify against their own policy and labels: request.policy is not consulted.
+    return injectThroughAgents(request, agentOptions(request));
+  }
   const now = request.now ?? new Date();
   const verified: VerifiedArtifact[] = [];
   try {
@@ -207,6 +243,7 @@ export function rollbackFleet(
   slot: string,
   context: AuditContext & { now?: Date },
 ): Promise<FleetReport> {
+  if (hasAgents(targets)) return rollbackThroughAgents(targets, slot, agentOptions(context));
   return eachSlot(
     "rollback",
     targets,
@@ -218,6 +255,7 @@ export function rollbackFleet(
 
 /** The kill switch: every slot of every target back to the no-op filter. */
 export function disableFleet(targets: Target[], context: AuditContext): Promise<FleetReport> {
+  if (hasAgents(targets)) return disableThroughAgents(targets, agentOptions(context));
   return eachSlot("disable", targets, (target) => target.slots, disableSlot, context);
 }
 
@@ -226,5 +264,7 @@ export async function expireFleet(
   targets: Target[],
   context: AuditContext & { now?: Date },
 ): Promise<SlotResult[]> {
+  // Agents enforce TTLs on their own timer; nothing to do from here.
+  if (hasAgents(targets)) return [];
   return expireTargets(targets, context, context.now ?? new Date());
 }

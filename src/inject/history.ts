@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { writeFileAtomic } from "../util/atomic-write.ts";
 
 /** One injection as a slot remembers it, so it can be rolled back to or expired. */
 export interface InjectionEntry {
@@ -42,11 +43,10 @@ export async function readHistory(ecdsDir: string, slot: string): Promise<SlotHi
 }
 
 export async function writeHistory(ecdsDir: string, slot: string, history: SlotHistory): Promise<void> {
-  const file = historyPath(ecdsDir, slot);
-  await mkdir(path.dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, JSON.stringify(history, null, 2));
-  await rename(temporary, file);
+  await writeFileAtomic(historyPath(ecdsDir, slot), JSON.stringify(history, null, 2), {
+    mode: 0o600,
+    createDirMode: 0o700,
+  });
 }
 
 export function isExpired(entry: InjectionEntry, now: Date): boolean {

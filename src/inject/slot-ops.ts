@@ -1,6 +1,6 @@
-import { mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, rm, stat } from "node:fs/promises";
 import path from "node:path";
-import { sha256Hex } from "../sign/statement.ts";
+import { storeModule as storeInModuleStore } from "./module-store.ts";
 import { wasmTypedConfig, type FailurePolicy } from "../envoy/wasm-filter.ts";
 import { applySlot, slotStatus } from "./activate.ts";
 import { isExpired, readHistory, writeHistory, type InjectionEntry, type SlotHistory } from "./history.ts";
@@ -31,26 +31,21 @@ export interface SlotResult {
   /** Injection now active, or undefined when the slot is empty. */
   injectionId?: string;
   ms: number;
+  /** Through an agent: the operation id was answered before, nothing was done again. */
+  replayed?: boolean;
+  /** Kill switch through an agent: Envoy reported the no-op version through its admin API. */
+  confirmed?: boolean;
+  /** Rollback through an agent: entries passed over because they no longer verify. */
+  skipped?: { injectionId: string; code: string }[];
 }
 
-/** Stores a module under its digest; Envoy sees a new path per build, so every change reloads. */
+/** Stores a module under its digest (full sha256 checked); see module-store.ts. */
 export async function storeModule(
   moduleDir: string,
   module: Uint8Array,
 ): Promise<{ path: string; sha256: string }> {
-  const digest = sha256Hex(module);
-  const file = path.join(moduleDir, `${digest}.wasm`);
-  await mkdir(moduleDir, { recursive: true });
-  const exists = await stat(file).then(
-    (s) => s.size === module.byteLength,
-    () => false,
-  );
-  if (!exists) {
-    const temporary = `${file}.${process.pid}.tmp`;
-    await writeFile(temporary, module, { mode: 0o644 });
-    await rename(temporary, file);
-  }
-  return { path: file, sha256: digest };
+  const { path: file, sha256 } = await storeInModuleStore(moduleDir, module);
+  return { path: file, sha256 };
 }
 
 /** Serialises actions on one slot across processes: an exclusive lock file next to its history. */

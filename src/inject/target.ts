@@ -1,7 +1,10 @@
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import yaml from "js-yaml";
+import type { KeyObject } from "node:crypto";
 import { AdminClient } from "../envoy/admin.ts";
+import { verifyingKeyFromPem } from "../sign/keys.ts";
 import { isValidSlotName } from "./slot.ts";
 
 /** One Envoy graft can act on: its admin API, the directory its slots are read from, its labels. */
@@ -18,7 +21,24 @@ export interface Target {
   logPath?: string;
   /** In-process alternative to logPath (an Envoy graft started itself). */
   logs?: () => string;
+  /**
+   * The graft agent beside this Envoy. When set, graft never writes this Envoy's files itself: it
+   * sends signed requests to the agent, which verifies and applies them, and checks every answer
+   * against the pinned public key.
+   */
+  agent?: AgentEndpoint;
 }
+
+export interface AgentEndpoint {
+  /** `http://<host>:<port>` of the agent's API. */
+  url: string;
+  /** The agent's pinned Ed25519 public key (it signs responses, audit records and checkpoints). */
+  publicKey: KeyObject;
+  keyId: string;
+}
+
+const TARGET_FIELDS = ["name", "admin", "ecdsDir", "moduleDir", "slots", "labels", "logPath", "agent"];
+const AGENT_FIELDS = ["url", "publicKey", "publicKeyPath"];
 
 export class TargetsFileError extends Error {}
 
@@ -34,8 +54,15 @@ export class TargetsFileError extends Error {}
  *     slots: [graft-slot-0]
  *     labels: { tier: payments, role: canary }
  *     logPath: /var/log/envoy/payments-1.log   # optional
+ *   - name: payments-2                         # an Envoy with a graft agent beside it
+ *     agent:
+ *       url: http://10.0.0.12:7070
+ *       publicKeyPath: keys/payments-2.agent.pub.pem   # pinned; or publicKey: | <PEM>
+ *     slots: [graft-slot-0]
+ *     labels: { tier: payments }               # for --select only: the agent verifies with its own
  * ```
- * Relative paths resolve against the file's directory.
+ * Relative paths resolve against the file's directory. Unknown fields are errors: a misspelt
+ * `lables:` would otherwise select targets by labels nobody wrote.
  */
 export async function loadTargetsFile(file: string): Promise<Target[]> {
   let doc: unknown;
@@ -54,7 +81,15 @@ export async function loadTargetsFile(file: string): Promise<Target[]> {
   const names = new Set<string>();
   return list.map((entry, index) => {
     const at = `${file}: targets[${index}]`;
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry))
+      throw new TargetsFileError(`${at}: expected a mapping with name, slots and admin/ecdsDir or agent`);
     const raw = entry as Record<string, unknown>;
+    for (const field of Object.keys(raw)) {
+      if (!TARGET_FIELDS.includes(field))
+        throw new TargetsFileError(
+          `${at}.${field}: unknown field; remove it or use one of: ${TARGET_FIELDS.join(", ")}`,
+        );
+    }
     const text = (field: string, required = true): string | undefined => {
       const value = raw?.[field];
       if (value === undefined && !required) return undefined;
@@ -66,11 +101,20 @@ export async function loadTargetsFile(file: string): Promise<Target[]> {
     if (names.has(name))
       throw new TargetsFileError(`${at}.name: "${name}" appears twice; target names must be unique`);
     names.add(name);
-    const adminUrl = text("admin")!;
-    if (!/^https?:\/\//.test(adminUrl))
+    const agent = raw.agent === undefined ? undefined : readAgent(raw.agent, `${at}.agent`, base);
+    // With an agent, the agent owns the Envoy's files: admin and ecdsDir are only for observing.
+    const adminUrl = text("admin", agent === undefined) ?? "";
+    if (adminUrl !== "" && !/^https?:\/\//.test(adminUrl))
       throw new TargetsFileError(`${at}.admin: expected an http(s) URL such as http://127.0.0.1:9901`);
-    const ecdsDir = path.resolve(base, text("ecdsDir")!);
-    const moduleDir = path.resolve(base, text("moduleDir", false) ?? path.join(ecdsDir, "modules"));
+    const ecdsText = text("ecdsDir", agent === undefined);
+    const ecdsDir = ecdsText === undefined ? "" : path.resolve(base, ecdsText);
+    const moduleText = text("moduleDir", false);
+    const moduleDir =
+      moduleText !== undefined
+        ? path.resolve(base, moduleText)
+        : ecdsDir === ""
+          ? ""
+          : path.join(ecdsDir, "modules");
     const logPath = text("logPath", false);
     const slots = raw.slots;
     if (
@@ -98,8 +142,50 @@ export async function loadTargetsFile(file: string): Promise<Target[]> {
       slots: slots as string[],
       labels: labels as Record<string, string>,
       logPath: logPath ? path.resolve(base, logPath) : undefined,
+      ...(agent ? { agent } : {}),
     };
   });
+}
+
+function readAgent(value: unknown, at: string, base: string): AgentEndpoint {
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new TargetsFileError(`${at}: expected { url, publicKeyPath } (or publicKey)`);
+  const raw = value as Record<string, unknown>;
+  for (const field of Object.keys(raw)) {
+    if (!AGENT_FIELDS.includes(field))
+      throw new TargetsFileError(`${at}.${field}: unknown field; use one of: ${AGENT_FIELDS.join(", ")}`);
+  }
+  if (typeof raw.url !== "string" || !/^http:\/\/[^/]+$/.test(raw.url.replace(/\/$/, "")))
+    throw new TargetsFileError(`${at}.url: expected the agent's address, e.g. http://10.0.0.12:7070`);
+  if ((raw.publicKey === undefined) === (raw.publicKeyPath === undefined))
+    throw new TargetsFileError(
+      `${at}: give exactly one of publicKey (PEM) or publicKeyPath: the agent's key is pinned here`,
+    );
+  let pem: string;
+  let where: string;
+  if (typeof raw.publicKeyPath === "string") {
+    where = `${at}.publicKeyPath`;
+    try {
+      pem = readFileSync(path.resolve(base, raw.publicKeyPath), "utf8");
+    } catch (error) {
+      throw new TargetsFileError(
+        `${where}: cannot read ${path.resolve(base, raw.publicKeyPath)} (${(error as NodeJS.ErrnoException).code ?? error}); point it at the agent's .pub.pem`,
+      );
+    }
+  } else if (typeof raw.publicKey === "string") {
+    where = `${at}.publicKey`;
+    pem = raw.publicKey;
+  } else {
+    throw new TargetsFileError(`${at}: publicKey/publicKeyPath must be a string`);
+  }
+  try {
+    const key = verifyingKeyFromPem(pem, where);
+    return { url: raw.url.replace(/\/$/, ""), publicKey: key.publicKey, keyId: key.keyId };
+  } catch (error) {
+    throw new TargetsFileError(
+      `${(error as Error).message}; fix: use the agent's public key (agent.pub.pem)`,
+    );
+  }
 }
 
 /** A label selector: `tier=payments,role!=canary`. Empty selects everything. */

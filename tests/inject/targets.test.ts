@@ -116,3 +116,55 @@ describe("targets files", () => {
     });
   }
 });
+
+describe("targets files: unknown fields and agents", () => {
+  it("refuses an unknown field such as a misspelt labels (lables:)", async () => {
+    await withFile(
+      "targets:\n  - name: a\n    admin: http://127.0.0.1:9901\n    ecdsDir: e\n    slots: [s]\n    lables: { tier: web }\n",
+      async (file) => {
+        await assert.rejects(loadTargetsFile(file), /targets\[0\]\.lables: unknown field/);
+      },
+    );
+  });
+
+  it("reads an agent target with a pinned public key, and refuses a private key in its place", async () => {
+    const { generateKeyPair } = await import("../../src/sign/keys.ts");
+    const pair = generateKeyPair();
+    const indent = (pem: string) => pem.trim().split("\n").join("\n        ");
+    await withFile(
+      `targets:\n  - name: a\n    agent:\n      url: http://10.0.0.2:7070\n      publicKey: |\n        ${indent(pair.publicKeyPem)}\n    slots: [s]\n`,
+      async (file) => {
+        const [a] = await loadTargetsFile(file);
+        assert.equal(a!.agent?.keyId, pair.keyId);
+        assert.equal(a!.agent?.url, "http://10.0.0.2:7070");
+      },
+    );
+    await withFile(
+      `targets:\n  - name: a\n    agent:\n      url: http://10.0.0.2:7070\n      publicKey: |\n        ${indent(pair.privateKeyPem)}\n    slots: [s]\n`,
+      async (file) => {
+        await assert.rejects(loadTargetsFile(file), /holds a private key/);
+      },
+    );
+  });
+});
+
+describe("file mode", () => {
+  it("says on every run that nothing enforces it", async () => {
+    const { chooseTargets, FILE_MODE_WARNING } = await import("../../src/cli/fleet-options.ts");
+    await withFile(
+      "targets:\n  - { name: a, admin: 'http://127.0.0.1:9', ecdsDir: e, slots: [s] }\n",
+      async (file) => {
+        const said: string[] = [];
+        const original = console.error;
+        console.error = (line: string) => said.push(line);
+        try {
+          await chooseTargets({ targets: file, auditLog: "" });
+        } finally {
+          console.error = original;
+        }
+        assert.deepEqual(said, [FILE_MODE_WARNING]);
+        assert.match(FILE_MODE_WARNING, /nothing enforces/);
+      },
+    );
+  });
+});

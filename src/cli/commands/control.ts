@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { expireFleet } from "../../inject/fleet.ts";
+import { hasAgents } from "../../inject/agent-fleet.ts";
 import { chooseTargets, fleetOptions, type FleetOptions } from "../fleet-options.ts";
 
 export function register(program: Command): void {
@@ -18,6 +19,12 @@ export function register(program: Command): void {
     process.once("SIGTERM", () => (stopping = true));
     do {
       const targets = await chooseTargets(options);
+      if (hasAgents(targets)) {
+        console.log(
+          "these targets have graft agents: each enforces TTLs on its own timer; nothing to do here",
+        );
+        return;
+      }
       for (const result of await expireFleet(targets, options)) {
         console.log(
           `${new Date().toISOString()} ${result.target}/${result.slot}: expired injection removed; now ${result.injectionId ?? "empty"}`,

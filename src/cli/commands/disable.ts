@@ -1,6 +1,12 @@
 import type { Command } from "commander";
 import { disableFleet } from "../../inject/fleet.ts";
-import { chooseTargets, fleetOptions, printReport, type FleetOptions } from "../fleet-options.ts";
+import {
+  chooseTargets,
+  fleetContext,
+  fleetOptions,
+  printReport,
+  type FleetOptions,
+} from "../fleet-options.ts";
 
 export function register(program: Command): void {
   fleetOptions(
@@ -8,6 +14,7 @@ export function register(program: Command): void {
       .command("disable")
       .description("kill switch: every slot of the chosen Envoys back to the no-op filter"),
   ).action(async (options: FleetOptions) => {
-    printReport(await disableFleet(await chooseTargets(options), options));
+    const targets = await chooseTargets(options);
+    printReport(await disableFleet(targets, await fleetContext(options, targets)));
   });
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import path from "node:path";
-import { Command } from "commander";
+import { Command, InvalidArgumentError } from "commander";
 import { fail, say } from "../output.ts";
 import { GraftSignError } from "../../sign/errors.ts";
 import { loadConfigurationFile, readInputFile, readJsonFile, writeFileAtomic } from "../../sign/files.ts";
@@ -20,6 +20,9 @@ interface SignOptions {
   reason?: string;
   author?: string;
   envelope?: string;
+  scopeSlot?: string[];
+  scopeLabel?: Record<string, string>;
+  downgradeFrom?: string;
 }
 
 /**
@@ -52,6 +55,16 @@ export function register(program: Command): void {
     .option("--reason <text>", "why this injection is needed")
     .option("--author <name>", "who asks for the injection (default: $GRAFT_ACTOR, else the OS user)")
     .option("--envelope <file>", "an existing envelope to add this key's signature to")
+    .option("--scope-slot <slot...>", "approve only for these slots (agents refuse others: OUT_OF_SCOPE)")
+    .option(
+      "--scope-label <k=v>",
+      "approve only for targets carrying this label (repeatable; checked by each agent against its own labels)",
+      collectLabel,
+    )
+    .option(
+      "--downgrade-from <version>",
+      "approve replacing this newer active release with this older one (agents refuse a downgrade otherwise)",
+    )
     .action(async (modulePath: string, options: SignOptions, command: Command) => {
       try {
         const wasmBytes = await readInputFile(modulePath, "module");
@@ -60,11 +73,18 @@ export function register(program: Command): void {
           options.config === undefined ? undefined : await loadConfigurationFile(options.config);
         let envelope;
         if (options.envelope !== undefined) {
-          for (const flag of ["ttl", "reason", "author"] as const) {
+          for (const flag of [
+            "ttl",
+            "reason",
+            "author",
+            "scopeSlot",
+            "scopeLabel",
+            "downgradeFrom",
+          ] as const) {
             if (options[flag] !== undefined) {
               throw new GraftSignError(
                 "INVALID_STATEMENT",
-                `--${flag} cannot be combined with --envelope: the statement is already signed and co-signers approve it as it is`,
+                `--${flag.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)} cannot be combined with --envelope: the statement is already signed and co-signers approve it as it is`,
               );
             }
           }
@@ -98,6 +118,9 @@ export function register(program: Command): void {
             reason: options.reason as string,
             configuration,
             ttl: options.ttl as string,
+            ...(options.scopeSlot ? { slots: options.scopeSlot } : {}),
+            ...(options.scopeLabel ? { targets: options.scopeLabel } : {}),
+            ...(options.downgradeFrom ? { downgradeFrom: options.downgradeFrom } : {}),
           });
           envelope = signEnvelope(statement, key);
         }
@@ -110,4 +133,10 @@ export function register(program: Command): void {
         fail(command, error);
       }
     });
+}
+
+function collectLabel(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const at = value.indexOf("=");
+  if (at <= 0) throw new InvalidArgumentError("expected key=value, e.g. tier=payments");
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
 }

@@ -1,0 +1,240 @@
+// Real Envoys, each with a graft agent beside it (in this process), the keys around them, and the
+// releases tests inject: the fixture every agent test starts from.
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import yaml from "js-yaml";
+import type { AgentConfig } from "../../../src/agent/config.ts";
+import { startAgent, type RunningAgent } from "../../../src/agent/daemon.ts";
+import { startLocalFleet, type LocalFleet, type SlotEnvoy } from "../../../src/inject/local-fleet.ts";
+import type { Target } from "../../../src/inject/target.ts";
+import type { DsseEnvelope } from "../../../src/sign/dsse.ts";
+import { generateKeyPair, signingKeyFromPem, type SigningKey } from "../../../src/sign/keys.ts";
+import { signPolicy } from "../../../src/sign/policy-bundle.ts";
+import { addSignature, signEnvelope } from "../../../src/sign/sign.ts";
+import { createStatement, type StatementInput } from "../../../src/sign/statement.ts";
+import { approver, type Approver } from "../../sign/helpers.ts";
+import { builtWasm } from "../../support/envoy-fixture.ts";
+
+export const SLOT = "graft-slot-0";
+export const alice = approver("alice");
+export const bob = approver("bob");
+export const carol = approver("carol");
+export const mallory = approver("mallory");
+export const roots = [approver("root-a"), approver("root-b")];
+export const controller = approver("ops-ctl");
+
+export const headerRewrite = (): Buffer => readFileSync(builtWasm("header-rewrite.wasm"));
+/** header-rewrite tagging every response with the injection id. */
+export const TAG_CONFIG = {
+  rules: [{ name: "tag", response: [{ op: "set", name: "x-graft-injection", value: "${injection_id}" }] }],
+};
+
+export interface Release {
+  module: Buffer;
+  envelope: DsseEnvelope;
+  configuration: Record<string, unknown>;
+  injectionId: string;
+}
+
+/** A header-rewrite release signed by `signers` (first signs, the rest co-sign). */
+export function release(
+  injectionId: string,
+  signers: Approver[],
+  overrides: Partial<StatementInput> = {},
+): Release {
+  const module = (overrides.wasmBytes as Buffer | undefined) ?? headerRewrite();
+  const configuration = (overrides.configuration as Record<string, unknown> | undefined) ?? TAG_CONFIG;
+  const statement = createStatement({
+    wasmBytes: module,
+    moduleName: "header-rewrite.wasm",
+    filter: "header-rewrite",
+    version: "1.0.0",
+    injectionId,
+    author: "test",
+    reason: "agent tests",
+    configuration,
+    ttl: "1h",
+    ...overrides,
+  });
+  let envelope = signEnvelope(statement, signers[0]!.key);
+  for (const signer of signers.slice(1)) envelope = addSignature(envelope, signer.key);
+  return { module, envelope, configuration, injectionId };
+}
+
+export interface PolicyOptions {
+  serial: number;
+  trusted?: Approver[];
+  revoked?: Approver[];
+  approvalRules?: unknown[];
+  maxTtl?: string;
+  signers?: Approver[];
+}
+
+export function policyYaml(options: PolicyOptions): string {
+  return yaml.dump({
+    version: 1,
+    serial: options.serial,
+    maxTtl: options.maxTtl ?? "24h",
+    clockSkew: "1m",
+    keys: (options.trusted ?? [alice, bob, carol]).map((a) => ({
+      name: a.name,
+      publicKey: a.pair.publicKeyPem,
+      filters: ["*"],
+    })),
+    ...(options.revoked ? { revoked: options.revoked.map((a) => a.pair.keyId) } : {}),
+    ...(options.approvalRules ? { approvalRules: options.approvalRules } : {}),
+  });
+}
+
+export function signedPolicy(options: PolicyOptions): DsseEnvelope {
+  return signPolicy(
+    policyYaml(options),
+    (options.signers ?? roots).map((r) => r.key),
+  );
+}
+
+export interface AgentHost {
+  name: string;
+  envoy: SlotEnvoy;
+  /** The listener URL. */
+  url: string;
+  config: AgentConfig;
+  agent: RunningAgent;
+  /** The target as the control plane's targets file would describe it. */
+  target: Target;
+  restart(): Promise<void>;
+}
+
+export interface AgentFleet {
+  fleet: LocalFleet;
+  hosts: AgentHost[];
+  workDir: string;
+  caller: SigningKey;
+  stop(): Promise<void>;
+}
+
+export interface AgentFleetOptions {
+  count?: number;
+  labels?: Record<string, string>;
+  policy?: PolicyOptions;
+  enforceIntervalMs?: number;
+}
+
+/** `count` Envoys, each with an agent (labels, signed policy serial 1 by default, 2-of-2 root). */
+export async function startAgentFleet(options: AgentFleetOptions = {}): Promise<AgentFleet> {
+  const workDir = await mkdtemp(path.join(tmpdir(), "graft-agents-"));
+  const fleet = await startLocalFleet({ count: options.count ?? 1, workDir, concurrency: 1 });
+  const hosts: AgentHost[] = [];
+  const policyFile = path.join(workDir, "policy.dsse.json");
+  await writeFile(policyFile, JSON.stringify(signedPolicy(options.policy ?? { serial: 1 })));
+  try {
+    for (const envoy of fleet.envoys) {
+      const name = envoy.target.name;
+      const agentKey = generateKeyPair();
+      const config: AgentConfig = {
+        source: `${name}.agent.yaml`,
+        name,
+        labels: options.labels ?? { tier: "payments" },
+        listen: { host: "127.0.0.1", port: 0 },
+        envoy: { admin: envoy.target.adminUrl, ecdsDir: envoy.target.ecdsDir, slots: [SLOT] },
+        moduleStore: path.join(workDir, name, "store"),
+        moduleStoreMode: 0o700,
+        stateDir: path.join(workDir, name, "agent"),
+        key: signingKeyFromPem(agentKey.privateKeyPem),
+        trustRoot: {
+          keys: roots.map((r) => ({ keyId: r.key.keyId, publicKey: r.key.publicKey })),
+          threshold: 2,
+        },
+        policyFile,
+        auditLog: path.join(workDir, name, "audit.log"),
+        callers: [
+          {
+            name: controller.name,
+            key: { keyId: controller.key.keyId, publicKey: controller.key.publicKey },
+          },
+        ],
+        enforceIntervalMs: options.enforceIntervalMs ?? 250,
+      };
+      const host: AgentHost = {
+        name,
+        envoy,
+        url: envoy.url,
+        config,
+        agent: await startAgent(config, { envoyLogs: () => envoy.envoy.logs() }),
+        target: undefined as unknown as Target,
+        async restart() {
+          await host.agent.stop();
+          host.agent = await startAgent(
+            { ...config, listen: { host: "127.0.0.1", port: Number(new URL(host.agent.url).port) } },
+            {
+              envoyLogs: () => envoy.envoy.logs(),
+            },
+          );
+        },
+      };
+      host.target = {
+        name,
+        adminUrl: "",
+        ecdsDir: "",
+        moduleDir: "",
+        labels: { ...config.labels },
+        slots: [SLOT],
+        agent: { url: host.agent.url, publicKey: config.key.publicKey, keyId: config.key.keyId },
+      };
+      hosts.push(host);
+    }
+  } catch (error) {
+    await Promise.all(hosts.map((h) => h.agent.stop()));
+    await fleet.stop();
+    await rm(workDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    fleet,
+    hosts,
+    workDir,
+    caller: controller.key,
+    async stop() {
+      await Promise.all(hosts.map((h) => h.agent.stop()));
+      await fleet.stop();
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The x-graft-injection header a listener answers with (null: the slot serves no tagging filter). */
+export async function served(url: string): Promise<string | null> {
+  const response = await fetch(`${url}/x`);
+  await response.arrayBuffer();
+  return response.headers.get("x-graft-injection");
+}
+
+/** Polls `check` until it returns true or `ms` pass. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  ms = 5_000,
+  what = "condition",
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export function auditRecords(log: string): {
+  action: string;
+  outcome: string;
+  actor: string;
+  reason: string | null;
+  details?: Record<string, unknown>;
+}[] {
+  return readFileSync(log, "utf8")
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as never);
+}

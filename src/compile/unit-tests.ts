@@ -70,7 +70,6 @@ export function runUnitTests(filter: FilterInfo): UnitTestRun {
     maxBuffer: 64 << 20,
   });
   // as-pect colours its summary (FORCE_COLOR=0 would switch that off, but crashes it too).
-  // eslint-disable-next-line no-control-regex
   const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.replace(/\u001b\[[0-9;]*m/g, "");
   return { ran: true, passed: result.status === 0, output };
 }

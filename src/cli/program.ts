@@ -1,13 +1,19 @@
 import { Command } from "commander";
+import { register as registerAdmission } from "./commands/admission.ts";
 import { register as registerAgent } from "./commands/agent.ts";
+import { register as registerArgo } from "./commands/argo.ts";
 import { register as registerAudit } from "./commands/audit.ts";
 import { register as registerBuild } from "./commands/build.ts";
 import { register as registerControl } from "./commands/control.ts";
 import { register as registerDisable } from "./commands/disable.ts";
+import { register as registerFlagger } from "./commands/flagger.ts";
 import { register as registerInject } from "./commands/inject.ts";
+import { register as registerIstio } from "./commands/istio.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
 import { register as registerNew } from "./commands/new.ts";
 import { register as registerPolicy } from "./commands/policy.ts";
+import { register as registerPull } from "./commands/pull.ts";
+import { register as registerPush } from "./commands/push.ts";
 import { register as registerRollback } from "./commands/rollback.ts";
 import { register as registerRollout } from "./commands/rollout.ts";
 import { register as registerSign } from "./commands/sign.ts";
@@ -23,15 +29,21 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   for (const register of [
+    registerAdmission,
     registerAgent,
+    registerArgo,
     registerAudit,
     registerBuild,
     registerControl,
     registerDisable,
+    registerFlagger,
     registerInject,
+    registerIstio,
     registerKeygen,
     registerNew,
     registerPolicy,
+    registerPull,
+    registerPush,
     registerRollback,
     registerRollout,
     registerSign,

@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { logLevelNumber, type LogLevelName } from "./abi.ts";
 import { echoUpstream } from "./echo-model.ts";
 import { HeaderMap, type HeaderInput } from "./headers.ts";
+import { normalizeRequestHeaders, type CodecRejection } from "./normalize.ts";
 import {
   formatLogEntry,
   ManualClock,
@@ -69,6 +70,13 @@ export interface HttpRequest {
   headers?: HeaderInput;
   /** A string or bytes arrive whole (content-length); a list arrives as chunks (chunked encoding). */
   body?: string | Uint8Array | (string | Uint8Array)[];
+  /** Send even a one-chunk list chunked (no content-length): one data callback, then end of stream. */
+  chunked?: boolean;
+  /**
+   * End of stream rides on the last data chunk (HTTP/2's END_STREAM on the last DATA frame)
+   * instead of an empty call after it (HTTP/1.1 chunked encoding). Default false.
+   */
+  endStreamWithLastChunk?: boolean;
   trailers?: HeaderInput;
   /** Worker to run on; round robin unless set. */
   worker?: number;
@@ -202,20 +210,36 @@ export class Emulator {
     headers.add(":path", request.path);
     headers.add(":method", method);
     headers.add(":scheme", "http");
-    if (request.headers) headers.addAll(request.headers);
+    if (request.headers) {
+      // Envoy's codec and connection manager act on the client's headers before any filter.
+      const normalized = normalizeRequestHeaders(HeaderMap.from(request.headers));
+      if (!(normalized instanceof HeaderMap)) return codecReply(vm.worker, normalized);
+      for (let i = 0; i < normalized.size; i++) headers.add(normalized.names[i]!, normalized.values[i]!);
+    }
     const body =
       request.body === undefined
         ? []
         : Array.isArray(request.body)
           ? request.body.map(toBytes)
           : [toBytes(request.body as string | Uint8Array)];
-    if (body.length === 1) headers.add("content-length", String(body[0]!.length));
-    else if (body.length > 1) headers.add("transfer-encoding", "chunked");
+    const chunked = body.length > 1 || (body.length === 1 && request.chunked === true);
+    if (body.length === 1 && !chunked) headers.add("content-length", String(body[0]!.length));
+    else if (chunked) headers.add("transfer-encoding", "chunked");
     headers.add("x-forwarded-proto", "http");
     headers.add("x-request-id", requestId());
     const trailers = request.trailers ? HeaderMap.from(request.trailers) : undefined;
     const result = vm.runStream(
-      { method, path: request.path, authority, scheme: "http", headers, body, trailers },
+      {
+        method,
+        path: request.path,
+        authority,
+        scheme: "http",
+        headers,
+        body,
+        trailers,
+        chunked,
+        endStreamWithLastChunk: request.endStreamWithLastChunk ?? false,
+      },
       request.upstream ?? this.upstream,
     );
     // Events a stream posted to other workers (on_queue_ready) run on those workers afterwards.
@@ -260,4 +284,23 @@ export class Emulator {
   get abiVersion(): string {
     return this.workers[0]!.abiVersion;
   }
+}
+
+/** The codec's own reply: the filter never sees the request. */
+function codecReply(worker: number, rejection: CodecRejection): StreamResult {
+  const body = encoder.encode(rejection.body);
+  const responseHeaders = new HeaderMap();
+  responseHeaders.add(":status", String(rejection.status));
+  responseHeaders.add("content-length", String(body.length));
+  responseHeaders.add("content-type", "text/plain");
+  responseHeaders.add("connection", "close");
+  return {
+    worker,
+    outcome: "local_reply",
+    status: rejection.status,
+    responseHeaders,
+    responseBody: body,
+    responseTrailers: new HeaderMap(),
+    details: rejection.details,
+  };
 }

@@ -4,17 +4,31 @@ import { LOG_LEVELS, METRIC_ID_INCREMENT, METRIC_KINDS, WasmResult, type MetricK
 
 /** Time as the host reports it (proxy_get_current_time_nanoseconds, WASI clock_time_get, ticks). */
 export interface Clock {
-  /** Milliseconds since the epoch; may be fractional. */
+  /** Milliseconds since the epoch; may be fractional. Monotonic: ticks and timers run on it. */
   now(): number;
+  /**
+   * The wall clock (proxy_get_current_time_nanoseconds, WASI clock_time_get), which can step
+   * backwards as a system clock does (NTP); now() unless set. Envoy's timers are monotonic.
+   */
+  wall?(): number;
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
 
 /** A clock that moves only when told; the emulator fires due ticks when it advances. */
 export class ManualClock implements Clock {
+  private wallOffsetMs = 0;
   constructor(private ms = Date.UTC(2026, 0, 1)) {}
   now(): number {
     return this.ms;
+  }
+  wall(): number {
+    return this.ms + this.wallOffsetMs;
+  }
+  /** Steps the wall clock by `ms`, backwards when negative; ticks are not affected. */
+  stepWall(ms: number): void {
+    if (!Number.isFinite(ms)) throw new Error(`a clock step must be finite, got ${ms}`);
+    this.wallOffsetMs += ms;
   }
   advance(ms: number): void {
     if (!(ms >= 0)) throw new Error(`a clock only moves forward (asked to advance by ${ms} ms)`);

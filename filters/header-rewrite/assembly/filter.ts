@@ -15,7 +15,7 @@ import {
   TAG_RULE,
 } from "../../../assembly";
 import { FILTER, METRIC_REQUESTS_TOTAL, METRIC_REWRITE_FAILED_TOTAL, METRIC_RULE_APPLIED_TOTAL } from "./contract.generated";
-import { Action, HeaderRewriteConfig, Op, PendingAction, parseConfig } from "./rules";
+import { Action, HeaderRewriteConfig, Op, PendingAction, RenderBudget, parseConfig } from "./rules";
 
 export class HeaderRewriteRoot extends GraftRootContext {
   config: HeaderRewriteConfig = new HeaderRewriteConfig();
@@ -43,6 +43,8 @@ export class HeaderRewriteRoot extends GraftRootContext {
 }
 
 const envoyRequest = new EnvoyRequest();
+// The request's rendering budget (MAX_RENDERED_BYTES) and its quoted headers, read once each.
+const budget = new RenderBudget();
 
 /** Applies one action; false when Envoy refused the change (counted as the rule's failure). */
 function apply(map: HeaderMapTypeValues, op: Op, name: string, value: string): bool {
@@ -58,19 +60,25 @@ export class HeaderRewriteStream extends GraftStream<HeaderRewriteRoot> {
   onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
     const root = this.root;
     envoyRequest.reset();
+    budget.reset();
     increment(root.requestsMetric);
     const rules = root.config.rules;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i];
       if (!rule.matches(envoyRequest)) continue;
       // Response values are rendered now: they may quote request headers.
+      // An action whose value would pass the request's rendering budget is not applied: it
+      // counts as the rule's failure, as a write Envoy refuses does.
       for (let j = 0; j < rule.response.length; j++) {
         const action = rule.response[j];
-        this.pending.push(new PendingAction(action.op, action.name, render(action), rule.failedMetricId));
+        const value = render(action);
+        if (value === null) increment(rule.failedMetricId);
+        else this.pending.push(new PendingAction(action.op, action.name, value, rule.failedMetricId));
       }
       for (let j = 0; j < rule.request.length; j++) {
         const action = rule.request[j];
-        if (!apply(HeaderMapTypeValues.RequestHeaders, action.op, action.name, render(action))) increment(rule.failedMetricId);
+        const value = render(action);
+        if (value === null || !apply(HeaderMapTypeValues.RequestHeaders, action.op, action.name, value)) increment(rule.failedMetricId);
       }
       increment(rule.metricId);
     }
@@ -86,7 +94,7 @@ export class HeaderRewriteStream extends GraftStream<HeaderRewriteRoot> {
   }
 }
 
-function render(action: Action): string {
+function render(action: Action): string | null {
   const template = action.value;
-  return template === null ? "" : template.render(envoyRequest);
+  return template === null ? "" : template.render(envoyRequest, budget);
 }

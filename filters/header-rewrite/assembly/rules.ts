@@ -1,5 +1,5 @@
 // header-rewrite's configuration and matching, free of host calls so as-pect can test it.
-import { MAX_RULES } from "./contract.generated";
+import { MAX_RENDERED_BYTES, MAX_RULES } from "./contract.generated";
 import { ConfigReader } from "../../../assembly/config";
 import { JsonValue, JsonKind } from "../../../assembly/json";
 import { RequestView } from "../../../assembly/request";
@@ -25,23 +25,79 @@ export class HeaderMatch {
 const PART_LITERAL: i32 = 0;
 const PART_HEADER: i32 = 1;
 
+/**
+ * What one request may render: at most MAX_RENDERED_BYTES (UTF-8) of header values over all its
+ * actions, and each quoted request header read from the host once. One instance per worker,
+ * reset as each request starts.
+ */
+export class RenderBudget {
+  remaining: i32 = MAX_RENDERED_BYTES;
+  private names: string[] = [];
+  private values: (string | null)[] = [];
+  private sizes: i32[] = [];
+  reset(): void {
+    this.remaining = MAX_RENDERED_BYTES;
+    if (this.names.length > 0) {
+      this.names.length = 0;
+      this.values.length = 0;
+      this.sizes.length = 0;
+    }
+  }
+  /** The quoted header's value (null when absent) and its UTF-8 size, read once per request. */
+  quote(view: RequestView, name: string): i32 {
+    for (let i = 0; i < this.names.length; i++) if (this.names[i] == name) return i;
+    const value = view.header(name);
+    this.names.push(name);
+    this.values.push(value);
+    this.sizes.push(value === null ? 0 : String.UTF8.byteLength(value));
+    return this.names.length - 1;
+  }
+  value(index: i32): string | null {
+    return this.values[index];
+  }
+  size(index: i32): i32 {
+    return this.sizes[index];
+  }
+}
+
 export class Template {
   kinds: i32[] = [];
   texts: string[] = [];
-
-  render(view: RequestView): string {
+  /** UTF-8 bytes of the literal parts. */
+  literalBytes: i32 = 0;
+  /**
+   * The value for this request, or null when it would take the request's rendered bytes past
+   * MAX_RENDERED_BYTES (then nothing is built and the budget is unchanged).
+   */
+  render(view: RequestView, budget: RenderBudget): string | null {
     // Common case: a plain value, no lookups.
-    if (this.kinds.length == 1 && this.kinds[0] == PART_LITERAL) return this.texts[0];
-    let out = "";
+    if (this.kinds.length == 1 && this.kinds[0] == PART_LITERAL) {
+      if (this.literalBytes > budget.remaining) return null;
+      budget.remaining -= this.literalBytes;
+      return this.texts[0];
+    }
+    // Size first, so an oversized value is never built.
+    let bytes = this.literalBytes;
+    const quotes = new StaticArray<i32>(this.kinds.length);
     for (let i = 0; i < this.kinds.length; i++) {
-      if (this.kinds[i] == PART_LITERAL) {
-        out += this.texts[i];
-      } else {
-        const value = view.header(this.texts[i]);
-        if (value !== null) out += value;
+      if (this.kinds[i] == PART_HEADER) {
+        const index = budget.quote(view, this.texts[i]);
+        quotes[i] = index;
+        bytes += budget.size(index);
+        if (bytes > budget.remaining) return null;
       }
     }
-    return out;
+    budget.remaining -= bytes;
+    const parts = new Array<string>(this.kinds.length);
+    for (let i = 0; i < this.kinds.length; i++) {
+      if (this.kinds[i] == PART_LITERAL) {
+        parts[i] = this.texts[i];
+      } else {
+        const value = budget.value(quotes[i]);
+        parts[i] = value === null ? "" : value;
+      }
+    }
+    return parts.join("");
   }
 }
 
@@ -84,6 +140,9 @@ export function parseTemplate(source: string, reader: ConfigReader, path: string
   if (literal.length > 0 || template.kinds.length == 0) {
     template.kinds.push(PART_LITERAL);
     template.texts.push(literal);
+  }
+  for (let k = 0; k < template.kinds.length; k++) {
+    if (template.kinds[k] == PART_LITERAL) template.literalBytes += String.UTF8.byteLength(template.texts[k]);
   }
   return template;
 }
@@ -149,7 +208,34 @@ export function parseConfig(reader: ConfigReader, root: JsonValue, filter: strin
     reader.unique(names, rule.name, path + "/name", "rule name");
     config.rules.push(rule);
   }
+  if (reader.ok()) checkRenderedBytes(reader, config);
   return config;
+}
+
+/**
+ * A request renders at most MAX_RENDERED_BYTES of header values. Quoted headers are the client's
+ * (their share is checked per request), but literal text is rendered by every request that matches
+ * the rules: rules whose literal text alone passes the cap could never apply in full, so they are
+ * refused here, naming the value that passes it.
+ */
+function checkRenderedBytes(reader: ConfigReader, config: HeaderRewriteConfig): void {
+  let total: i32 = 0;
+  for (let i = 0; i < config.rules.length; i++) {
+    const rule = config.rules[i];
+    for (let side = 0; side < 2; side++) {
+      const actions = side == 0 ? rule.request : rule.response;
+      for (let j = 0; j < actions.length; j++) {
+        const template = actions[j].value;
+        if (template === null) continue;
+        total += template.literalBytes;
+        if (total > MAX_RENDERED_BYTES) {
+          const at = "/rules/" + i.toString() + (side == 0 ? "/request/" : "/response/") + j.toString() + "/value";
+          reader.fail(at, "the rules' values render " + total.toString() + " bytes of literal text per request, over the limit of " + MAX_RENDERED_BYTES.toString() + " (max_rendered_bytes); shorten the values or split the rules across injections");
+          return;
+        }
+      }
+    }
+  }
 }
 
 function parseRule(reader: ConfigReader, item: JsonValue, path: string, filter: string, injection: string): Rule {

@@ -60,6 +60,12 @@ export class RequestCheck {
   finished: bool = false;
   /** The content-length header's value, or -1 when absent or unread. */
   contentLength: i64 = -1;
+  /**
+   * A body verdict reached while the body's size is still unknown (no content-length): it waits
+   * for the end of the body, because a body over max_body_bytes gets body_too_large whatever else
+   * is wrong with it (size first), so the reason cannot depend on how the body was chunked.
+   */
+  private pending: Verdict | null = null;
   private json: JsonBodyValidator | null = null;
   private matcher: StreamMatcher | null = null;
   private forbidBody: bool = false;
@@ -71,6 +77,30 @@ export class RequestCheck {
   /** Whether body bytes must be read (not only counted). */
   readsBody(): bool {
     return this.json !== null || this.matcher !== null;
+  }
+
+  /**
+   * Whether the next `length` body bytes must be read: false when only their count matters (no
+   * body check, a verdict already waiting, a forbidden body) or when they would take the body past
+   * max_body_bytes, so an oversized chunk is refused without being copied into the VM.
+   */
+  needsBytes(length: i32): bool {
+    if (this.finished || this.pending !== null || this.forbidBody || !this.readsBody()) return false;
+    const limit = this.config.maxBodyBytes;
+    return !(limit > 0 && this.bodyBytes + <i64>length > limit);
+  }
+
+  /** The size of the body is known to be within max_body_bytes: a body verdict can stand now. */
+  private sizeSettled(): bool {
+    return this.config.maxBodyBytes == 0 || this.contentLength >= 0;
+  }
+
+  /** A body verdict: now when the body's size is settled, else kept until the body ends. */
+  private bodyVerdict(reason: string, detail: string): Verdict | null {
+    if (this.sizeSettled()) return this.refuse(reason, detail);
+    this.pending = new Verdict(reason, detail);
+    this.release();
+    return null;
   }
 
   private refuse(reason: string, detail: string): Verdict {
@@ -140,22 +170,28 @@ export class RequestCheck {
     return this.refuse(REASON_BODY_FORBIDDEN, excerpt(this.method) + " must not carry a request body");
   }
 
-  /** `length` more body bytes at `ptr` (`ptr` may be 0 when readsBody() is false). */
+  /**
+   * `length` more body bytes at `ptr` (`ptr` may be 0 when needsBytes(length) is false). Size
+   * first: the bytes are counted before anything reads them, and a body past max_body_bytes is
+   * body_too_large even when an earlier byte already failed another check.
+   */
   body(ptr: usize, length: i32): Verdict | null {
     if (this.finished || length <= 0) return null;
-    if (this.forbidBody) return this.forbidden();
     this.bodyBytes += length;
     const limit = this.config.maxBodyBytes;
     if (limit > 0 && this.bodyBytes > limit) {
+      this.pending = null;
       return this.refuse(REASON_BODY_TOO_LARGE, "body exceeds the limit of " + limit.toString() + " bytes");
     }
+    if (this.pending !== null) return null;
+    if (this.forbidBody) return this.bodyVerdict(REASON_BODY_FORBIDDEN, excerpt(this.method) + " must not carry a request body");
     const matcher = this.matcher;
     if (matcher !== null) {
       const rule = matcher.feed(ptr, length);
-      if (rule !== null) return this.refuse(REASON_DENIED, rule.describe());
+      if (rule !== null) return this.bodyVerdict(REASON_DENIED, rule.describe());
     }
     const json = this.json;
-    if (json !== null && !json.feedBytes(ptr, length)) return this.refuse(json.verdict!.reason, json.verdict!.detail);
+    if (json !== null && !json.feedBytes(ptr, length)) return this.bodyVerdict(json.verdict!.reason, json.verdict!.detail);
     return null;
   }
 
@@ -182,6 +218,11 @@ export class RequestCheck {
   /** The request ended (end of stream in a body callback, or trailers). A verdict, or null: it passed. */
   end(): Verdict | null {
     if (this.finished) return this.verdict;
+    const pending = this.pending;
+    if (pending !== null) {
+      this.pending = null;
+      return this.refuse(pending.reason, pending.detail);
+    }
     this.finished = true;
     if (this.bodyBytes == 0) {
       if (this.requireBody) return this.refuse(REASON_BODY_REQUIRED, excerpt(this.method) + " requires a request body");

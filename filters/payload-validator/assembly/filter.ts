@@ -104,7 +104,7 @@ export class PayloadValidatorStream extends GraftStream<PayloadValidatorRoot> {
     if (size > start) {
       const length = size - start;
       let verdict: Verdict | null;
-      if (this.check.readsBody()) {
+      if (this.check.needsBytes(<i32>length)) {
         const bytes = getBufferBytes(BufferTypeValues.HttpRequestBody, start, length);
         if (<u32>bytes.byteLength != length) {
           // Never expected; unread bytes must not pass unchecked.
@@ -114,6 +114,7 @@ export class PayloadValidatorStream extends GraftStream<PayloadValidatorRoot> {
           verdict = this.check.body(changetype<usize>(bytes), bytes.byteLength);
         }
       } else {
+        // Only the count matters (or the chunk takes the body past max_body_bytes): not copied.
         verdict = this.check.body(0, <i32>length);
       }
       if (this.holding) this.fed = size;

@@ -1,5 +1,6 @@
 import { ConfigReader } from "../../../../assembly/config";
-import { HeaderRewriteConfig, parseConfig, pathWithoutQuery, Op } from "../rules";
+import { HeaderRewriteConfig, parseConfig, pathWithoutQuery, Op, RenderBudget, Template, RequestView } from "../rules";
+import { MAX_RENDERED_BYTES } from "../contract.generated";
 import { FakeRequest } from "../../../../assembly/__tests__/fake-request";
 
 function load(json: string): ConfigReader {
@@ -15,6 +16,12 @@ function config(json: string): HeaderRewriteConfig {
   const result = parseConfig(reader, root, "header-rewrite", "inj-1");
   expect(reader.ok()).toBe(true);
   return result;
+}
+
+function rendered(template: Template | null, view: RequestView): string {
+  const value = template!.render(view, new RenderBudget());
+  expect(value).not.toBeNull();
+  return value!;
 }
 
 function expectErrorContaining(json: string, fragment: string): void {
@@ -63,19 +70,42 @@ describe("header-rewrite values", () => {
   test("templates resolve the injection id, filter and rule at configure time", () => {
     const action = config('{"rules":[{"name":"r1","request":[{"op":"set","name":"x","value":"${filter}/${injection_id}/${rule}"}]}]}').rules[0].request[0];
     expect(action.op).toBe(Op.Set);
-    expect(action.value!.render(new FakeRequest("GET", "/"))).toBe("header-rewrite/inj-1/r1");
+    expect(rendered(action.value, new FakeRequest("GET", "/"))).toBe("header-rewrite/inj-1/r1");
   });
 
   test("templates quote request headers, empty when absent", () => {
     const action = config('{"rules":[{"name":"r","response":[{"op":"append","name":"x","value":"u=${request.header.X-User};"}]}]}').rules[0].response[0];
     expect(action.op).toBe(Op.Append);
-    expect(action.value!.render(new FakeRequest("GET", "/").with("x-user", "bob"))).toBe("u=bob;");
-    expect(action.value!.render(new FakeRequest("GET", "/"))).toBe("u=;");
+    expect(rendered(action.value, new FakeRequest("GET", "/").with("x-user", "bob"))).toBe("u=bob;");
+    expect(rendered(action.value, new FakeRequest("GET", "/"))).toBe("u=;");
   });
 
   test("a dollar sign without a brace is literal", () => {
     const action = config('{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"$5 and $"}]}]}').rules[0].request[0];
-    expect(action.value!.render(new FakeRequest("GET", "/"))).toBe("$5 and $");
+    expect(rendered(action.value, new FakeRequest("GET", "/"))).toBe("$5 and $");
+  });
+
+  test("a request renders at most max_rendered_bytes: an action that would pass it renders nothing", () => {
+    const c = config('{"rules":[{"name":"r","request":[{"op":"set","name":"a","value":"<${request.header.x-big}>"},{"op":"set","name":"b","value":"${request.header.x-big}${request.header.x-big}"},{"op":"set","name":"c","value":"ok"}]}]}');
+    const big = "x".repeat(MAX_RENDERED_BYTES / 2 - 1);
+    const view = new FakeRequest("GET", "/").with("x-big", big);
+    const budget = new RenderBudget();
+    const actions = c.rules[0].request;
+    expect(actions[0].value!.render(view, budget)).toBe("<" + big + ">");
+    expect(actions[1].value!.render(view, budget)).toBeNull(); // 2 × big would pass the cap
+    expect(budget.remaining).toBe(MAX_RENDERED_BYTES / 2 - 1);
+    expect(actions[2].value!.render(view, budget)).toBe("ok");
+    budget.reset();
+    expect(budget.remaining).toBe(MAX_RENDERED_BYTES);
+  });
+
+  test("a quoted value counts its UTF-8 bytes", () => {
+    const c = config('{"rules":[{"name":"r","request":[{"op":"set","name":"a","value":"${request.header.x-u}"}]}]}');
+    const budget = new RenderBudget();
+    budget.remaining = 5;
+    expect(c.rules[0].request[0].value!.render(new FakeRequest("GET", "/").with("x-u", "ééé"), budget)).toBeNull();
+    budget.remaining = 6;
+    expect(c.rules[0].request[0].value!.render(new FakeRequest("GET", "/").with("x-u", "ééé"), budget)).toBe("ééé");
   });
 
   test("header names are stored lowercase", () => {
@@ -117,6 +147,11 @@ describe("header-rewrite configuration errors name the field", () => {
   });
   test("an unclosed variable", () => {
     expectErrorContaining('{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"${rule"}]}]}', "/rules/0/request/0/value: unclosed ${");
+  });
+  test("rules whose literal text alone passes max_rendered_bytes", () => {
+    const half = "v".repeat(MAX_RENDERED_BYTES / 2);
+    const json = '{"rules":[{"name":"a","request":[{"op":"set","name":"x","value":"' + half + '"}]},{"name":"b","response":[{"op":"set","name":"y","value":"' + half + '!"}]}]}';
+    expectErrorContaining(json, "/rules/1/response/0/value: the rules' values render 65537 bytes of literal text per request, over the limit of 65536 (max_rendered_bytes)");
   });
   test("a wrong type", () => {
     expect(errorOf('{"rules":{}}')).toBe("/rules: expected an array, got an object");

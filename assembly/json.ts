@@ -14,6 +14,8 @@
 //   without allocating per value. A token that lies whole in one chunk (the common case) is handed
 //   over in place; one split across chunks, or holding escapes, is assembled in a buffer first.
 
+import { parseDecimal } from "./decimal";
+
 const E_DEPTH = "nesting deeper than the limit";
 const E_STRING_LENGTH = "string longer than the limit";
 const E_NUMBER_LENGTH = "number longer than the limit";
@@ -119,7 +121,6 @@ const N_EXP: i32 = 7;
 
 const FRAME_OBJECT: i32 = 1;
 const FRAME_ARRAY: i32 = 2;
-const POWERS_OF_TEN: StaticArray<f64> = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16];
 const DUPLICATE_SCAN_LIMIT: i32 = 16;
 
 // "true", "alse", "null" as little-endian u32 words, to match a literal in one load.
@@ -269,34 +270,11 @@ function utf8SequenceLength(ptr: usize, available: i32): i32 {
 }
 
 /**
- * The value of a number token (already known to follow the grammar), or NaN/±Infinity when it
- * overflows a double.
+ * The value of a number token (already known to follow the grammar): the correctly rounded double
+ * of its decimal text, as JavaScript's Number() reads it, or ±Infinity when it overflows.
  */
 function numberValue(ptr: usize, length: i32): f64 {
-  if (length <= 16) {
-    // At most 15 digits, no exponent: the digits form an exact double n, and n / 10^k for
-    // k <= 22 is correctly rounded (one IEEE division of exact operands), so no parseFloat.
-    const negative = load<u8>(ptr) == 0x2d;
-    let n: i64 = 0;
-    let fraction = -1;
-    let k = negative ? 1 : 0;
-    for (; k < length; k++) {
-      const c = <u32>load<u8>(ptr + <usize>k);
-      if (c == 0x2e) {
-        fraction = 0;
-      } else if (isDigit(c)) {
-        n = n * 10 + <i64>(c - 0x30);
-        if (fraction >= 0) fraction++;
-      } else {
-        break; // an exponent
-      }
-    }
-    if (k == length) {
-      const value = fraction > 0 ? <f64>n / unchecked(POWERS_OF_TEN[fraction]) : <f64>n;
-      return negative ? -value : value;
-    }
-  }
-  return parseFloat(utf8Text(ptr, length));
+  return parseDecimal(ptr, length);
 }
 
 /**

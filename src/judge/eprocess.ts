@@ -72,7 +72,33 @@ export interface RatioBatch {
   baselineBad: number;
   /** Canary exposure / (canary + baseline exposure) in this look, strictly between 0 and 1. */
   canaryShare: number;
+  /** The look's log-likelihood ratio is divided by this dispersion (≥ 1; 1 = independent requests). */
+  discount: number;
+  /** Looks of one block share one cap on their evidence (see EvidenceOptions). */
+  block: number;
+  /** Stands for this many identical blocks of its own (projections); default 1. */
+  repeat?: number;
 }
+
+/** One arm's bad events and exposure in one look, weighted like a RatioBatch. */
+export interface RateBatch {
+  bad: number;
+  exposure: number;
+  discount: number;
+  block: number;
+  repeat?: number;
+}
+
+/**
+ * How evidence is gathered: each block's log-likelihood ratio is capped at `logCap` (Infinity: no
+ * cap). Capping keeps the e-process valid (min(M, C) of a supermartingale M is one) and means no
+ * single block, however bursty, can carry a test over its threshold alone.
+ */
+export interface EvidenceOptions {
+  logCap: number;
+}
+
+export const UNCAPPED: EvidenceOptions = { logCap: Infinity };
 
 /** Ratios are searched on [1/RATIO_LIMIT, RATIO_LIMIT]; beyond it a bound is reported as 0 or ∞. */
 export const RATIO_LIMIT = 1e4;
@@ -95,30 +121,78 @@ function logSumExp(values: readonly number[]): number {
 }
 
 /**
- * Batches for the ratio test from per-look increments. Looks without bad events carry no evidence and
- * looks where one arm had no exposure cannot say which arm an event came from; both are dropped.
- * Consecutive looks with the same share merge exactly (the likelihood is linear in the counts).
+ * Batches for the ratio test from per-look increments and their weights (one per increment; default
+ * weight 1, each look its own block). Looks without bad events carry no evidence and looks where one
+ * arm had no exposure cannot say which arm an event came from; both are dropped. Consecutive looks
+ * with the same share, weight and block merge exactly (the likelihood is linear in the counts).
  */
 export function ratioBatches(
   increments: readonly {
     canary: { bad: number; exposure: number };
     baseline: { bad: number; exposure: number };
   }[],
+  weights?: readonly { discount: number; block: number }[],
 ): RatioBatch[] {
   const batches: RatioBatch[] = [];
-  for (const increment of increments) {
+  increments.forEach((increment, index) => {
     const events = increment.canary.bad + increment.baseline.bad;
-    if (events === 0 || increment.canary.exposure === 0 || increment.baseline.exposure === 0) continue;
+    if (events === 0 || increment.canary.exposure === 0 || increment.baseline.exposure === 0) return;
     const canaryShare = increment.canary.exposure / (increment.canary.exposure + increment.baseline.exposure);
+    const { discount, block } = weights?.[index] ?? { discount: 1, block: index };
     const last = batches[batches.length - 1];
-    if (last && last.canaryShare === canaryShare) {
+    if (last && last.canaryShare === canaryShare && last.discount === discount && last.block === block) {
       last.canaryBad += increment.canary.bad;
       last.baselineBad += increment.baseline.bad;
     } else {
-      batches.push({ canaryBad: increment.canary.bad, baselineBad: increment.baseline.bad, canaryShare });
+      batches.push({
+        canaryBad: increment.canary.bad,
+        baselineBad: increment.baseline.bad,
+        canaryShare,
+        discount,
+        block,
+      });
     }
-  }
+  });
   return batches;
+}
+
+/** Rate batches for one arm, weighted like ratioBatches; looks without exposure are dropped. */
+export function rateBatches(
+  increments: readonly { bad: number; exposure: number }[],
+  weights?: readonly { discount: number; block: number }[],
+): RateBatch[] {
+  const batches: RateBatch[] = [];
+  increments.forEach((increment, index) => {
+    if (increment.exposure === 0) return;
+    const { discount, block } = weights?.[index] ?? { discount: 1, block: index };
+    batches.push({ bad: increment.bad, exposure: increment.exposure, discount, block });
+  });
+  return batches;
+}
+
+/** Σ over blocks of min(block's summed log-likelihood ratio, cap). */
+function cappedSum<T extends { block: number; repeat?: number }>(
+  batches: readonly T[],
+  logLikelihoodRatio: (batch: T) => number,
+  logCap: number,
+): number {
+  let total = 0;
+  let blockSum = 0;
+  let block: number | undefined;
+  for (const batch of batches) {
+    if (batch.repeat !== undefined) {
+      total += batch.repeat * Math.min(logLikelihoodRatio(batch), logCap);
+      continue;
+    }
+    if (batch.block !== block) {
+      if (block !== undefined) total += Math.min(blockSum, logCap);
+      block = batch.block;
+      blockSum = 0;
+    }
+    blockSum += logLikelihoodRatio(batch);
+  }
+  if (block !== undefined) total += Math.min(blockSum, logCap);
+  return total;
 }
 
 /**
@@ -129,20 +203,24 @@ export function ratioLogEvidence(
   batches: readonly RatioBatch[],
   ratio: number,
   side: Side,
+  options: EvidenceOptions = UNCAPPED,
   mixture: MixturePrior = side === "above" ? HARM_PRIOR : SAFE_PRIOR,
 ): number {
   const delta0 = Math.log(ratio);
   const direction = side === "above" ? 1 : -1;
   const terms = mixture.multipliers.map((multiplier, k) => {
     const deltaK = delta0 + direction * Math.log(multiplier);
-    let logLikelihoodRatio = 0;
-    for (const batch of batches) {
-      const logit = Math.log(batch.canaryShare / (1 - batch.canaryShare));
-      // log θ(x) = −softplus(−(x + a)), log(1 − θ(x)) = −softplus(x + a), a = logit ρ
-      const canaryTerm = softplus(-(delta0 + logit)) - softplus(-(deltaK + logit));
-      const baselineTerm = softplus(delta0 + logit) - softplus(deltaK + logit);
-      logLikelihoodRatio += batch.canaryBad * canaryTerm + batch.baselineBad * baselineTerm;
-    }
+    const logLikelihoodRatio = cappedSum(
+      batches,
+      (batch) => {
+        const logit = Math.log(batch.canaryShare / (1 - batch.canaryShare));
+        // log θ(x) = −softplus(−(x + a)), log(1 − θ(x)) = −softplus(x + a), a = logit ρ
+        const canaryTerm = softplus(-(delta0 + logit)) - softplus(-(deltaK + logit));
+        const baselineTerm = softplus(delta0 + logit) - softplus(deltaK + logit);
+        return (batch.canaryBad * canaryTerm + batch.baselineBad * baselineTerm) / batch.discount;
+      },
+      options.logCap,
+    );
     return Math.log(mixture.weights[k] ?? 0) + logLikelihoodRatio;
   });
   return logSumExp(terms);
@@ -150,15 +228,21 @@ export function ratioLogEvidence(
 
 /** log of the e-value against H0: canary rate ≤ `rate` (side "above") or ≥ `rate` (side "below"). */
 export function rateLogEvidence(
-  bad: number,
-  exposure: number,
+  batches: readonly RateBatch[],
   rate: number,
   side: Side,
+  options: EvidenceOptions = UNCAPPED,
   mixture: MixturePrior = side === "above" ? HARM_PRIOR : SAFE_PRIOR,
 ): number {
   const terms = mixture.multipliers.map((multiplier, k) => {
     const g = side === "above" ? multiplier : 1 / multiplier;
-    const logLikelihoodRatio = (bad === 0 ? 0 : bad * Math.log(g)) - exposure * rate * (g - 1);
+    const logG = Math.log(g);
+    const logLikelihoodRatio = cappedSum(
+      batches,
+      (batch) =>
+        ((batch.bad === 0 ? 0 : batch.bad * logG) - batch.exposure * rate * (g - 1)) / batch.discount,
+      options.logCap,
+    );
     return Math.log(mixture.weights[k] ?? 0) + logLikelihoodRatio;
   });
   return logSumExp(terms);
@@ -183,13 +267,19 @@ function crossing(evidence: (logValue: number) => number, threshold: number, lo:
   return (lo + hi) / 2;
 }
 
-/** Confidence sequence for the canary/baseline rate ratio, one α per side. */
-export function ratioBounds(batches: readonly RatioBatch[], alphaLower: number, alphaUpper: number): Bounds {
+/** Confidence sequence for the canary/baseline rate ratio, one α (and evidence option) per side. */
+export function ratioBounds(
+  batches: readonly RatioBatch[],
+  alphaLower: number,
+  alphaUpper: number,
+  lowerOptions: EvidenceOptions = UNCAPPED,
+  upperOptions: EvidenceOptions = UNCAPPED,
+): Bounds {
   const limit = Math.log(RATIO_LIMIT);
   const lowerThreshold = Math.log(1 / alphaLower);
   const upperThreshold = Math.log(1 / alphaUpper);
-  const harm = (x: number): number => ratioLogEvidence(batches, Math.exp(x), "above");
-  const safe = (x: number): number => ratioLogEvidence(batches, Math.exp(x), "below");
+  const harm = (x: number): number => ratioLogEvidence(batches, Math.exp(x), "above", lowerOptions);
+  const safe = (x: number): number => ratioLogEvidence(batches, Math.exp(x), "below", upperOptions);
   let lower: number;
   if (harm(-limit) < lowerThreshold) lower = 0;
   else if (harm(limit) >= lowerThreshold) lower = Infinity;
@@ -202,14 +292,20 @@ export function ratioBounds(batches: readonly RatioBatch[], alphaLower: number, 
 }
 
 /** Confidence sequence for one arm's rate (bad events per unit of exposure). */
-export function rateBounds(bad: number, exposure: number, alphaLower: number, alphaUpper: number): Bounds {
-  if (exposure === 0) return { lower: 0, upper: Infinity };
+export function rateBounds(
+  batches: readonly RateBatch[],
+  alphaLower: number,
+  alphaUpper: number,
+  lowerOptions: EvidenceOptions = UNCAPPED,
+  upperOptions: EvidenceOptions = UNCAPPED,
+): Bounds {
+  if (batches.every((batch) => batch.exposure === 0)) return { lower: 0, upper: Infinity };
   const lo = Math.log(RATE_MIN);
   const hi = Math.log(RATE_MAX);
   const lowerThreshold = Math.log(1 / alphaLower);
   const upperThreshold = Math.log(1 / alphaUpper);
-  const harm = (x: number): number => rateLogEvidence(bad, exposure, Math.exp(x), "above");
-  const safe = (x: number): number => rateLogEvidence(bad, exposure, Math.exp(x), "below");
+  const harm = (x: number): number => rateLogEvidence(batches, Math.exp(x), "above", lowerOptions);
+  const safe = (x: number): number => rateLogEvidence(batches, Math.exp(x), "below", upperOptions);
   const lower = harm(lo) < lowerThreshold ? 0 : Math.exp(crossing(harm, lowerThreshold, lo, hi));
   const upper =
     safe(hi) < upperThreshold ? Infinity : Math.exp(crossing((x) => -safe(x), -upperThreshold, lo, hi));

@@ -18,6 +18,10 @@
  *   estimate of the further exposure after which the metric would be decided if the rates seen so
  *   far hold.
  *
+ * Bursty traffic (README.md, "Overdispersion"): each look's evidence is divided by the metric's
+ * dispersion (declared, or learned from the canary's own one-minute blocks, whichever is larger),
+ * and no block may carry more than BLOCK_CAP_SHARE of a threshold, so one burst never decides.
+ *
  * Guards, checked first: a crash loop (≥ k canary VM failures within w minutes; plain count, no
  * statistics) and an error-budget burn rate (the canary rate's anytime lower bound above
  * maxBurn × (1 − SLO), so one unlucky error at low traffic does not fire it).
@@ -27,14 +31,26 @@ import {
   ratioBatches,
   ratioBounds,
   ratioLogEvidence,
+  rateBatches,
   rateBounds,
   rateLogEvidence,
   type Bounds,
+  type EvidenceOptions,
+  type RateBatch,
   type RatioBatch,
 } from "./eprocess.ts";
 import {
+  armWeights,
+  DEFAULT_BLOCK_MINUTES,
+  shareWeights,
+  type DispersionOptions,
+  type DispersionSummary,
+} from "./dispersion.ts";
+import {
   increments,
+  type Increment,
   JudgeError,
+  REQUESTS,
   totals,
   type ArmCounts,
   type Observations,
@@ -54,6 +70,13 @@ export interface MetricConfig {
   minExposure?: number;
   /** What the exposure counts, for messages (default "requests"; rates then print as percentages). */
   unit?: string;
+  /**
+   * Dispersion bound stated before the canary: how many times more variable than independent
+   * requests this metric's per-minute counts are (≥ 1; default DEFAULT_DISPERSION). See dispersion.ts.
+   */
+  dispersion?: number;
+  /** Raise the bound from the canary's own looks when they vary more (default true). */
+  learnDispersion?: boolean;
 }
 
 /** Roll back when the canary has ≥ maxFailures bad events of `metric` within the last windowMinutes. */
@@ -79,9 +102,20 @@ export interface JudgeConfig {
   minExposure?: number;
   crashLoop?: CrashLoopGuard;
   burnRate?: BurnRateGuard[];
+  /** Looks are grouped into blocks at least this long for dispersion and caps (default 1 minute). */
+  blockMinutes?: number;
+  /**
+   * Each block's evidence is capped at this share of the test's threshold (default BLOCK_CAP_SHARE),
+   * so no single burst decides; Infinity turns the cap off.
+   */
+  blockCapShare?: number;
 }
 
 export const DEFAULT_ALPHA = 0.05;
+/** The dispersion assumed when a metric states none. */
+export const DEFAULT_DISPERSION = 1;
+/** A block can carry at most this share of a test's threshold: ROLLBACK and PROMOTE take ≥ 2 blocks. */
+export const BLOCK_CAP_SHARE = 0.6;
 export const DEFAULT_MAX_RATIO = 1.1;
 export const DEFAULT_MAX_BURN = 3;
 export const DEFAULT_CRASH_LOOP = { maxFailures: 3, windowMinutes: 5 } as const;
@@ -123,6 +157,11 @@ export interface MetricVerdict {
   minExposure: number;
   /** Set when the vote is CONTINUE and there is traffic to extrapolate from. */
   remaining?: Remaining;
+  /**
+   * How variable the counts were: `ratio` for the canary's share of bad events (ratio test), `rate`
+   * for one arm's rate (floor test). `next` is the discount the evidence gets from here on.
+   */
+  dispersion: { ratio: DispersionSummary; rate: DispersionSummary };
   warnings: string[];
   line: string;
 }
@@ -155,6 +194,13 @@ interface ResolvedMetric {
   floorRate: number | undefined;
   minExposure: number;
   unit: string;
+  dispersion: DispersionOptions;
+}
+
+/** How a metric's tests gather evidence: caps per side, from α and the block cap share. */
+interface TestOptions {
+  harm: EvidenceOptions;
+  safe: EvidenceOptions;
 }
 
 interface Assessment {
@@ -162,6 +208,9 @@ interface Assessment {
   canary: ArmCounts;
   baseline: ArmCounts;
   batches: RatioBatch[];
+  canaryRates: RateBatch[];
+  dispersion: { ratio: DispersionSummary; rate: DispersionSummary };
+  options: TestOptions;
   logHarm: number;
   logSafe: number;
   harmful: boolean;
@@ -188,7 +237,29 @@ function resolveMetric(metric: MetricConfig, config: JudgeConfig): ResolvedMetri
   if (!(minExposure >= 0)) {
     throw new JudgeError("INVALID_CONFIG", `${metric.name}: minExposure must be ≥ 0, got ${minExposure}`);
   }
-  return { name: metric.name, maxRatio, floorRate, minExposure, unit: metric.unit ?? "requests" };
+  return {
+    name: metric.name,
+    maxRatio,
+    floorRate,
+    minExposure,
+    unit: metric.unit ?? "requests",
+    dispersion: dispersionOptions(metric, config),
+  };
+}
+
+function dispersionOptions(metric: MetricConfig | undefined, config: JudgeConfig): DispersionOptions {
+  const declared = metric?.dispersion ?? DEFAULT_DISPERSION;
+  if (!(declared >= 1 && Number.isFinite(declared))) {
+    throw new JudgeError(
+      "INVALID_CONFIG",
+      `${metric?.name}: dispersion must be a number ≥ 1 (1 = independent requests), got ${declared}`,
+    );
+  }
+  return {
+    declared,
+    learn: metric?.learnDispersion ?? true,
+    blockMinutes: config.blockMinutes ?? DEFAULT_BLOCK_MINUTES,
+  };
 }
 
 function validate(config: JudgeConfig): { alpha: number; alphaPerTest: number; metrics: ResolvedMetric[] } {
@@ -224,6 +295,12 @@ function validate(config: JudgeConfig): { alpha: number; alphaPerTest: number; m
         `got ${crashLoop.maxFailures} and ${crashLoop.windowMinutes}`,
     );
   }
+  if (config.blockMinutes !== undefined && !(config.blockMinutes >= 0)) {
+    throw new JudgeError("INVALID_CONFIG", `blockMinutes must be ≥ 0, got ${config.blockMinutes}`);
+  }
+  if (config.blockCapShare !== undefined && !(config.blockCapShare > 0)) {
+    throw new JudgeError("INVALID_CONFIG", `blockCapShare must be > 0, got ${config.blockCapShare}`);
+  }
   const tests = config.metrics.length + (config.burnRate?.length ?? 0);
   return {
     alpha,
@@ -233,7 +310,16 @@ function validate(config: JudgeConfig): { alpha: number; alphaPerTest: number; m
 }
 
 function seriesOf(observations: Observations, metric: string): readonly Snapshot[] {
-  return observations[metric] ?? [];
+  const series = observations[metric];
+  if (series !== undefined) return series;
+  const known = Object.keys(observations);
+  // Nothing observed yet is a first look; something observed but not this metric is a naming error.
+  if (known.length === 0) return [];
+  throw new JudgeError(
+    "UNKNOWN_METRIC",
+    `no observations for metric "${metric}"; observed metrics are ${known.join(", ")} ` +
+      "(the judge config and the collector must use the same names)",
+  );
 }
 
 /** The safe side splits its α between ratio and floor when both are configured. */
@@ -241,28 +327,50 @@ function safeAlpha(metric: ResolvedMetric, alphaPerTest: number): number {
   return metric.maxRatio !== undefined && metric.floorRate !== undefined ? alphaPerTest / 2 : alphaPerTest;
 }
 
+function capFor(alpha: number, config: JudgeConfig): EvidenceOptions {
+  return { logCap: (config.blockCapShare ?? BLOCK_CAP_SHARE) * Math.log(1 / alpha) };
+}
+
+function testOptions(metric: ResolvedMetric, alphaPerTest: number, config: JudgeConfig): TestOptions {
+  return { harm: capFor(alphaPerTest, config), safe: capFor(safeAlpha(metric, alphaPerTest), config) };
+}
+
 function evidenceFor(
   metric: ResolvedMetric,
   batches: readonly RatioBatch[],
-  canary: ArmCounts,
+  canaryRates: readonly RateBatch[],
+  options: TestOptions,
 ): { logHarm: number; logSafe: number } {
   let logHarm = Infinity;
   let logSafe = -Infinity;
   if (metric.maxRatio !== undefined) {
-    logHarm = Math.min(logHarm, ratioLogEvidence(batches, metric.maxRatio, "above"));
-    logSafe = Math.max(logSafe, ratioLogEvidence(batches, metric.maxRatio, "below"));
+    logHarm = Math.min(logHarm, ratioLogEvidence(batches, metric.maxRatio, "above", options.harm));
+    logSafe = Math.max(logSafe, ratioLogEvidence(batches, metric.maxRatio, "below", options.safe));
   }
   if (metric.floorRate !== undefined) {
-    logHarm = Math.min(logHarm, rateLogEvidence(canary.bad, canary.exposure, metric.floorRate, "above"));
-    logSafe = Math.max(logSafe, rateLogEvidence(canary.bad, canary.exposure, metric.floorRate, "below"));
+    logHarm = Math.min(logHarm, rateLogEvidence(canaryRates, metric.floorRate, "above", options.harm));
+    logSafe = Math.max(logSafe, rateLogEvidence(canaryRates, metric.floorRate, "below", options.safe));
   }
   return { logHarm, logSafe };
 }
 
-function assess(metric: ResolvedMetric, snapshots: readonly Snapshot[], alphaPerTest: number): Assessment {
-  const batches = ratioBatches(increments(metric.name, snapshots));
+function assess(
+  metric: ResolvedMetric,
+  snapshots: readonly Snapshot[],
+  alphaPerTest: number,
+  config: JudgeConfig,
+): Assessment {
+  const steps = increments(metric.name, snapshots, metric.unit);
+  const share = shareWeights(steps, metric.dispersion);
+  const arm = armWeights(steps, metric.dispersion);
+  const batches = ratioBatches(steps, share.weights);
+  const canaryRates = rateBatches(
+    steps.map((step) => step.canary),
+    arm.weights,
+  );
   const { canary, baseline } = totals(snapshots);
-  const { logHarm, logSafe } = evidenceFor(metric, batches, canary);
+  const options = testOptions(metric, alphaPerTest, config);
+  const { logHarm, logSafe } = evidenceFor(metric, batches, canaryRates, options);
   const harmful = logHarm >= Math.log(1 / alphaPerTest);
   const safe = logSafe >= Math.log(1 / safeAlpha(metric, alphaPerTest));
   const vote: Decision = harmful
@@ -270,16 +378,32 @@ function assess(metric: ResolvedMetric, snapshots: readonly Snapshot[], alphaPer
     : safe && canary.exposure >= metric.minExposure
       ? "PROMOTE"
       : "CONTINUE";
-  return { config: metric, canary, baseline, batches, logHarm, logSafe, harmful, safe, vote };
+  return {
+    config: metric,
+    canary,
+    baseline,
+    batches,
+    canaryRates,
+    dispersion: { ratio: share.summary, rate: arm.summary },
+    options,
+    logHarm,
+    logSafe,
+    harmful,
+    safe,
+    vote,
+  };
 }
 
 function crashLoopFires(
   guard: CrashLoopGuard,
   observations: Observations,
+  config: JudgeConfig,
 ): { failures: number; fired: boolean } {
   const maxFailures = guard.maxFailures ?? DEFAULT_CRASH_LOOP.maxFailures;
   const windowMinutes = guard.windowMinutes ?? DEFAULT_CRASH_LOOP.windowMinutes;
-  const steps = increments(guard.metric, seriesOf(observations, guard.metric));
+  // Failures are counted per unit of time unless the metric says otherwise: exposure may be fractional.
+  const unit = config.metrics.find((metric) => metric.name === guard.metric)?.unit ?? "minutes";
+  const steps = increments(guard.metric, seriesOf(observations, guard.metric), unit);
   const last = steps[steps.length - 1];
   if (!last) return { failures: 0, fired: false };
   const failures = steps
@@ -288,13 +412,24 @@ function crashLoopFires(
   return { failures, fired: failures >= maxFailures };
 }
 
-function burnLogEvidence(
+function burnEvidence(
   guard: BurnRateGuard,
   observations: Observations,
-): { canary: ArmCounts; logEvidence: number } {
-  const { canary } = totals(seriesOf(observations, guard.metric));
+  config: JudgeConfig,
+  alphaPerTest: number,
+): { canary: ArmCounts; batches: RateBatch[]; options: EvidenceOptions; logEvidence: number } {
+  const snapshots = seriesOf(observations, guard.metric);
+  const metric = config.metrics.find((m) => m.name === guard.metric);
+  const steps: Increment[] = increments(guard.metric, snapshots, metric?.unit ?? REQUESTS);
+  const { weights } = armWeights(steps, dispersionOptions(metric, config));
+  const batches = rateBatches(
+    steps.map((step) => step.canary),
+    weights,
+  );
+  const { canary } = totals(snapshots);
   const budget = (guard.maxBurn ?? DEFAULT_MAX_BURN) * (1 - guard.slo);
-  return { canary, logEvidence: rateLogEvidence(canary.bad, canary.exposure, budget, "above") };
+  const options = capFor(alphaPerTest, config);
+  return { canary, batches, options, logEvidence: rateLogEvidence(batches, budget, "above", options) };
 }
 
 function combine(votes: readonly Decision[], guardFired: boolean): Decision {
@@ -309,12 +444,13 @@ function combine(votes: readonly Decision[], guardFired: boolean): Decision {
 export function decide(observations: Observations, config: JudgeConfig): Decision {
   const { alphaPerTest, metrics } = validate(config);
   const threshold = Math.log(1 / alphaPerTest);
-  let guardFired = config.crashLoop !== undefined && crashLoopFires(config.crashLoop, observations).fired;
+  let guardFired =
+    config.crashLoop !== undefined && crashLoopFires(config.crashLoop, observations, config).fired;
   for (const guard of config.burnRate ?? []) {
-    if (burnLogEvidence(guard, observations).logEvidence >= threshold) guardFired = true;
+    if (burnEvidence(guard, observations, config, alphaPerTest).logEvidence >= threshold) guardFired = true;
   }
   const votes = metrics.map(
-    (metric) => assess(metric, seriesOf(observations, metric.name), alphaPerTest).vote,
+    (metric) => assess(metric, seriesOf(observations, metric.name), alphaPerTest, config).vote,
   );
   return combine(votes, guardFired);
 }
@@ -326,7 +462,7 @@ export function judge(observations: Observations, config: JudgeConfig): Verdict 
   const guards: GuardResult[] = [];
   if (config.crashLoop) {
     const guard = config.crashLoop;
-    const { failures, fired } = crashLoopFires(guard, observations);
+    const { failures, fired } = crashLoopFires(guard, observations, config);
     const limit = guard.maxFailures ?? DEFAULT_CRASH_LOOP.maxFailures;
     const window = guard.windowMinutes ?? DEFAULT_CRASH_LOOP.windowMinutes;
     guards.push({
@@ -339,11 +475,11 @@ export function judge(observations: Observations, config: JudgeConfig): Verdict 
     });
   }
   for (const guard of config.burnRate ?? []) {
-    const { canary, logEvidence } = burnLogEvidence(guard, observations);
+    const { canary, batches, options, logEvidence } = burnEvidence(guard, observations, config, alphaPerTest);
     const fired = logEvidence >= threshold;
     const budget = 1 - guard.slo;
     const maxBurn = guard.maxBurn ?? DEFAULT_MAX_BURN;
-    const bounds = rateBounds(canary.bad, canary.exposure, alphaPerTest, alphaPerTest);
+    const bounds = rateBounds(batches, alphaPerTest, alphaPerTest, options, options);
     guards.push({
       guard: "burn-rate",
       metric: guard.metric,
@@ -356,7 +492,7 @@ export function judge(observations: Observations, config: JudgeConfig): Verdict 
     });
   }
   const assessments = metrics.map((metric) =>
-    assess(metric, seriesOf(observations, metric.name), alphaPerTest),
+    assess(metric, seriesOf(observations, metric.name), alphaPerTest, config),
   );
   const metricVerdicts = assessments.map((assessment) => explain(assessment, alphaPerTest));
   const decision = combine(
@@ -413,12 +549,14 @@ function explain(assessment: Assessment, alphaPerTest: number): MetricVerdict {
       safeThreshold: 1 / alphaSafe,
     },
     minExposure: metric.minExposure,
+    dispersion: assessment.dispersion,
     warnings,
     line: "",
   };
   const parts: string[] = [];
   if (metric.maxRatio !== undefined) {
-    const bounds = ratioBounds(batches, alphaPerTest, alphaSafe);
+    const { harm, safe } = assessment.options;
+    const bounds = ratioBounds(batches, alphaPerTest, alphaSafe, harm, safe);
     verdict.maxRatio = metric.maxRatio;
     verdict.ratioInterval = { ...bounds, level: 1 - alphaPerTest - alphaSafe };
     const relation = bounds.lower > metric.maxRatio ? ">" : bounds.upper <= metric.maxRatio ? "≤" : "vs";
@@ -428,7 +566,8 @@ function explain(assessment: Assessment, alphaPerTest: number): MetricVerdict {
     );
   }
   if (metric.floorRate !== undefined) {
-    const bounds = rateBounds(canary.bad, canary.exposure, alphaPerTest, alphaSafe);
+    const { harm, safe } = assessment.options;
+    const bounds = rateBounds(assessment.canaryRates, alphaPerTest, alphaSafe, harm, safe);
     verdict.floorRate = metric.floorRate;
     verdict.canaryRateInterval = { ...bounds, level: 1 - alphaPerTest - alphaSafe };
     const relation = bounds.lower > metric.floorRate ? ">" : bounds.upper <= metric.floorRate ? "≤" : "vs";
@@ -453,11 +592,25 @@ function explain(assessment: Assessment, alphaPerTest: number): MetricVerdict {
         : `evidence of safety ${formatEvidence(verdict.evidence.safe)} < ${formatEvidence(verdict.evidence.safeThreshold)}`;
     note = `${why}; ${formatRemaining(remaining, canary, baseline)}`;
   }
+  const discount = appliedDiscount(assessment);
+  const variability =
+    discount > 1 + 1e-9
+      ? `; ${metric.name} ${formatBurn(discount)} more variable than independent ${metric.unit}; evidence discounted`
+      : "";
   verdict.line =
     `${metric.name}: canary ${formatRate(canaryRate, metric.unit)} (${formatCount(canary.bad)}/${formatCount(canary.exposure)}) ` +
     `vs baseline ${formatRate(baselineRate, metric.unit)} (${formatCount(baseline.bad)}/${formatCount(baseline.exposure)}); ` +
-    `${parts.join("; ")} → ${vote} (${note})`;
+    `${parts.join("; ")} → ${vote} (${note})${variability}`;
   return verdict;
+}
+
+/** The discount the metric's deciding tests apply from now on: the larger of ratio and floor tests'. */
+function appliedDiscount(assessment: Assessment): number {
+  const { config: metric, dispersion } = assessment;
+  let discount = 1;
+  if (metric.maxRatio !== undefined) discount = Math.max(discount, dispersion.ratio.next);
+  if (metric.floorRate !== undefined) discount = Math.max(discount, dispersion.rate.next);
+  return discount;
 }
 
 /**
@@ -480,20 +633,33 @@ function estimateRemaining(assessment: Assessment, alphaPerTest: number): Remain
   const harmThreshold = Math.log(1 / alphaPerTest);
   const safeThreshold = Math.log(1 / safeAlpha(metric, alphaPerTest));
   const minTotal = Math.max(0, (metric.minExposure - canary.exposure) / share);
+  // The future arrives in blocks like the past ones, each discounted like the next look will be.
+  const blocks = Math.max(1, assessment.dispersion.ratio.blocks);
+  const perBlock = total / blocks;
   const decidedAfter = (extra: number): boolean => {
+    const repeat = extra / perBlock;
     const projected: RatioBatch[] = [
       ...batches,
       {
         canaryShare: share,
-        canaryBad: extra * share * canaryRate,
-        baselineBad: extra * (1 - share) * baselineRate,
+        canaryBad: perBlock * share * canaryRate,
+        baselineBad: perBlock * (1 - share) * baselineRate,
+        discount: assessment.dispersion.ratio.next,
+        block: -1,
+        repeat,
       },
     ];
-    const projectedCanary = {
-      bad: canary.bad + extra * share * canaryRate,
-      exposure: canary.exposure + extra * share,
-    };
-    const { logHarm, logSafe } = evidenceFor(metric, projected, projectedCanary);
+    const projectedRates: RateBatch[] = [
+      ...assessment.canaryRates,
+      {
+        bad: perBlock * share * canaryRate,
+        exposure: perBlock * share,
+        discount: assessment.dispersion.rate.next,
+        block: -1,
+        repeat,
+      },
+    ];
+    const { logHarm, logSafe } = evidenceFor(metric, projected, projectedRates, assessment.options);
     return looksHarmful ? logHarm >= harmThreshold : logSafe >= safeThreshold && extra >= minTotal;
   };
   const result = (extra: number): Remaining => ({

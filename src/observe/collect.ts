@@ -22,6 +22,19 @@ export async function scrapeEnvoy(admin: AdminClient, listener: string): Promise
   const stats = await admin.stats(
     `^(http\\.${listener.replace(/[.]/g, "\\.")}\\.downstream_rq_|server\\.(uptime|memory_allocated)$|wasm\\.|wasmcustom\\.)`,
   );
+  if (!stats.values.has(`${prefix}downstream_rq_completed`)) {
+    // A wrong stat_prefix would otherwise read as "no traffic" until maxDuration.
+    const listeners = await admin.stats("^http\\.[^.]+\\.downstream_rq_completed$");
+    const known = [...listeners.values.keys()]
+      .map((name) => name.split(".")[1])
+      .filter((name) => name !== listener);
+    throw new Error(
+      `listener "${listener}" has no HTTP stats (no ${prefix}downstream_rq_completed); ` +
+        (known.length > 0
+          ? `listeners with stats: ${known.join(", ")}; set the plan's listener to one of them`
+          : "no listener has HTTP stats yet; check the Envoy's stat_prefix"),
+    );
+  }
   const value = (name: string) => stats.values.get(name) ?? 0;
   let vmFailures = 0;
   const filterCounters: Record<string, number> = {};
@@ -79,7 +92,7 @@ export class EnvoySeries {
       return;
     }
     const previous = this.last!;
-    const restarted = scrape.uptimeSeconds < previous.uptimeSeconds || scrape.requests < previous.requests;
+    const restarted = scrape.uptimeSeconds < previous.uptimeSeconds || anyCounterDecreased(previous, scrape);
     if (restarted) {
       // Bank the growth up to the last scrape before the restart; the new process starts at zero.
       const banked = this.growth(previous);
@@ -128,10 +141,59 @@ export class EnvoySeries {
     return result;
   }
 
+  /** Counts from here on: the next scrape becomes the first (what was seen so far is dropped). */
+  restart(): void {
+    this.first = undefined;
+    this.last = undefined;
+    this.carried = { requests: 0, rq4xx: 0, rq5xx: 0, vmFailures: 0 };
+    this.carriedSlow = new Map();
+    this.carriedFilter = {};
+    this.resets = 0;
+  }
+
+  /** The last scrape's counters as they are: totals since this Envoy started (not since collection did). */
+  lifetime(): ArmTotals {
+    if (!this.last) return emptyTotals();
+    const last = this.last;
+    const total = last.latency.at(-1)?.count ?? 0;
+    return {
+      requests: last.requests,
+      rq4xx: last.rq4xx,
+      rq5xx: last.rq5xx,
+      slowerThan: new Map(
+        last.latency.map((bucket) => [bucket.upperBound, Math.max(0, total - bucket.count)]),
+      ),
+      vmFailures: last.vmFailures,
+      filterCounters: { ...last.filterCounters },
+      resets: 0,
+      memoryAllocated: last.memoryAllocated,
+    };
+  }
+
+  /** Seconds since this Envoy started, as of the last scrape. */
+  uptimeSeconds(): number {
+    return this.last?.uptimeSeconds ?? 0;
+  }
+
   totals(): ArmTotals {
     if (!this.last) return emptyTotals();
     return { ...this.growth(this.last), resets: this.resets, memoryAllocated: this.last.memoryAllocated };
   }
+}
+
+/**
+ * Counters only grow while Envoy runs, so any that went down means a restart (hot restarts keep
+ * uptime growing, and a restart can happen between two scrapes with few requests).
+ */
+function anyCounterDecreased(previous: EnvoyScrape, scrape: EnvoyScrape): boolean {
+  for (const key of COUNTERS) if (scrape[key] < previous[key]) return true;
+  for (const [name, count] of Object.entries(previous.filterCounters))
+    if ((scrape.filterCounters[name] ?? 0) < count) return true;
+  for (const bucket of previous.latency) {
+    const now = scrape.latency.find((b) => b.upperBound === bucket.upperBound);
+    if (now && now.count < bucket.count) return true;
+  }
+  return false;
 }
 
 function emptyTotals(): ArmTotals {

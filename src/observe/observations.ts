@@ -29,7 +29,12 @@ export interface Increment {
 }
 
 export type JudgeErrorCode =
-  "INVALID_COUNT" | "COUNTER_DECREASED" | "EVENTS_WITHOUT_EXPOSURE" | "INVALID_CONFIG";
+  | "INVALID_COUNT"
+  | "COUNTER_DECREASED"
+  | "EVENTS_WITHOUT_EXPOSURE"
+  | "MORE_BAD_THAN_EXPOSURE"
+  | "UNKNOWN_METRIC"
+  | "INVALID_CONFIG";
 
 /** Bad input or configuration for a canary judge; `code` is stable, the message names the offending value. */
 export class JudgeError extends Error {
@@ -44,27 +49,56 @@ export class JudgeError extends Error {
 
 const ZERO: ArmCounts = { bad: 0, exposure: 0 };
 
-function checkArm(metric: string, arm: string, index: number, counts: ArmCounts): void {
+/** The unit of exposure in which every bad event is one of the exposure (a 5xx is one of the requests). */
+export const REQUESTS = "requests";
+
+function checkArm(metric: string, arm: string, index: number, counts: ArmCounts, unit: string): void {
   for (const [field, value] of [
     ["bad", counts.bad],
     ["exposure", counts.exposure],
   ] as const) {
     if (!Number.isFinite(value) || value < 0) {
-      throw new JudgeError("INVALID_COUNT", `${metric}: ${arm}.${field} is ${value} at snapshot ${index}`);
+      throw new JudgeError(
+        "INVALID_COUNT",
+        `${metric}: ${arm}.${field} is ${value} at snapshot ${index}; counts are finite and ≥ 0`,
+      );
     }
+  }
+  // Bad events are counted events; exposure may be a duration (pod-minutes) unless it counts requests.
+  const wholeFields = unit === REQUESTS ? (["bad", "exposure"] as const) : (["bad"] as const);
+  for (const field of wholeFields) {
+    if (!Number.isInteger(counts[field])) {
+      throw new JudgeError(
+        "INVALID_COUNT",
+        `${metric}: ${arm}.${field} is ${counts[field]} at snapshot ${index}; counters are whole numbers ` +
+          "(pass the counters themselves, not rates or averages)",
+      );
+    }
+  }
+  if (unit === REQUESTS && counts.bad > counts.exposure) {
+    throw new JudgeError(
+      "MORE_BAD_THAN_EXPOSURE",
+      `${metric}: ${arm} has ${counts.bad} bad requests out of ${counts.exposure} at snapshot ${index}; ` +
+        "the bad-event counter must count a subset of the requests (check which counter feeds exposure)",
+    );
   }
 }
 
 /**
  * Per-look increments of a metric's cumulative snapshots. Counters must not go down: a hot restart
- * resets Envoy's counters, and the collector has to stitch them before the judge sees them.
+ * resets Envoy's counters, and the collector has to stitch them before the judge sees them. With
+ * `unit` "requests" (the default) counts must be whole and bad events cannot outnumber requests.
  */
-export function increments(metric: string, snapshots: readonly Snapshot[]): Increment[] {
+export function increments(
+  metric: string,
+  snapshots: readonly Snapshot[],
+  unit: string = REQUESTS,
+): Increment[] {
   const result: Increment[] = [];
   let previous: Snapshot = { canary: ZERO, baseline: ZERO };
   snapshots.forEach((snapshot, index) => {
-    checkArm(metric, "canary", index, snapshot.canary);
-    checkArm(metric, "baseline", index, snapshot.baseline);
+    checkArm(metric, "canary", index, snapshot.canary, unit);
+    checkArm(metric, "baseline", index, snapshot.baseline, unit);
     const increment: Increment = {
       canary: delta(metric, "canary", index, previous.canary, snapshot.canary),
       baseline: delta(metric, "baseline", index, previous.baseline, snapshot.baseline),

@@ -3,14 +3,36 @@ import yaml from "js-yaml";
 import { parseDuration } from "../sign/duration.ts";
 import type { MetricConfig } from "../judge/judge.ts";
 
-/** A health signal the rollout judges, and how the collector counts it. */
-export type SignalName = "5xx" | "4xx" | "slow" | "filter_rejections" | "vm_failures";
+/** The health signals the collector knows by name. */
+export type BuiltInSignal = "5xx" | "4xx" | "slow" | "filter_rejections" | "vm_failures";
+export const BUILT_IN_SIGNALS: readonly BuiltInSignal[] = [
+  "5xx",
+  "4xx",
+  "slow",
+  "filter_rejections",
+  "vm_failures",
+];
 
+/**
+ * A health signal: a named ratio of counters with a direction. The built-in names say which Envoy
+ * counters they read; any other name reads a graft filter counter (`counter`, e.g.
+ * graft.limited_total) per request, so a filter's own signal needs no judge or collector change.
+ */
 export interface SignalPlan extends MetricConfig {
-  name: SignalName;
+  name: string;
   /** For `slow`: a request is slow above this latency (ms); must be one of the histogram bounds. */
   thresholdMs?: number;
+  /** For a filter signal: the counter's name as the filter defines it, e.g. graft.limited_total. */
+  counter?: string;
+  /**
+   * For a filter signal: "up" (default) when more counts are worse (rejections), "down" when fewer
+   * are (e.g. cache hits): the judged bad events are then the requests the counter did not count.
+   */
+  worse?: "up" | "down";
 }
+
+/** What the rollout does when maxDuration passes without a decision. */
+export type OnTimeout = "rollback" | "hold";
 
 /** What `graft rollout` does: which Envoys are canary and baseline, how long, and what counts as harm. */
 export interface RolloutPlan {
@@ -23,14 +45,19 @@ export interface RolloutPlan {
   promote?: string;
   intervalMs: number;
   minDurationMs: number;
-  maxDurationMs: number;
+  /** Undefined ("auto"): set when the rollout starts, from how long PROMOTE takes at its traffic. */
+  maxDurationMs: number | undefined;
+  /** INCONCLUSIVE at maxDuration rolls the canary back (default) or leaves it in place. */
+  onTimeout: OnTimeout;
+  /** Bursts shorter than this are one unit of evidence (default 1m; see src/judge/README.md). */
+  burstWindowMs: number;
   alpha: number;
   minRequests: number;
   signals: SignalPlan[];
   /** Roll back after this many VM failures (reloads, restarts) on the canary within windowMinutes. */
   crashLoop: { maxFailures: number; windowMinutes: number };
   /** Roll back when the canary provably burns a signal's error budget faster than maxBurn × the SLO allows. */
-  burnRate: { signal: SignalName; slo: number; maxBurn: number }[];
+  burnRate: { signal: string; slo: number; maxBurn: number }[];
 }
 
 /** The observation key of a signal: `slow` is one per latency band, e.g. `slow>50ms`. */
@@ -38,10 +65,16 @@ export function signalKey(signal: Pick<SignalPlan, "name" | "thresholdMs">): str
   return signal.name === "slow" ? `slow>${signal.thresholdMs}ms` : signal.name;
 }
 
+/**
+ * Errors, filter rejections, the bulk of latency (slow>50ms) and its tail: slow>100ms has a low
+ * floor, so a regression that slows 0.5% of requests by 150 ms (p99 64 → 72 ms) is rolled back even
+ * though it hardly moves the 50 ms band (src/judge/README.md, "Latency tails").
+ */
 export const DEFAULT_SIGNALS: SignalPlan[] = [
   { name: "5xx", maxRatio: 1.25, floorRate: 0.002 },
   { name: "filter_rejections", maxRatio: 1.25, floorRate: 0.002 },
   { name: "slow", thresholdMs: 50, maxRatio: 1.25, floorRate: 0.01 },
+  { name: "slow", thresholdMs: 100, maxRatio: 1.5, floorRate: 0.001 },
 ];
 
 export class PlanError extends Error {}
@@ -75,6 +108,8 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     "signals",
     "crashLoop",
     "burnRate",
+    "onTimeout",
+    "burstWindow",
   ];
   for (const key of Object.keys(raw)) {
     if (!known.includes(key))
@@ -109,7 +144,12 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     promote: raw.promote === undefined ? undefined : text("promote"),
     intervalMs: duration("interval", "5s"),
     minDurationMs: duration("minDuration", "30s"),
-    maxDurationMs: duration("maxDuration", "10m"),
+    maxDurationMs:
+      raw.maxDuration === undefined || raw.maxDuration === "auto"
+        ? undefined
+        : duration("maxDuration", "10m"),
+    onTimeout: onTimeout(raw.onTimeout, source),
+    burstWindowMs: duration("burstWindow", "1m"),
     alpha: number("alpha", 0.05, (n) => n > 0 && n < 0.5, "a probability between 0 and 0.5, e.g. 0.05"),
     minRequests: number(
       "minRequests",
@@ -121,33 +161,12 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     crashLoop: { maxFailures: 3, windowMinutes: 5 },
     burnRate: [],
   };
-  if (plan.maxDurationMs < plan.minDurationMs)
+  if (plan.maxDurationMs !== undefined && plan.maxDurationMs < plan.minDurationMs)
     throw new PlanError(`${source}: maxDuration is shorter than minDuration`);
   if (raw.signals !== undefined) {
     if (!Array.isArray(raw.signals) || raw.signals.length === 0)
       throw new PlanError(`${source}: signals: expected a list such as [{ name: 5xx, maxRatio: 1.25 }]`);
-    const names: SignalName[] = ["5xx", "4xx", "slow", "filter_rejections", "vm_failures"];
-    plan.signals = raw.signals.map((entry, index) => {
-      const signal = entry as Partial<SignalPlan>;
-      if (!signal || !names.includes(signal.name as SignalName))
-        throw new PlanError(`${source}: signals[${index}].name: expected one of ${names.join(", ")}`);
-      if (signal.maxRatio !== undefined && !(typeof signal.maxRatio === "number" && signal.maxRatio >= 1))
-        throw new PlanError(`${source}: signals[${index}].maxRatio: expected a number ≥ 1, e.g. 1.25`);
-      if (
-        signal.floorRate !== undefined &&
-        !(typeof signal.floorRate === "number" && signal.floorRate >= 0 && signal.floorRate < 1)
-      )
-        throw new PlanError(`${source}: signals[${index}].floorRate: expected a rate in [0, 1), e.g. 0.002`);
-      if (signal.name === "slow" && !(typeof signal.thresholdMs === "number" && signal.thresholdMs > 0))
-        throw new PlanError(
-          `${source}: signals[${index}].thresholdMs: slow needs a latency threshold in ms, e.g. 50`,
-        );
-      return {
-        ...signal,
-        name: signal.name as SignalName,
-        maxRatio: signal.maxRatio ?? (signal.floorRate === undefined ? 1.25 : undefined),
-      } as SignalPlan;
-    });
+    plan.signals = raw.signals.map((entry, index) => parseSignal(entry, `${source}: signals[${index}]`));
   }
   if (raw.crashLoop !== undefined) {
     const guard = raw.crashLoop as { maxFailures?: unknown; windowMinutes?: unknown };
@@ -162,13 +181,22 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     plan.burnRate = raw.burnRate.map((entry, index) => {
       const guard = entry as { signal?: unknown; slo?: unknown; maxBurn?: unknown };
       const at = `${source}: burnRate[${index}]`;
-      if (guard.signal !== "5xx" && guard.signal !== "4xx" && guard.signal !== "filter_rejections")
-        throw new PlanError(`${at}.signal: expected 5xx, 4xx or filter_rejections`);
+      const judged = plan.signals.some(
+        (signal) => signal.name === guard.signal && signal.counter !== undefined,
+      );
+      if (guard.signal !== "5xx" && guard.signal !== "4xx" && guard.signal !== "filter_rejections" && !judged)
+        throw new PlanError(
+          `${at}.signal: expected 5xx, 4xx, filter_rejections or a filter signal of the plan`,
+        );
       if (typeof guard.slo !== "number" || !(guard.slo > 0 && guard.slo < 1))
         throw new PlanError(`${at}.slo: expected the SLO as a fraction below 1, e.g. 0.999`);
       if (guard.maxBurn !== undefined && !(typeof guard.maxBurn === "number" && guard.maxBurn > 0))
         throw new PlanError(`${at}.maxBurn: expected a positive number, e.g. 3`);
-      return { signal: guard.signal, slo: guard.slo, maxBurn: (guard.maxBurn as number | undefined) ?? 3 };
+      return {
+        signal: guard.signal as string,
+        slo: guard.slo,
+        maxBurn: (guard.maxBurn as number | undefined) ?? 3,
+      };
     });
   }
   const keys = plan.signals.map(signalKey);
@@ -178,4 +206,68 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
       `${source}: signals: ${repeated} appears twice; give each slow band its own thresholdMs`,
     );
   return plan;
+}
+
+function onTimeout(value: unknown, source: string): OnTimeout {
+  if (value === undefined) return "rollback";
+  if (value === "rollback" || value === "hold") return value;
+  throw new PlanError(
+    `${source}: onTimeout: expected rollback (take the canary out when maxDuration passes undecided) or hold (leave it in)`,
+  );
+}
+
+const SIGNAL_FIELDS = [
+  "name",
+  "thresholdMs",
+  "counter",
+  "worse",
+  "maxRatio",
+  "floorRate",
+  "minExposure",
+  "dispersion",
+  "learnDispersion",
+] as const;
+
+function parseSignal(entry: unknown, at: string): SignalPlan {
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry))
+    throw new PlanError(`${at}: expected a mapping such as { name: 5xx, maxRatio: 1.25 }`);
+  const signal = entry as Partial<SignalPlan>;
+  for (const key of Object.keys(signal)) {
+    if (!(SIGNAL_FIELDS as readonly string[]).includes(key))
+      throw new PlanError(`${at}: unknown field "${key}"; fields are ${SIGNAL_FIELDS.join(", ")}`);
+  }
+  const name = signal.name;
+  if (typeof name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(name))
+    throw new PlanError(
+      `${at}.name: expected one of ${BUILT_IN_SIGNALS.join(", ")}, or a name for a filter counter`,
+    );
+  const builtIn = (BUILT_IN_SIGNALS as readonly string[]).includes(name);
+  if (!builtIn && typeof signal.counter !== "string")
+    throw new PlanError(
+      `${at}.name: expected one of ${BUILT_IN_SIGNALS.join(", ")}; a signal of your own needs counter: <filter counter>, e.g. counter: graft.limited_total`,
+    );
+  if (builtIn && signal.counter !== undefined)
+    throw new PlanError(
+      `${at}.counter: ${name} is built in and reads its own counters; remove counter or rename the signal`,
+    );
+  if (signal.worse !== undefined && signal.worse !== "up" && signal.worse !== "down")
+    throw new PlanError(`${at}.worse: expected up (more counts are worse) or down (fewer are)`);
+  if (signal.maxRatio !== undefined && !(typeof signal.maxRatio === "number" && signal.maxRatio >= 1))
+    throw new PlanError(`${at}.maxRatio: expected a number ≥ 1, e.g. 1.25`);
+  if (
+    signal.floorRate !== undefined &&
+    !(typeof signal.floorRate === "number" && signal.floorRate >= 0 && signal.floorRate < 1)
+  )
+    throw new PlanError(`${at}.floorRate: expected a rate in [0, 1), e.g. 0.002`);
+  if (signal.dispersion !== undefined && !(typeof signal.dispersion === "number" && signal.dispersion >= 1))
+    throw new PlanError(
+      `${at}.dispersion: expected a number ≥ 1: how many times more variable than independent requests its counts are (1 = not at all)`,
+    );
+  if (name === "slow" && !(typeof signal.thresholdMs === "number" && signal.thresholdMs > 0))
+    throw new PlanError(`${at}.thresholdMs: slow needs a latency threshold in ms, e.g. 50`);
+  return {
+    ...signal,
+    name,
+    maxRatio: signal.maxRatio ?? (signal.floorRate === undefined ? 1.25 : undefined),
+  } as SignalPlan;
 }

@@ -19,6 +19,9 @@ export function rolloutMarkdown(result: RolloutResult): string {
     "",
     `**${result.reason}**`,
     "",
+    `- canary filter: ${result.canaryState}`,
+    ...result.warnings.map((warning) => `- warning: ${warning}`),
+    `- maxDuration: ${Math.round(result.maxDurationMs / 1000)} s`,
     `- canary: ${result.canaryTargets.join(", ")}`,
     `- baseline: ${result.baselineTargets.join(", ")}`,
     `- from ${result.startedAt} to ${result.endedAt}, ${result.looks.length} looks`,
@@ -98,13 +101,16 @@ ${series("canary", "#d9480f", "")}
 export function rolloutHtml(result: RolloutResult): string {
   const last = result.looks.at(-1)?.verdict;
   const metrics = last?.metrics.map((m) => m.metric) ?? [];
-  const colour = result.decision === "PROMOTE" ? "#2b8a3e" : "#c92a2a";
+  const colour =
+    result.decision === "PROMOTE" ? "#2b8a3e" : result.decision === "INCONCLUSIVE" ? "#e67700" : "#c92a2a";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>graft rollout: ${result.decision}</title>
 <style>body{font:14px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}h1{color:${colour}}code,li.line{font-family:ui-monospace,monospace}figure{margin:1rem 0}.legend span{margin-right:1rem}</style>
 </head><body>
 <h1>${result.decision}${result.dryRun ? " (dry run)" : ""}</h1>
 <p><strong>${escapeHtml(result.reason)}</strong></p>
+<p>Canary filter: ${escapeHtml(result.canaryState)}</p>
+${result.warnings.map((warning) => `<p>Warning: ${escapeHtml(warning)}</p>`).join("\n")}
 <p>Canary: ${escapeHtml(result.canaryTargets.join(", "))} · Baseline: ${escapeHtml(result.baselineTargets.join(", "))} · ${result.looks.length} looks, ${escapeHtml(result.startedAt)} → ${escapeHtml(result.endedAt)}</p>
 <h2>Verdict per metric</h2>
 <ul>${(last?.lines ?? []).map((line) => `<li class="line">${escapeHtml(line)}</li>`).join("\n")}</ul>

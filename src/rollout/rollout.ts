@@ -5,8 +5,10 @@ import { injectFleet, rollbackFleet, type AuditContext, type FleetReport } from 
 import { adminOf, selectTargets, type Target } from "../inject/target.ts";
 import { EnvoySeries, scrapeEnvoy, sumTotals, type ArmTotals } from "../observe/collect.ts";
 import { judge, type JudgeConfig, type Verdict } from "../judge/judge.ts";
+import { minutesToPromote } from "../judge/horizon.ts";
 import type { Observations, Snapshot } from "../observe/observations.ts";
 import { signalKey, type RolloutPlan, type SignalPlan } from "./plan.ts";
+import { writeRolloutReports } from "./report.ts";
 
 /** The signed filter a rollout injects into the canary, then into the rest on PROMOTE. */
 export interface RolloutArtifact {
@@ -24,9 +26,15 @@ export interface RolloutOptions {
   audit: AuditContext;
   /** Judge and report without injecting, promoting or rolling back (the canary must already run). */
   dryRun?: boolean;
+  /** Where report.json, report.md and report.html go, whatever the outcome (errors included). */
+  reportDir?: string;
+  /** Aborting it (SIGINT, SIGTERM) ends the rollout like an error: the canary is rolled back. */
+  signal?: AbortSignal;
   /** Called with each look's verdict as it is made. */
   onLook?: (look: Look) => void;
   sleep?: (ms: number) => Promise<void>;
+  /** The judge (tests replace it to make it fail). */
+  judge?: (observations: Observations, config: JudgeConfig) => Verdict;
 }
 
 /** One interval's judgement, with the arms' totals it was made on. */
@@ -37,13 +45,37 @@ export interface Look {
   baseline: ArmTotals;
 }
 
+/**
+ * How a rollout ended. ERROR: something failed while the canary was in (judge input, collector,
+ * unreachable admin, a signal) and the canary was rolled back. INCONCLUSIVE: maxDuration passed
+ * without a verdict; the plan's onTimeout says whether the canary was rolled back or held.
+ */
+export type RolloutDecision = "PROMOTE" | "ROLLBACK" | "INCONCLUSIVE" | "ERROR";
+
+/** `graft rollout` exit codes, one per outcome (src/judge/README.md). */
+export const ROLLOUT_EXIT_CODES: Readonly<Record<RolloutDecision, number>> = {
+  PROMOTE: 0,
+  ROLLBACK: 3,
+  INCONCLUSIVE: 4,
+  ERROR: 5,
+};
+
+/** Where the canary's filter is when the rollout ends. */
+export type CanaryState =
+  "promoted" | "rolled back" | "held" | "rollback failed" | "not injected" | "untouched (dry run)";
+
 export interface RolloutResult {
-  decision: "PROMOTE" | "ROLLBACK";
-  /** Headline reason, e.g. the metric line that proved harm. */
+  decision: RolloutDecision;
+  /** Headline reason, e.g. the metric line that proved harm, or the error. */
   reason: string;
+  canaryState: CanaryState;
   dryRun: boolean;
   canaryTargets: string[];
   baselineTargets: string[];
+  /** The maxDuration used: the plan's, or the one derived from the traffic ("auto"). */
+  maxDurationMs: number;
+  /** What the operator should know: e.g. that the plan cannot decide within maxDuration at this traffic. */
+  warnings: string[];
   looks: Look[];
   actions: FleetReport[];
   startedAt: string;
@@ -52,16 +84,26 @@ export interface RolloutResult {
 
 export class RolloutError extends Error {}
 
-function judgeConfig(plan: RolloutPlan): JudgeConfig {
+/** Used when the traffic before the canary gives nothing to project from. */
+export const FALLBACK_MAX_DURATION_MS = 10 * 60_000;
+/** Auto maxDuration = this × the projected time to PROMOTE an identical canary: 9 in 10 noisy runs promote by then (README.md). */
+export const AUTO_DURATION_FACTOR = 2;
+/** Auto maxDuration never exceeds this. */
+export const AUTO_DURATION_LIMIT_MS = 4 * 60 * 60_000;
+
+export function judgeConfig(plan: RolloutPlan): JudgeConfig {
   return {
     alpha: plan.alpha,
     minExposure: plan.minRequests,
+    blockMinutes: plan.burstWindowMs / 60_000,
     metrics: plan.signals.map((signal) => ({
       name: signalKey(signal),
       maxRatio: signal.maxRatio,
       floorRate: signal.floorRate,
       minExposure: signal.name === "vm_failures" ? 0 : signal.minExposure,
       unit: signal.name === "vm_failures" ? "Envoy-minutes" : "requests",
+      ...(signal.dispersion !== undefined ? { dispersion: signal.dispersion } : {}),
+      ...(signal.learnDispersion !== undefined ? { learnDispersion: signal.learnDispersion } : {}),
     })),
     crashLoop: {
       metric: "vm_failures",
@@ -76,21 +118,26 @@ function judgeConfig(plan: RolloutPlan): JudgeConfig {
   };
 }
 
-function rejections(totals: ArmTotals): number {
+/** Sum of a filter counter over the arm's Envoys; `wasmcustom.…graft.limited_total` matches graft.limited_total. */
+function filterCount(totals: ArmTotals, counter: string): number {
   let sum = 0;
   for (const [name, count] of Object.entries(totals.filterCounters))
-    if (name.endsWith("graft.rejected_total")) sum += count;
+    if (name === counter || name.endsWith(`.${counter}`) || name.endsWith(counter)) sum += count;
   return sum;
 }
 
 /** Bad events and exposure of one signal for one arm. */
 function signalCounts(
-  signal: SignalPlan["name"],
+  signal: Pick<SignalPlan, "name" | "thresholdMs" | "counter" | "worse">,
   totals: ArmTotals,
   envoyMinutes: number,
-  thresholdMs?: number,
 ): { bad: number; exposure: number } {
-  switch (signal) {
+  if (signal.counter !== undefined) {
+    // Filter counters and requests are read in one scrape but not atomically: never more than requests.
+    const count = Math.min(filterCount(totals, signal.counter), totals.requests);
+    return { bad: signal.worse === "down" ? totals.requests - count : count, exposure: totals.requests };
+  }
+  switch (signal.name) {
     case "5xx":
       return { bad: totals.rq5xx, exposure: totals.requests };
     case "4xx":
@@ -98,24 +145,139 @@ function signalCounts(
     case "slow":
       // Histograms trail the counters by up to one stats flush; never report more slow than seen.
       return {
-        bad: Math.min(totals.slowerThan.get(thresholdMs!) ?? 0, totals.requests),
+        bad: Math.min(totals.slowerThan.get(signal.thresholdMs!) ?? 0, totals.requests),
         exposure: totals.requests,
       };
     case "filter_rejections":
-      return { bad: Math.min(rejections(totals), totals.requests), exposure: totals.requests };
+      return {
+        bad: Math.min(filterCount(totals, "graft.rejected_total"), totals.requests),
+        exposure: totals.requests,
+      };
     case "vm_failures":
       return { bad: totals.vmFailures + totals.resets, exposure: envoyMinutes };
+    default:
+      throw new RolloutError(`signal ${signal.name}: not a built-in signal and no counter to read`);
   }
+}
+
+/** Every signal the judge reads: the judged ones, burn-rate guards' and VM failures for the crash-loop guard. */
+function observedSignals(plan: RolloutPlan): SignalPlan[] {
+  return [
+    ...plan.signals,
+    ...plan.burnRate
+      .filter((guard) => !plan.signals.some((signal) => signalKey(signal) === guard.signal))
+      .map((guard) => ({ name: guard.signal })),
+    { name: "vm_failures" },
+  ];
+}
+
+/**
+ * The maxDuration to use, and a warning when the plan cannot decide in it: from the baseline's
+ * traffic before the canary (Envoy's counters since it started), the time the judge needs to promote
+ * an identical canary.
+ */
+function planDuration(
+  plan: RolloutPlan,
+  before: ArmTotals,
+  uptimeSeconds: number,
+  canaryCount: number,
+  baselineCount: number,
+): {
+  maxDurationMs: number;
+  warnings: string[];
+} {
+  const warnings: string[] = [];
+  const minutes = uptimeSeconds / 60;
+  const perEnvoy = minutes > 0 ? before.requests / minutes / Math.max(1, baselineCount) : 0;
+  let needMs = Infinity;
+  if (perEnvoy > 0) {
+    const rates: Record<string, number> = {};
+    for (const signal of plan.signals) {
+      const counts = signalCounts(signal, before, minutes * baselineCount);
+      rates[signalKey(signal)] = counts.exposure > 0 ? counts.bad / counts.exposure : 0;
+    }
+    const projected = minutesToPromote(
+      judgeConfig(plan),
+      {
+        canaryExposurePerMinute: perEnvoy * canaryCount,
+        baselineExposurePerMinute: perEnvoy * baselineCount,
+        rates,
+      },
+      plan.intervalMs / 60_000,
+    );
+    needMs = projected * 60_000;
+  }
+  const need = Number.isFinite(needMs) ? `about ${formatDuration(needMs)}` : "longer than a day";
+  const basis =
+    perEnvoy > 0
+      ? `at the baseline's traffic before the canary (${Math.round(perEnvoy)} requests/min per Envoy), an identical canary needs ${need} to be promoted`
+      : "the baseline had no traffic before the canary, so how long a verdict takes is unknown";
+  if (plan.maxDurationMs !== undefined) {
+    if (needMs > plan.maxDurationMs)
+      warnings.push(
+        `${basis}; maxDuration is ${formatDuration(plan.maxDurationMs)}, so expect INCONCLUSIVE unless the canary is clearly worse ` +
+          "(raise maxDuration or the canary's traffic, or widen maxRatio)",
+      );
+    return { maxDurationMs: plan.maxDurationMs, warnings };
+  }
+  if (!Number.isFinite(needMs)) {
+    warnings.push(`${basis}; maxDuration defaults to ${FALLBACK_MAX_DURATION_MS / 60_000} min`);
+    return { maxDurationMs: Math.max(FALLBACK_MAX_DURATION_MS, plan.minDurationMs), warnings };
+  }
+  const auto = Math.min(AUTO_DURATION_LIMIT_MS, Math.max(plan.minDurationMs, AUTO_DURATION_FACTOR * needMs));
+  if (auto < AUTO_DURATION_FACTOR * needMs)
+    warnings.push(
+      `${basis}; maxDuration is capped at ${AUTO_DURATION_LIMIT_MS / 60_000} min, so expect INCONCLUSIVE`,
+    );
+  return { maxDurationMs: Math.ceil(auto / 1000) * 1000, warnings };
+}
+
+/** "40 s" below two minutes, "12 min" above. */
+function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms)) return "longer than a day";
+  return ms < 120_000 ? `${Math.ceil(ms / 1000)} s` : `${Math.ceil(ms / 60_000)} min`;
+}
+
+function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : typeof reason === "string" ? reason : "aborted";
+}
+
+/** Resolves after `ms`, or rejects as soon as `signal` aborts. */
+function abortableSleep(
+  sleep: (ms: number) => Promise<void>,
+  ms: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (!signal) return sleep(ms);
+  if (signal.aborted) return Promise.reject(new RolloutError(abortReason(signal)));
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(new RolloutError(abortReason(signal)));
+    signal.addEventListener("abort", onAbort, { once: true });
+    sleep(ms).then(
+      () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 /**
  * Runs a canary: injects the signed filter into the canary arm, judges canary against baseline
  * every interval, then promotes it to the rest or rolls the canary back — all in the audit log.
- * Harm can be proven at any look; PROMOTE waits for minDuration; no verdict by maxDuration rolls back.
+ * Harm can be proven at any look; PROMOTE waits for minDuration; no verdict by maxDuration is
+ * INCONCLUSIVE (rolled back or held, as the plan says). Fails safe: any error or abort while the
+ * canary is in rolls it back, and every end writes the report (with reportDir) and an audit record.
  */
 export async function runRollout(options: RolloutOptions): Promise<RolloutResult> {
   const { plan, audit } = options;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const judgeFn = options.judge ?? judge;
   for (const signal of plan.signals) {
     if (signal.name === "slow" && !LATENCY_BUCKETS_MS.includes(signal.thresholdMs!)) {
       throw new RolloutError(
@@ -138,12 +300,16 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     : options.targets.filter((t) => !canary.includes(t));
 
   const startedAt = new Date();
+  const dryRun = options.dryRun ?? false;
   const result: RolloutResult = {
-    decision: "ROLLBACK",
+    decision: "ERROR",
     reason: "",
-    dryRun: options.dryRun ?? false,
+    canaryState: dryRun ? "untouched (dry run)" : "not injected",
+    dryRun,
     canaryTargets: canary.map((t) => t.name),
     baselineTargets: baseline.map((t) => t.name),
+    maxDurationMs: plan.maxDurationMs ?? FALLBACK_MAX_DURATION_MS,
+    warnings: [],
     looks: [],
     actions: [],
     startedAt: startedAt.toISOString(),
@@ -164,87 +330,178 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
       details: { slot: plan.slot, dryRun: result.dryRun, ...details },
     });
 
-  await record("rollout-start", "ok", {
-    canary: result.canaryTargets,
-    baseline: result.baselineTargets,
-    plan: { ...plan, signals: plan.signals.map((s) => s.name) },
-  });
-  const finish = async (decision: "PROMOTE" | "ROLLBACK", reason: string): Promise<RolloutResult> => {
+  let injected = false;
+  const finish = async (decision: RolloutDecision, reason: string): Promise<RolloutResult> => {
     result.decision = decision;
     result.reason = reason;
-    if (!result.dryRun) {
-      const action =
-        decision === "PROMOTE"
-          ? await injectFleet({ ...audit, ...options.artifact, targets: promoteTo, slot: plan.slot })
-          : await rollbackFleet(canary, plan.slot, audit);
-      result.actions.push(action);
+    const removeCanary =
+      decision === "ROLLBACK" ||
+      decision === "ERROR" ||
+      (decision === "INCONCLUSIVE" && plan.onTimeout === "rollback");
+    if (!dryRun && injected) {
+      try {
+        if (decision === "PROMOTE") {
+          const action = await injectFleet({
+            ...audit,
+            ...options.artifact,
+            targets: promoteTo,
+            slot: plan.slot,
+          });
+          result.actions.push(action);
+          result.canaryState = "promoted";
+          if (action.failures.length > 0)
+            result.warnings.push(
+              `promotion failed on ${action.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`,
+            );
+        } else if (removeCanary) {
+          const action = await rollbackFleet(canary, plan.slot, audit);
+          result.actions.push(action);
+          result.canaryState = action.failures.length === 0 ? "rolled back" : "rollback failed";
+          if (action.failures.length > 0)
+            result.reason += `; ROLLBACK FAILED on ${action.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`;
+        } else {
+          result.canaryState = "held";
+        }
+      } catch (error) {
+        result.canaryState = decision === "PROMOTE" ? result.canaryState : "rollback failed";
+        result.reason += `; ${decision === "PROMOTE" ? "promotion" : "rollback"} failed: ${(error as Error).message}`;
+      }
     }
     result.endedAt = new Date().toISOString();
+    if (options.reportDir) {
+      try {
+        await writeRolloutReports(result, options.reportDir);
+      } catch (error) {
+        result.warnings.push(
+          `could not write the report to ${options.reportDir}: ${(error as Error).message}`,
+        );
+      }
+    }
     const last = result.looks.at(-1)?.verdict;
-    await record("rollout-decision", "ok", { decision, lines: last?.lines ?? [] }, reason);
+    await record(
+      "rollout-decision",
+      decision === "ERROR" || result.canaryState === "rollback failed" ? "failed" : "ok",
+      { decision, canaryState: result.canaryState, lines: last?.lines ?? [], warnings: result.warnings },
+      result.reason,
+    );
     return result;
   };
 
-  if (!result.dryRun) {
-    try {
-      const injected = await injectFleet({ ...audit, ...options.artifact, targets: canary, slot: plan.slot });
-      result.actions.push(injected);
-      if (injected.failures.length > 0) {
-        return finish(
-          "ROLLBACK",
-          `canary injection failed: ${injected.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`,
-        );
-      }
-    } catch (error) {
-      result.endedAt = new Date().toISOString();
-      await record("rollout-decision", "failed", { decision: "REFUSED" }, (error as Error).message);
-      throw error;
-    }
-  }
+  await record("rollout-start", "ok", {
+    canary: result.canaryTargets,
+    baseline: result.baselineTargets,
+    plan: { ...plan, signals: plan.signals.map(signalKey) },
+  });
 
+  // Before the canary: the first scrape checks every admin and listener, and its lifetime counters
+  // tell how long a verdict will take at this traffic.
   const series = new Map<Target, EnvoySeries>([...canary, ...baseline].map((t) => [t, new EnvoySeries()]));
   const scrapeAll = async () => {
     await Promise.all(
-      [...series].map(async ([target, s]) => s.push(await scrapeEnvoy(adminOf(target), plan.listener))),
+      [...series].map(async ([target, s]) => {
+        try {
+          s.push(await scrapeEnvoy(adminOf(target), plan.listener));
+        } catch (error) {
+          throw new RolloutError(`${target.name} (${target.adminUrl}): ${(error as Error).message}`);
+        }
+      }),
     );
   };
-  await scrapeAll();
-  const history: Record<string, Snapshot[]> = {};
-  const started = performance.now();
-  for (;;) {
-    await sleep(plan.intervalMs);
+  try {
     await scrapeAll();
-    const elapsedMs = performance.now() - started;
-    const minutes = elapsedMs / 60_000;
-    const canaryTotals = sumTotals(canary.map((t) => series.get(t)!.totals()));
-    const baselineTotals = sumTotals(baseline.map((t) => series.get(t)!.totals()));
-    // Every judged signal, the signals burn-rate guards watch, and VM failures for the crash-loop guard.
-    const observed: SignalPlan[] = [
-      ...plan.signals,
-      ...plan.burnRate.map((guard) => ({ name: guard.signal })),
-      { name: "vm_failures" },
-    ];
-    for (const signal of observed) {
-      const key = signalKey(signal);
-      if (history[key]?.length === result.looks.length + 1) continue; // already recorded this look
-      (history[key] ??= []).push({
-        canary: signalCounts(signal.name, canaryTotals, minutes * canary.length, signal.thresholdMs),
-        baseline: signalCounts(signal.name, baselineTotals, minutes * baseline.length, signal.thresholdMs),
-        atMinute: minutes,
+    const lifetime = sumTotals(baseline.map((t) => series.get(t)!.lifetime()));
+    const uptime = Math.min(...baseline.map((t) => series.get(t)!.uptimeSeconds()));
+    const duration = planDuration(plan, lifetime, uptime, canary.length, baseline.length);
+    result.maxDurationMs = duration.maxDurationMs;
+    result.warnings.push(...duration.warnings);
+    if (options.signal?.aborted) throw new RolloutError(abortReason(options.signal));
+  } catch (error) {
+    return finish("ERROR", `before the canary was injected: ${(error as Error).message}`);
+  }
+
+  if (!dryRun) {
+    try {
+      const injection = await injectFleet({
+        ...audit,
+        ...options.artifact,
+        targets: canary,
+        slot: plan.slot,
       });
+      result.actions.push(injection);
+      // A partial injection is still an injection: roll back whatever went in.
+      injected = injection.results.length > 0 || injection.failures.length > 0;
+      if (injection.failures.length > 0) {
+        return finish(
+          "ERROR",
+          `canary injection failed: ${injection.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`,
+        );
+      }
+    } catch (error) {
+      injected = true;
+      return finish("ERROR", `canary injection failed: ${(error as Error).message}`);
     }
-    const verdict = judge(history as Observations, judgeConfig(plan));
-    const look: Look = { elapsedMs, verdict, canary: canaryTotals, baseline: baselineTotals };
-    result.looks.push(look);
-    options.onLook?.(look);
-    if (verdict.decision === "ROLLBACK") return finish("ROLLBACK", verdict.reasons[0] ?? "harm proven");
-    if (verdict.decision === "PROMOTE" && elapsedMs >= plan.minDurationMs)
-      return finish("PROMOTE", verdict.reasons[0] ?? "every metric inside its margin");
-    if (elapsedMs >= plan.maxDurationMs) {
-      return finish(
-        "ROLLBACK",
-        `no verdict within maxDuration (${Math.round(plan.maxDurationMs / 1000)} s): ${verdict.reasons[0] ?? "not enough evidence"}`,
-      );
+  }
+
+  let ending: [RolloutDecision, string];
+  try {
+    ending = await judgeLoop();
+  } catch (error) {
+    ending = ["ERROR", `rollout failed while the canary was in: ${(error as Error).message}`];
+  }
+  return finish(...ending);
+
+  /** Looks until a verdict or maxDuration; throws on any error (the caller rolls back). */
+  async function judgeLoop(): Promise<[RolloutDecision, string]> {
+    // Growth is counted from here: the first scrape after the canary went in.
+    for (const s of series.values()) s.restart();
+    await scrapeAll();
+    const history: Record<string, Snapshot[]> = {};
+    const started = performance.now();
+    let warnedSlow = false;
+    for (;;) {
+      await abortableSleep(sleep, plan.intervalMs, options.signal);
+      await scrapeAll();
+      if (options.signal?.aborted) throw new RolloutError(abortReason(options.signal));
+      const elapsedMs = performance.now() - started;
+      const minutes = elapsedMs / 60_000;
+      const canaryTotals = sumTotals(canary.map((t) => series.get(t)!.totals()));
+      const baselineTotals = sumTotals(baseline.map((t) => series.get(t)!.totals()));
+      for (const signal of observedSignals(plan)) {
+        const key = signalKey(signal);
+        (history[key] ??= []).push({
+          canary: signalCounts(signal, canaryTotals, minutes * canary.length),
+          baseline: signalCounts(signal, baselineTotals, minutes * baseline.length),
+          atMinute: minutes,
+        });
+      }
+      const verdict = judgeFn(history as Observations, judgeConfig(plan));
+      const look: Look = { elapsedMs, verdict, canary: canaryTotals, baseline: baselineTotals };
+      result.looks.push(look);
+      options.onLook?.(look);
+      if (verdict.decision === "ROLLBACK") return ["ROLLBACK", verdict.reasons[0] ?? "harm proven"];
+      if (verdict.decision === "PROMOTE" && elapsedMs >= plan.minDurationMs)
+        return ["PROMOTE", verdict.reasons[0] ?? "every metric inside its margin"];
+      const leftMs = result.maxDurationMs - elapsedMs;
+      if (!warnedSlow && verdict.remaining && Number.isFinite(verdict.remaining.exposure) && elapsedMs > 0) {
+        // "Need about N more requests" at the traffic seen so far, against the time left.
+        const perMs = (canaryTotals.requests + baselineTotals.requests) / elapsedMs;
+        const needMs = perMs > 0 ? verdict.remaining.exposure / perMs : Infinity;
+        if (needMs > leftMs && leftMs > 0) {
+          warnedSlow = true;
+          result.warnings.push(
+            `at ${formatDuration(elapsedMs)}: the judge needs about ${formatDuration(needMs)} more at this traffic, ` +
+              `but maxDuration ends in ${formatDuration(leftMs)}`,
+          );
+        }
+      }
+      if (elapsedMs >= result.maxDurationMs) {
+        return [
+          "INCONCLUSIVE",
+          `no verdict within maxDuration (${formatDuration(result.maxDurationMs)}); ` +
+            `${dryRun ? "dry run, canary untouched" : plan.onTimeout === "rollback" ? "canary rolled back as onTimeout says" : "canary held as onTimeout says"}: ` +
+            `${verdict.reasons[0] ?? "not enough evidence"}`,
+        ];
+      }
     }
   }
 }

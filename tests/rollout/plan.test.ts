@@ -6,15 +6,36 @@ import { parseRolloutPlan, signalKey } from "../../src/rollout/plan.ts";
 const minimal = { slot: "graft-slot-0", canary: "role=canary", baseline: "role=baseline" };
 
 describe("rollout plans", () => {
-  it("fills in defaults: 5 s looks, 30 s to 10 min, α 0.05, 500 canary requests, three signals", () => {
+  it("fills in defaults: 5 s looks, 30 s minimum, maxDuration from the traffic, α 0.05, 500 canary requests, four signals", () => {
     const plan = parseRolloutPlan(minimal, "plan.yaml");
     assert.equal(plan.intervalMs, 5_000);
     assert.equal(plan.minDurationMs, 30_000);
-    assert.equal(plan.maxDurationMs, 600_000);
+    assert.equal(plan.maxDurationMs, undefined, "auto: set when the rollout starts");
+    assert.equal(plan.onTimeout, "rollback");
+    assert.equal(plan.burstWindowMs, 60_000);
     assert.equal(plan.alpha, 0.05);
     assert.equal(plan.minRequests, 500);
-    assert.deepEqual(plan.signals.map(signalKey), ["5xx", "filter_rejections", "slow>50ms"]);
+    assert.deepEqual(plan.signals.map(signalKey), ["5xx", "filter_rejections", "slow>50ms", "slow>100ms"]);
     assert.deepEqual(plan.burnRate, []);
+  });
+
+  it("reads a filter's own signal: a counter per request with a direction, no judge change needed", () => {
+    const plan = parseRolloutPlan(
+      {
+        ...minimal,
+        maxDuration: "20m",
+        onTimeout: "hold",
+        signals: [{ name: "limited", counter: "graft.limited_total", maxRatio: 1.5, dispersion: 2 }],
+        burnRate: [{ signal: "limited", slo: 0.99 }],
+      },
+      "plan.yaml",
+    );
+    assert.deepEqual(plan.signals, [
+      { name: "limited", counter: "graft.limited_total", maxRatio: 1.5, dispersion: 2 },
+    ]);
+    assert.equal(plan.maxDurationMs, 1_200_000);
+    assert.equal(plan.onTimeout, "hold");
+    assert.equal(plan.burnRate[0]?.signal, "limited");
   });
 
   it("judges latency in several bands, one signal per band edge", () => {
@@ -75,6 +96,21 @@ describe("rollout plans", () => {
       /slow>50ms appears twice/,
     ],
     [
+      "a signal of its own without a counter",
+      { ...minimal, signals: [{ name: "limited" }] },
+      /signals\[0\]\.name: .*needs counter: <filter counter>, e\.g\. counter: graft\.limited_total/,
+    ],
+    [
+      "a dispersion below 1",
+      { ...minimal, signals: [{ name: "5xx", dispersion: 0.5 }] },
+      /signals\[0\]\.dispersion: expected a number ≥ 1/,
+    ],
+    [
+      "an unknown onTimeout",
+      { ...minimal, onTimeout: "promote" },
+      /plan\.yaml: onTimeout: expected rollback .* or hold/,
+    ],
+    [
       "a burn-rate SLO of 1",
       { ...minimal, burnRate: [{ signal: "5xx", slo: 1 }] },
       /burnRate\[0\]\.slo: expected the SLO as a fraction below 1/,
@@ -82,7 +118,7 @@ describe("rollout plans", () => {
     [
       "a burn-rate guard on latency",
       { ...minimal, burnRate: [{ signal: "slow", slo: 0.99 }] },
-      /burnRate\[0\]\.signal: expected 5xx, 4xx or filter_rejections/,
+      /burnRate\[0\]\.signal: expected 5xx, 4xx, filter_rejections or a filter signal of the plan/,
     ],
   ] as const) {
     it(`refuses ${name}, naming the file and field`, () => {

@@ -1,8 +1,9 @@
 // Rollouts against real Envoy under loopback traffic: a good build is promoted to the baseline, a
-// build that fails 4% of requests is rolled back from the canary, and `graft rollout --dry-run`
-// judges without touching either Envoy.
+// build that fails 4% of requests is rolled back from the canary, `graft rollout --dry-run` judges
+// without touching either Envoy, and every failure while the canary is in (judge error, unreachable
+// admin, SIGTERM) rolls it back with a report and an audit record.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -16,6 +17,7 @@ import { createStatement } from "../../src/sign/statement.ts";
 import { compileModule } from "../../src/compile/compile.ts";
 import { parseRolloutPlan } from "../../src/rollout/plan.ts";
 import { runRollout, type RolloutArtifact } from "../../src/rollout/rollout.ts";
+import { judge } from "../../src/judge/judge.ts";
 import { readHistory } from "../../src/inject/history.ts";
 import { injectFleet } from "../../src/inject/fleet.ts";
 import { startTraffic, type TrafficRun } from "../../tools/load/traffic.ts";
@@ -34,8 +36,17 @@ const PLAN = {
   minDuration: "3s",
   maxDuration: "40s",
   minRequests: 800,
+  // Loopback traffic has no bursts: each 1 s look is its own block.
+  burstWindow: "1s",
   signals: [{ name: "5xx", maxRatio: 1.5, floorRate: 0.005 }],
 };
+
+interface AuditLine {
+  action: string;
+  outcome: string;
+  reason: string | null;
+  details: { decision?: string; canaryState?: string };
+}
 
 describe("canary rollouts against real Envoy", () => {
   let fleet: SlotFleet | undefined;
@@ -198,14 +209,155 @@ describe("canary rollouts against real Envoy", () => {
     } catch (error) {
       ({ stdout, code } = error as { stdout: string; code: number });
     }
-    assert.match(stdout, /(PROMOTE|ROLLBACK) \(dry run\): /);
+    assert.match(stdout, /(PROMOTE|ROLLBACK|INCONCLUSIVE) \(dry run\): /);
     assert.match(stdout, /5xx: canary .* vs baseline /);
-    assert.ok(code === 0 || code === 3, `exit ${code}`);
+    assert.ok(code === 0 || code === 3 || code === 4, `exit ${code}`);
     for (const name of ["report.json", "report.md", "report.html"])
       assert.ok(existsSync(path.join(files.reports, name)), name);
     const html = await readFile(path.join(files.reports, "report.html"), "utf8");
     assert.match(html, /<svg[^>]+aria-label="5xx canary vs baseline"/);
     const versionsAfter = await Promise.all(targets().map((t) => readHistory(t.ecdsDir, SLOT)));
     assert.deepEqual(versionsAfter, versionsBefore, "a dry run injects nothing and rolls nothing back");
+  });
+
+  const lastDecision = async (): Promise<AuditLine> =>
+    (await readFile(audit.auditLog, "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as AuditLine)
+      .filter((record) => record.action === "rollout-decision")
+      .at(-1)!;
+
+  const assertRolledBack = async (reportDir: string) => {
+    const [baseline, canary] = targets();
+    assert.equal((await readHistory(canary!.ecdsDir, SLOT)).stack.at(-1)?.injectionId, "good");
+    assert.equal((await readHistory(baseline!.ecdsDir, SLOT)).stack.at(-1)?.injectionId, "good");
+    for (const name of ["report.json", "report.md", "report.html"])
+      assert.ok(existsSync(path.join(reportDir, name)), name);
+  };
+
+  it("rolls the canary back when the judge fails mid-rollout, with a report and an audit record", async () => {
+    const reportDir = path.join(fleet!.workDir, "reports-judge-error");
+    let calls = 0;
+    const result = await runRollout({
+      plan: parseRolloutPlan(PLAN, "test"),
+      targets: targets(),
+      artifact: artifact(await readFile(builtWasm("header-rewrite.wasm")), "judge-error"),
+      audit,
+      reportDir,
+      judge: (observations, config) => {
+        if (++calls === 2) throw new Error("judge input error (test)");
+        return judge(observations, config);
+      },
+    });
+    assert.equal(result.decision, "ERROR");
+    assert.equal(result.canaryState, "rolled back");
+    assert.match(result.reason, /judge input error \(test\)/);
+    await assertRolledBack(reportDir);
+    const record = await lastDecision();
+    assert.equal(record.outcome, "failed");
+    assert.equal(record.details.decision, "ERROR");
+    assert.match(record.reason ?? "", /judge input error/);
+  });
+
+  it("rolls the canary back when an admin endpoint stops answering mid-rollout", async () => {
+    const reportDir = path.join(fleet!.workDir, "reports-unreachable");
+    const copies = targets().map((target) => ({ ...target }));
+    const baseline = copies.find((target) => target.labels.role === "baseline")!;
+    let sleeps = 0;
+    const result = await runRollout({
+      plan: parseRolloutPlan(PLAN, "test"),
+      targets: copies,
+      artifact: artifact(await readFile(builtWasm("header-rewrite.wasm")), "unreachable"),
+      audit,
+      reportDir,
+      sleep: async (ms) => {
+        if (++sleeps === 2) baseline.adminUrl = "http://127.0.0.1:9"; // nothing listens on the discard port
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      },
+    });
+    assert.equal(result.decision, "ERROR");
+    assert.equal(result.canaryState, "rolled back");
+    assert.match(result.reason, new RegExp(`${baseline.name} \\(http://127\\.0\\.0\\.1:9\\)`));
+    await assertRolledBack(reportDir);
+    assert.equal((await lastDecision()).outcome, "failed");
+  });
+
+  it("refuses a listener without stats before injecting, naming the listeners that have them", async () => {
+    const result = await runRollout({
+      plan: parseRolloutPlan({ ...PLAN, listener: "nope" }, "test"),
+      targets: targets(),
+      artifact: artifact(await readFile(builtWasm("header-rewrite.wasm")), "no-listener"),
+      audit,
+    });
+    assert.equal(result.decision, "ERROR");
+    assert.equal(result.canaryState, "not injected");
+    assert.match(result.reason, /listener "nope" has no HTTP stats .*listeners with stats: (.*, )?main\b/);
+    assert.equal(result.actions.length, 0);
+  });
+
+  it("rolls the canary back on SIGTERM to `graft rollout`, writes the report and exits 5", async () => {
+    const dir = fleet!.workDir;
+    const files = {
+      plan: path.join(dir, "plan-sigterm.yaml"),
+      targets: path.join(dir, "targets-sigterm.yaml"),
+      config: path.join(dir, "config-sigterm.json"),
+      envelope: path.join(dir, "sigterm.dsse.json"),
+      policy: path.join(dir, "trust-sigterm.yaml"),
+      reports: path.join(dir, "reports-sigterm"),
+    };
+    const candidate = artifact(await readFile(builtWasm("header-rewrite.wasm")), "sigterm");
+    await writeFile(files.plan, yaml.dump({ ...PLAN, minDuration: "30s", maxDuration: "60s" }));
+    await writeFile(
+      files.targets,
+      yaml.dump({ targets: targets().map(({ logs: _logs, adminUrl, ...t }) => ({ ...t, admin: adminUrl })) }),
+    );
+    await writeFile(files.config, JSON.stringify(candidate.configuration));
+    await writeFile(files.envelope, JSON.stringify(candidate.envelope));
+    await writeFile(
+      files.policy,
+      yaml.dump({
+        version: 1,
+        maxTtl: "2h",
+        keys: [{ name: "op", publicKeyPath: "keys/op.pub.pem", filters: ["*"] }],
+      }),
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(projectRoot, "bin", "graft.js"),
+        "rollout",
+        builtWasm("header-rewrite.wasm"),
+        ...["--plan", files.plan, "--targets", files.targets, "--config", files.config],
+        ...["--envelope", files.envelope, "--policy", files.policy, "--report-dir", files.reports],
+        ...["--audit-log", audit.auditLog],
+      ],
+      { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (/^t=\d+s /m.test(stdout)) resolve();
+      });
+      void exited.then(() =>
+        reject(new Error(`graft rollout exited before its first look: ${stdout}${stderr}`)),
+      );
+    });
+    const [, canary] = targets();
+    assert.equal((await readHistory(canary!.ecdsDir, SLOT)).stack.at(-1)?.injectionId, "sigterm");
+    child.kill("SIGTERM");
+    assert.equal(await exited, 5, `${stdout}${stderr}`);
+    assert.match(
+      stdout,
+      /ERROR: rollout failed while the canary was in: interrupted by SIGTERM \[canary rolled back\]/,
+    );
+    await assertRolledBack(files.reports);
+    const record = await lastDecision();
+    assert.equal(record.details.canaryState, "rolled back");
+    assert.match(record.reason ?? "", /interrupted by SIGTERM/);
   });
 });

@@ -5,95 +5,30 @@
  * cumulative snapshots so far, until it says PROMOTE or ROLLBACK or the scenario ends. All judges in
  * one call see the same runs, so their figures compare like with like.
  *
- * Counts: per-request metrics are Binomial(requests, rate); metrics with their own exposure (e.g.
- * pod-minutes) are Poisson(exposure × rate). Requests per arm are exact (share × rpm, rounded) or,
- * with traffic "poisson", Poisson around that.
+ * Counts: per-request metrics are Binomial(requests, rate), or bursty, clustered or latency-band
+ * counts from traffic-models.ts; metrics with their own exposure (e.g. pod-minutes) are
+ * Poisson(exposure × rate). Requests per arm are exact (share × rpm, rounded) or, with traffic
+ * "poisson", Poisson around that. A minute can be cut into several looks (looksPerMinute).
  */
 import type { Decision } from "../../src/judge/judge.ts";
-import type { Observations, Snapshot } from "../../src/observe/observations.ts";
+import type { ArmCounts, Observations, Snapshot } from "../../src/observe/observations.ts";
+import { binomial, poisson, seededRng, splitmix32, type Rng } from "./random.ts";
+import { burstFactor, noisyCount, slowCount, type CountNoise, type LatencyBand } from "./traffic-models.ts";
 
-/** Uniform numbers in [0, 1). */
-export type Rng = () => number;
-
-/** splitmix32: spreads a seed (or a seed + index) over 32 bits. */
-function splitmix32(value: number): number {
-  let z = (value + 0x9e3779b9) | 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return (z ^ (z >>> 16)) >>> 0;
-}
-
-/** xoshiro128** seeded through splitmix32; deterministic for a given 32-bit seed. */
-export function seededRng(seed: number): Rng {
-  let a = splitmix32(seed);
-  let b = splitmix32(a);
-  let c = splitmix32(b);
-  let d = splitmix32(c);
-  return () => {
-    const result = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
-    const t = b << 9;
-    c ^= a;
-    d ^= b;
-    b ^= c;
-    a ^= d;
-    c ^= t;
-    d = rotl(d, 11);
-    return result / 4294967296;
-  };
-}
-
-function rotl(x: number, k: number): number {
-  return (x << k) | (x >>> (32 - k));
-}
-
-/** Inversion sampling stays exact and fast while the mean is at most this; larger draws are split. */
-const INVERSION_MEAN_LIMIT = 200;
-
-/** An exact Binomial(n, p) draw (inversion; large n·p split into independent parts). */
-export function binomial(rng: Rng, n: number, p: number): number {
-  if (n <= 0 || p <= 0) return 0;
-  if (p >= 1) return n;
-  if (p > 0.5) return n - binomial(rng, n, 1 - p);
-  if (n * p > INVERSION_MEAN_LIMIT) {
-    const half = Math.floor(n / 2);
-    return binomial(rng, half, p) + binomial(rng, n - half, p);
-  }
-  const odds = p / (1 - p);
-  let probability = Math.exp(n * Math.log1p(-p));
-  let cumulative = probability;
-  const u = rng();
-  let k = 0;
-  while (u > cumulative && k < n) {
-    probability *= (odds * (n - k)) / (k + 1);
-    k++;
-    cumulative += probability;
-  }
-  return k;
-}
-
-/** An exact Poisson(mean) draw (inversion; large means split into independent parts). */
-export function poisson(rng: Rng, mean: number): number {
-  if (mean <= 0) return 0;
-  if (mean > INVERSION_MEAN_LIMIT) return poisson(rng, mean / 2) + poisson(rng, mean / 2);
-  let probability = Math.exp(-mean);
-  let cumulative = probability;
-  const u = rng();
-  let k = 0;
-  while (u > cumulative && probability > 0) {
-    k++;
-    probability *= mean / k;
-    cumulative += probability;
-  }
-  return k;
-}
+export { binomial, poisson, seededRng } from "./random.ts";
+export type { Rng } from "./random.ts";
 
 export interface SimMetric {
   name: string;
-  /** True bad-event rate: per request, or per unit of `exposurePerMinute`. */
+  /** True bad-event rate: per request, or per unit of `exposurePerMinute`. Unused for latency bands. */
   canaryRate: number;
   baselineRate: number;
   /** Exposure per minute per arm (e.g. pod-minutes) for metrics not counted per request; counts are then Poisson. */
   exposurePerMinute?: { canary: number; baseline: number };
+  /** How the per-minute counts depart from independent requests (default: they do not). */
+  noise?: CountNoise;
+  /** A latency band: bad events are requests slower than its edge, drawn from a latency model. */
+  latency?: LatencyBand;
 }
 
 /** From minute `fromMinute` on (1-based), the canary gets `share` of the traffic. */
@@ -112,6 +47,11 @@ export interface Scenario {
   minutes: number;
   metrics: readonly SimMetric[];
   traffic?: "fixed" | "poisson";
+  /**
+   * Looks per simulated minute (default 1). A minute's counts (and its bursts) are drawn first, then
+   * spread over its looks, so faster looks see the same bursts cut into pieces.
+   */
+  looksPerMinute?: number;
 }
 
 /** Asks for a decision on the cumulative observations so far. */
@@ -135,9 +75,69 @@ export function runSeed(seed: number, run: number): number {
   return splitmix32((seed ^ Math.imul(run + 1, 0x27d4eb2d)) >>> 0);
 }
 
-/** Cumulative snapshots, one per simulated minute, for every metric of the scenario. */
+type MinuteCounts = { canary: ArmCounts; baseline: ArmCounts };
+
+/** One minute of one metric for both arms. */
+function drawMinute(
+  rng: Rng,
+  metric: SimMetric,
+  canaryRequests: number,
+  baselineRequests: number,
+): MinuteCounts {
+  if (metric.exposurePerMinute) {
+    const { canary: canaryExposure, baseline: baselineExposure } = metric.exposurePerMinute;
+    return {
+      canary: { bad: poisson(rng, canaryExposure * metric.canaryRate), exposure: canaryExposure },
+      baseline: { bad: poisson(rng, baselineExposure * metric.baselineRate), exposure: baselineExposure },
+    };
+  }
+  if (metric.latency) {
+    return {
+      canary: { bad: slowCount(rng, canaryRequests, metric.latency, "canary"), exposure: canaryRequests },
+      baseline: {
+        bad: slowCount(rng, baselineRequests, metric.latency, "baseline"),
+        exposure: baselineRequests,
+      },
+    };
+  }
+  const noise = metric.noise ?? {};
+  const shared = burstFactor(rng, noise.sharedBursts?.cv ?? 0);
+  const armFactor = (arm: "canary" | "baseline") =>
+    noise.armBursts?.arms.includes(arm) ? burstFactor(rng, noise.armBursts.cv) : 1;
+  const canaryFactor = shared * armFactor("canary");
+  const baselineFactor = shared * armFactor("baseline");
+  return {
+    canary: {
+      bad: noisyCount(rng, canaryRequests, metric.canaryRate, canaryFactor, noise.clusterSize),
+      exposure: canaryRequests,
+    },
+    baseline: {
+      bad: noisyCount(rng, baselineRequests, metric.baselineRate, baselineFactor, noise.clusterSize),
+      exposure: baselineRequests,
+    },
+  };
+}
+
+/** Spreads one minute's counts over `looks` looks: exposure evenly, bad events at random among them. */
+function splitMinute(rng: Rng, counts: ArmCounts, looks: number): ArmCounts[] {
+  const parts: ArmCounts[] = [];
+  let bad = counts.bad;
+  let exposure = counts.exposure;
+  for (let look = 0; look < looks; look++) {
+    const left = looks - look;
+    const lookExposure = left === 1 ? exposure : Math.round(exposure / left);
+    const lookBad = left === 1 ? bad : Math.min(lookExposure, binomial(rng, bad, 1 / left));
+    parts.push({ bad: lookBad, exposure: lookExposure });
+    bad -= lookBad;
+    exposure -= lookExposure;
+  }
+  return parts;
+}
+
+/** Cumulative snapshots, one per look, for every metric of the scenario. */
 export function* simulateSnapshots(scenario: Scenario, seed: number): Generator<Record<string, Snapshot>> {
   const rng = seededRng(seed);
+  const looks = Math.max(1, Math.round(scenario.looksPerMinute ?? 1));
   const totals = new Map<string, Snapshot>();
   for (const metric of scenario.metrics) {
     totals.set(metric.name, { canary: { bad: 0, exposure: 0 }, baseline: { bad: 0, exposure: 0 } });
@@ -151,31 +151,34 @@ export function* simulateSnapshots(scenario: Scenario, seed: number): Generator<
     };
     const canaryRequests = requests(canaryShare);
     const baselineRequests = requests(baselineShare);
-    const snapshot: Record<string, Snapshot> = {};
+    const parts = new Map<string, { canary: ArmCounts[]; baseline: ArmCounts[] }>();
     for (const metric of scenario.metrics) {
-      const before = totals.get(metric.name) as Snapshot;
-      let canary: { bad: number; exposure: number };
-      let baseline: { bad: number; exposure: number };
-      if (metric.exposurePerMinute) {
-        const { canary: canaryExposure, baseline: baselineExposure } = metric.exposurePerMinute;
-        canary = { bad: poisson(rng, canaryExposure * metric.canaryRate), exposure: canaryExposure };
-        baseline = { bad: poisson(rng, baselineExposure * metric.baselineRate), exposure: baselineExposure };
-      } else {
-        canary = { bad: binomial(rng, canaryRequests, metric.canaryRate), exposure: canaryRequests };
-        baseline = { bad: binomial(rng, baselineRequests, metric.baselineRate), exposure: baselineRequests };
-      }
-      const after: Snapshot = {
-        canary: { bad: before.canary.bad + canary.bad, exposure: before.canary.exposure + canary.exposure },
-        baseline: {
-          bad: before.baseline.bad + baseline.bad,
-          exposure: before.baseline.exposure + baseline.exposure,
-        },
-        atMinute: minute,
-      };
-      totals.set(metric.name, after);
-      snapshot[metric.name] = after;
+      const counts = drawMinute(rng, metric, canaryRequests, baselineRequests);
+      parts.set(metric.name, {
+        canary: splitMinute(rng, counts.canary, looks),
+        baseline: splitMinute(rng, counts.baseline, looks),
+      });
     }
-    yield snapshot;
+    for (let look = 0; look < looks; look++) {
+      const snapshot: Record<string, Snapshot> = {};
+      for (const metric of scenario.metrics) {
+        const before = totals.get(metric.name) as Snapshot;
+        const part = parts.get(metric.name)!;
+        const canary = part.canary[look]!;
+        const baseline = part.baseline[look]!;
+        const after: Snapshot = {
+          canary: { bad: before.canary.bad + canary.bad, exposure: before.canary.exposure + canary.exposure },
+          baseline: {
+            bad: before.baseline.bad + baseline.bad,
+            exposure: before.baseline.exposure + baseline.exposure,
+          },
+          atMinute: minute - 1 + (look + 1) / looks,
+        };
+        totals.set(metric.name, after);
+        snapshot[metric.name] = after;
+      }
+      yield snapshot;
+    }
   }
 }
 
@@ -190,10 +193,12 @@ export function runOnce(
   const outcomes: Record<string, RunOutcome> = {};
   const pending = new Set(Object.keys(judges));
   for (const name of pending) outcomes[name] = { decision: "CONTINUE", minute: undefined };
-  let minute = 0;
   for (const snapshot of simulateSnapshots(scenario, seed)) {
-    minute++;
-    for (const [name, value] of Object.entries(snapshot)) series[name]?.push(value);
+    let minute = 0;
+    for (const [name, value] of Object.entries(snapshot)) {
+      series[name]?.push(value);
+      minute = Math.ceil((value.atMinute ?? 0) - 1e-9);
+    }
     for (const name of [...pending]) {
       const decision = (judges[name] as JudgeFn)(series);
       if (decision !== "CONTINUE") {

@@ -4,15 +4,15 @@ import path from "node:path";
 import { loadConfigurationFile, readJsonFile } from "../../sign/files.ts";
 import { loadTrustPolicy } from "../../sign/policy.ts";
 import { loadRolloutPlan } from "../../rollout/plan.ts";
-import { writeRolloutReports } from "../../rollout/report.ts";
-import { runRollout } from "../../rollout/rollout.ts";
+import { ROLLOUT_EXIT_CODES, runRollout } from "../../rollout/rollout.ts";
 import { loadTargetsFile } from "../../inject/target.ts";
 
 export function register(program: Command): void {
   program
     .command("rollout")
     .description(
-      "canary a signed filter: inject into the canary arm, judge it against the baseline, then promote or roll back",
+      "canary a signed filter: inject into the canary arm, judge it against the baseline, then promote or roll back " +
+        "(exit 0 PROMOTE, 3 ROLLBACK, 4 INCONCLUSIVE, 5 rolled back after an error)",
     )
     .argument("<module>", "the .wasm module")
     .requiredOption(
@@ -49,6 +49,11 @@ export function register(program: Command): void {
         if (typeof configuration !== "object" || configuration === null || Array.isArray(configuration)) {
           throw new Error(`${options.config}: a filter configuration must be an object`);
         }
+        // SIGINT/SIGTERM mid-rollout: roll the canary back, write the report, then exit (ERROR).
+        const interrupt = new AbortController();
+        const onSignal = (signal: NodeJS.Signals) => interrupt.abort(new Error(`interrupted by ${signal}`));
+        process.once("SIGINT", onSignal);
+        process.once("SIGTERM", onSignal);
         const result = await runRollout({
           plan: await loadRolloutPlan(options.plan),
           targets: await loadTargetsFile(options.targets),
@@ -60,16 +65,24 @@ export function register(program: Command): void {
           },
           audit: { auditLog: options.auditLog, actor: options.actor },
           dryRun: options.dryRun,
+          reportDir: options.reportDir,
+          signal: interrupt.signal,
           onLook: (look) =>
             console.log(
               `t=${(look.elapsedMs / 1000).toFixed(0)}s ${look.verdict.decision}: ${look.verdict.reasons[0] ?? ""}`,
             ),
+        }).finally(() => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
         });
-        const reports = await writeRolloutReports(result, options.reportDir);
-        console.log(`${result.decision}${result.dryRun ? " (dry run)" : ""}: ${result.reason}`);
+        for (const warning of result.warnings) console.log(`warning: ${warning}`);
+        console.log(
+          `${result.decision}${result.dryRun ? " (dry run)" : ""}: ${result.reason} [canary ${result.canaryState}]`,
+        );
         for (const line of result.looks.at(-1)?.verdict.lines ?? []) console.log(`  ${line}`);
-        console.log(`report: ${path.relative(process.cwd(), reports.html)}`);
-        if (result.decision === "ROLLBACK") process.exitCode = 3;
+        console.log(`report: ${path.relative(process.cwd(), path.join(options.reportDir, "report.html"))}`);
+        // 0 PROMOTE, 3 ROLLBACK, 4 INCONCLUSIVE, 5 rolled back after an error (src/judge/README.md).
+        process.exitCode = ROLLOUT_EXIT_CODES[result.decision];
       },
     );
 }

@@ -1,5 +1,6 @@
 import { Command } from "commander";
-import { GraftError } from "../sign/errors.ts";
+import { GraftError } from "../util/errors.ts";
+import { exitCodeFor } from "./exit-codes.ts";
 
 function root(command: Command): Command {
   return command.parent ? root(command.parent) : command;
@@ -12,19 +13,16 @@ export function say(command: Command, text: string): void {
 }
 
 /**
- * Ends the command for a graft error with `error: CODE: message` and `exitCode`; anything else
- * propagates. A refusal is not a usage mistake: it is reported without the help text even under
- * showHelpAfterError(), through a stand-in that shares the root's output and exitOverride settings.
+ * Ends the command for a graft error with `error: CODE: message` and the exit code the one map
+ * gives it (exit-codes.ts); anything else propagates. A refusal is not a usage mistake: it is
+ * reported without the help hint, through a stand-in that shares the root's output and exitOverride
+ * settings.
  */
-export function fail(
-  command: Command,
-  error: unknown,
-  exitCode: (error: GraftError) => number = () => 1,
-): never {
+export function fail(command: Command, error: unknown): never {
   if (!(error instanceof GraftError)) throw error;
   const reporter = new Command().copyInheritedSettings(root(command)).showHelpAfterError(false);
   return reporter.error(`error: ${error.code}: ${error.message}`, {
-    exitCode: exitCode(error),
+    exitCode: exitCodeFor(error),
     code: `graft.${error.code}`,
   });
 }

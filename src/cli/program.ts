@@ -24,9 +24,12 @@ import { register as registerVersion } from "./commands/version.ts";
 
 /** The whole `graft` command tree; each command lives in ./commands and stays thin over src/. */
 export function createProgram(): Command {
+  // A usage error is one line and the way to help, not the whole help text; main.ts maps the
+  // CommanderErrors that exitOverride turns it into to exit codes (exit-codes.ts).
   const program = new Command("graft")
     .description("Inject logic into running Envoy proxies safely")
-    .showHelpAfterError()
+    .showHelpAfterError("(run graft help <command> for its options)")
+    .exitOverride()
     .configureHelp({ sortSubcommands: true });
   for (const register of [
     registerAdmission,

@@ -6,6 +6,7 @@ import { checkModuleForEnvoy, type ModuleCheck } from "./envoy-abi.ts";
 import { findFilter, listFilters, type FilterInfo } from "../filters/catalog.ts";
 import { assemblyConstants } from "../filters/contract.ts";
 import { buildDir, projectRoot } from "../util/paths.ts";
+import { GraftError } from "../util/errors.ts";
 
 export type BuildTarget = "release" | "debug";
 
@@ -17,7 +18,11 @@ export interface BuiltModule {
   check: ModuleCheck;
 }
 
-export class BuildError extends Error {}
+export class BuildError extends GraftError<"BUILD_FAILED"> {
+  constructor(message: string) {
+    super("BUILD_FAILED", message);
+  }
+}
 
 /** The package name filters outside this repository import the SDK by: `graft-envoy/assembly`. */
 export const SDK_PACKAGE = "graft-envoy";

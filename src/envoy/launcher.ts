@@ -8,6 +8,7 @@ import { AdminClient } from "./admin.ts";
 import { RunningEnvoyBase } from "./running-envoy.ts";
 import { resolveEnvoyBinary } from "./binary.ts";
 import { bootstrapYaml, type BootstrapSpec, type HttpFilter } from "./bootstrap.ts";
+import { GraftError } from "../util/errors.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -50,12 +51,12 @@ export function envoyArgs(
 }
 
 /** Thrown when Envoy refuses a bootstrap or does not become ready; carries Envoy's own words. */
-export class EnvoyStartError extends Error {
+export class EnvoyStartError extends GraftError<"ENVOY_START_FAILED"> {
   constructor(
     message: string,
     readonly log: string,
   ) {
-    super(`${message}\n--- envoy log ---\n${log.trim()}`);
+    super("ENVOY_START_FAILED", `${message}\n--- envoy log ---\n${log.trim()}`);
   }
 }
 

@@ -2,6 +2,7 @@
 // (an author's own repository). Everything about a filter comes from its contract.
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
+import { GraftError } from "../util/errors.ts";
 import { buildDir, filtersDir } from "../util/paths.ts";
 import {
   ContractError,
@@ -76,7 +77,8 @@ export function findFilter(nameOrDir: string): FilterInfo {
   const dir = path.join(filtersDir, nameOrDir);
   if (!isFilterDir(dir)) {
     const known = listFilters().map((filter) => filter.name);
-    throw new Error(
+    throw new GraftError(
+      "UNKNOWN_FILTER",
       `no filter named "${nameOrDir}" (filters/${nameOrDir}/${CONTRACT_FILE} is missing); known filters: ${known.join(", ") || "none"}; a filter outside this repository is named by its folder path`,
     );
   }

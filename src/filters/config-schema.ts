@@ -1,14 +1,16 @@
 import { Ajv2020, type ErrorObject } from "ajv/dist/2020.js";
 import { loadSchema, type FilterInfo } from "./catalog.ts";
+import { GraftError } from "../util/errors.ts";
 
 /** A filter configuration that its schema refuses; `problems` name each field (JSON Pointer) and what is wrong. */
-export class FilterConfigError extends Error {
+export class FilterConfigError extends GraftError<"INVALID_FILTER_CONFIG"> {
   constructor(
     readonly filter: string,
     readonly source: string,
     readonly problems: string[],
   ) {
     super(
+      "INVALID_FILTER_CONFIG",
       `${source}: invalid ${filter} configuration:\n  - ${problems.join("\n  - ")}\n  (schema: ${filter}'s schema.json, plus the shared fields graft adds)`,
     );
   }

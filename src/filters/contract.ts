@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import contractSchema from "./filter-contract.schema.json" with { type: "json" };
+import { GraftError } from "../util/errors.ts";
 
 export const CONTRACT_FILE = "filter.json";
 
@@ -36,14 +37,12 @@ export interface FilterContract {
 }
 
 /** A filter.json that cannot be used; the message names the file, the field and the fix. */
-export class ContractError extends Error {
-  readonly code = "INVALID_FILTER_CONTRACT";
+export class ContractError extends GraftError<"INVALID_FILTER_CONTRACT"> {
   constructor(
     readonly file: string,
     message: string,
   ) {
-    super(`${file}: ${message}`);
-    this.name = "ContractError";
+    super("INVALID_FILTER_CONTRACT", `${file}: ${message}`);
   }
 }
 

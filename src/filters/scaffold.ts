@@ -6,9 +6,12 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { filtersDir } from "../util/paths.ts";
 import { SDK_PACKAGE } from "../compile/compile.ts";
+import { GraftError } from "../util/errors.ts";
 
-export class ScaffoldError extends Error {
-  readonly code = "SCAFFOLD_REFUSED";
+export class ScaffoldError extends GraftError<"SCAFFOLD_REFUSED"> {
+  constructor(message: string) {
+    super("SCAFFOLD_REFUSED", message);
+  }
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,62}[a-z0-9]$/;

@@ -2,7 +2,7 @@ import { verifyArtifact, type VerifiedArtifact } from "../sign/verify.ts";
 import type { TrustPolicy } from "../sign/policy.ts";
 import { appendAuditRecord, type AuditAction } from "../audit/log.ts";
 import type { FailurePolicy } from "../envoy/wasm-filter.ts";
-import { findFilter } from "../filters/catalog.ts";
+import { findFilter, type FilterInfo } from "../filters/catalog.ts";
 import { validateFilterConfig } from "../filters/config-schema.ts";
 import { disableSlot, expireSlot, injectSlot, rollbackSlot, type SlotResult } from "./slot-ops.ts";
 import type { Target } from "./target.ts";
@@ -67,6 +67,19 @@ export interface InjectRequest extends AuditContext {
   now?: Date;
   /** Where the configuration came from, for error messages (e.g. its file name). */
   configSource?: string;
+  /** The filter, when it is not the one of filters/ that the envelope names (an author's own folder). */
+  filter?: FilterInfo;
+}
+
+/** The signed filter's catalog entry: the given one (which must be the signed one) or filters/'s. */
+function signedFilter(request: InjectRequest, signedName: string): FilterInfo {
+  if (!request.filter) return findFilter(signedName);
+  if (request.filter.name !== signedName) {
+    throw new Error(
+      `the envelope approves filter ${signedName}, but the filter given is ${request.filter.name} (${request.filter.dir})`,
+    );
+  }
+  return request.filter;
 }
 
 const moduleDigest = (verified: VerifiedArtifact) => `sha256:${verified.moduleSha256}`;
@@ -128,7 +141,7 @@ export async function injectFleet(request: InjectRequest): Promise<FleetReport> 
       );
     }
     const predicate = verified[0]!.predicate;
-    const filter = findFilter(predicate.filter);
+    const filter = signedFilter(request, predicate.filter);
     validateFilterConfig(
       filter,
       { ...request.configuration, injection_id: predicate.injectionId },
@@ -157,7 +170,7 @@ export async function injectFleet(request: InjectRequest): Promise<FleetReport> 
       report.results.push(
         await injectSlot(target, request.slot, {
           filter: predicate.filter,
-          rootId: findFilter(predicate.filter).rootId,
+          rootId: signedFilter(request, predicate.filter).rootId,
           injectionId: predicate.injectionId,
           module: request.module,
           configuration: request.configuration,

@@ -6,6 +6,7 @@ import type { KeyObject } from "node:crypto";
 import { AdminClient } from "../envoy/admin.ts";
 import { verifyingKeyFromPem } from "../sign/keys.ts";
 import { isValidSlotName } from "./slot.ts";
+import { GraftError } from "../util/errors.ts";
 
 /** One Envoy graft can act on: its admin API, the directory its slots are read from, its labels. */
 export interface Target {
@@ -40,7 +41,11 @@ export interface AgentEndpoint {
 const TARGET_FIELDS = ["name", "admin", "ecdsDir", "moduleDir", "slots", "labels", "logPath", "agent"];
 const AGENT_FIELDS = ["url", "publicKey", "publicKeyPath"];
 
-export class TargetsFileError extends Error {}
+export class TargetsFileError extends GraftError<"INVALID_TARGETS"> {
+  constructor(message: string) {
+    super("INVALID_TARGETS", message);
+  }
+}
 
 /**
  * Reads a targets file:

@@ -3,6 +3,7 @@
  * canary arm and the baseline arm, one snapshot per look (scrape). Both judges (graft's and the
  * Flagger-style one) and the simulator share these types.
  */
+import { GraftError } from "../util/errors.ts";
 
 /** Cumulative counts for one arm, e.g. 5xx responses out of requests, or VM failures out of pod-minutes. */
 export interface ArmCounts {
@@ -37,15 +38,7 @@ export type JudgeErrorCode =
   | "INVALID_CONFIG";
 
 /** Bad input or configuration for a canary judge; `code` is stable, the message names the offending value. */
-export class JudgeError extends Error {
-  constructor(
-    readonly code: JudgeErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "JudgeError";
-  }
-}
+export class JudgeError extends GraftError<JudgeErrorCode> {}
 
 const ZERO: ArmCounts = { bad: 0, exposure: 0 };
 

@@ -5,6 +5,7 @@
 // handled where they are for the admin API: EnvoySeries stitches a restarted Envoy's counters.
 import { taggedStatName } from "../metrics/tags.ts";
 import type { EnvoyScrape } from "./collect.ts";
+import { GraftError } from "../util/errors.ts";
 
 interface PrometheusSample {
   metric: Record<string, string>;
@@ -12,8 +13,10 @@ interface PrometheusSample {
 }
 
 /** Prometheus could not answer, or has nothing for the asked-for Envoy; the message says which and why. */
-export class PrometheusSourceError extends Error {
-  readonly code = "PROMETHEUS_UNAVAILABLE";
+export class PrometheusSourceError extends GraftError<"PROMETHEUS_UNAVAILABLE"> {
+  constructor(message: string) {
+    super("PROMETHEUS_UNAVAILABLE", message);
+  }
 }
 
 /** The Prometheus HTTP API (instant queries), at e.g. http://127.0.0.1:9090. */

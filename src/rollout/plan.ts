@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import yaml from "js-yaml";
 import { parseDuration } from "../sign/duration.ts";
 import type { MetricConfig } from "../judge/judge.ts";
+import { GraftError } from "../util/errors.ts";
 
 /** The health signals the collector knows by name. */
 export type BuiltInSignal = "5xx" | "4xx" | "slow" | "filter_rejections" | "vm_failures";
@@ -77,7 +78,11 @@ export const DEFAULT_SIGNALS: SignalPlan[] = [
   { name: "slow", thresholdMs: 100, maxRatio: 1.5, floorRate: 0.001 },
 ];
 
-export class PlanError extends Error {}
+export class PlanError extends GraftError<"INVALID_PLAN"> {
+  constructor(message: string) {
+    super("INVALID_PLAN", message);
+  }
+}
 
 /** Reads and checks a plan; every error names the file, the field and what to write instead. */
 export async function loadRolloutPlan(file: string): Promise<RolloutPlan> {

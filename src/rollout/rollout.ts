@@ -9,6 +9,15 @@ import { minutesToPromote } from "../judge/horizon.ts";
 import type { Observations, Snapshot } from "../observe/observations.ts";
 import { signalKey, type RolloutPlan, type SignalPlan } from "./plan.ts";
 import { writeRolloutReports } from "./report.ts";
+import {
+  badEventCount,
+  badEventsOf,
+  filterCount,
+  rolloutFilter,
+  type FilterBadEvents,
+} from "./filter-signals.ts";
+import type { FilterInfo } from "../filters/catalog.ts";
+import { GraftError } from "../util/errors.ts";
 
 /** The signed filter a rollout injects into the canary, then into the rest on PROMOTE. */
 export interface RolloutArtifact {
@@ -16,6 +25,8 @@ export interface RolloutArtifact {
   envelope: unknown;
   configuration: Record<string, unknown>;
   policy: TrustPolicy;
+  /** The filter, when it is not the one of filters/ that the envelope names (an author's own folder). */
+  filter?: FilterInfo;
 }
 
 export interface RolloutOptions {
@@ -82,7 +93,11 @@ export interface RolloutResult {
   endedAt: string;
 }
 
-export class RolloutError extends Error {}
+export class RolloutError extends GraftError<"ROLLOUT_REFUSED"> {
+  constructor(message: string) {
+    super("ROLLOUT_REFUSED", message);
+  }
+}
 
 /** Used when the traffic before the canary gives nothing to project from. */
 export const FALLBACK_MAX_DURATION_MS = 10 * 60_000;
@@ -118,19 +133,12 @@ export function judgeConfig(plan: RolloutPlan): JudgeConfig {
   };
 }
 
-/** Sum of a filter counter over the arm's Envoys; `wasmcustom.…graft.limited_total` matches graft.limited_total. */
-function filterCount(totals: ArmTotals, counter: string): number {
-  let sum = 0;
-  for (const [name, count] of Object.entries(totals.filterCounters))
-    if (name === counter || name.endsWith(`.${counter}`) || name.endsWith(counter)) sum += count;
-  return sum;
-}
-
 /** Bad events and exposure of one signal for one arm. */
 function signalCounts(
   signal: Pick<SignalPlan, "name" | "thresholdMs" | "counter" | "worse">,
   totals: ArmTotals,
   envoyMinutes: number,
+  badEvents: FilterBadEvents,
 ): { bad: number; exposure: number } {
   if (signal.counter !== undefined) {
     // Filter counters and requests are read in one scrape but not atomically: never more than requests.
@@ -149,10 +157,8 @@ function signalCounts(
         exposure: totals.requests,
       };
     case "filter_rejections":
-      return {
-        bad: Math.min(filterCount(totals, "graft.rejected_total"), totals.requests),
-        exposure: totals.requests,
-      };
+      // The bad events the rolled-out filter's contract declares (rejections, 429s, failed rewrites).
+      return { bad: Math.min(badEventCount(totals, badEvents), totals.requests), exposure: totals.requests };
     case "vm_failures":
       return { bad: totals.vmFailures + totals.resets, exposure: envoyMinutes };
     default:
@@ -182,6 +188,7 @@ function planDuration(
   uptimeSeconds: number,
   canaryCount: number,
   baselineCount: number,
+  badEvents: FilterBadEvents,
 ): {
   maxDurationMs: number;
   warnings: string[];
@@ -193,7 +200,7 @@ function planDuration(
   if (perEnvoy > 0) {
     const rates: Record<string, number> = {};
     for (const signal of plan.signals) {
-      const counts = signalCounts(signal, before, minutes * baselineCount);
+      const counts = signalCounts(signal, before, minutes * baselineCount, badEvents);
       rates[signalKey(signal)] = counts.exposure > 0 ? counts.bad / counts.exposure : 0;
     }
     const projected = minutesToPromote(
@@ -284,6 +291,12 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
         `signal slow: thresholdMs ${signal.thresholdMs} is not a latency bucket bound; use one of ${LATENCY_BUCKETS_MS.join(", ")}`,
       );
     }
+  }
+  let badEvents: FilterBadEvents;
+  try {
+    badEvents = badEventsOf(rolloutFilter(options.artifact.filter, options.artifact.envelope));
+  } catch (error) {
+    throw new RolloutError(`cannot judge the filter's bad events: ${(error as Error).message}`);
   }
   const canary = selectTargets(options.targets, plan.canary);
   const baseline = selectTargets(options.targets, plan.baseline);
@@ -411,7 +424,7 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     await scrapeAll();
     const lifetime = sumTotals(baseline.map((t) => series.get(t)!.lifetime()));
     const uptime = Math.min(...baseline.map((t) => series.get(t)!.uptimeSeconds()));
-    const duration = planDuration(plan, lifetime, uptime, canary.length, baseline.length);
+    const duration = planDuration(plan, lifetime, uptime, canary.length, baseline.length, badEvents);
     result.maxDurationMs = duration.maxDurationMs;
     result.warnings.push(...duration.warnings);
     if (options.signal?.aborted) throw new RolloutError(abortReason(options.signal));
@@ -469,8 +482,8 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
       for (const signal of observedSignals(plan)) {
         const key = signalKey(signal);
         (history[key] ??= []).push({
-          canary: signalCounts(signal, canaryTotals, minutes * canary.length),
-          baseline: signalCounts(signal, baselineTotals, minutes * baseline.length),
+          canary: signalCounts(signal, canaryTotals, minutes * canary.length, badEvents),
+          baseline: signalCounts(signal, baselineTotals, minutes * baseline.length, badEvents),
           atMinute: minutes,
         });
       }

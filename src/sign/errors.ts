@@ -6,16 +6,9 @@
  * and a short lowercase message that states the fact with the offending value (sigstore-js style).
  */
 
-export class GraftError<C extends string = string> extends Error {
-  constructor(
-    readonly code: C,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+import { GraftError } from "../util/errors.ts";
+
+export { GraftError };
 
 /**
  * Why `verifyArtifact` refused an artifact. One code per refusal; see `verify.ts` for the order in which

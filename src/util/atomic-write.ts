@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { chmod, lstat, mkdir, open, rename, unlink } from "node:fs/promises";
 import path from "node:path";
+import { GraftError } from "./errors.ts";
 
 /**
  * The one way graft replaces a file: write a temporary file in the same directory, fsync it, then
@@ -83,7 +84,11 @@ export async function readFileNoFollow(file: string): Promise<Buffer> {
   }
 }
 
-export class UnsafeDirectoryError extends Error {}
+export class UnsafeDirectoryError extends GraftError<"UNSAFE_PATH"> {
+  constructor(message: string) {
+    super("UNSAFE_PATH", message);
+  }
+}
 
 /**
  * Makes `dir` a real directory (not a symlink) with exactly `mode`, creating it (and its parents)

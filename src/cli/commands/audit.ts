@@ -16,7 +16,6 @@ import { writeFileAtomic } from "../../util/atomic-write.ts";
 import { chooseTargets, fleetOptions, type FleetOptions } from "../fleet-options.ts";
 
 /** Exit code of `graft audit verify` when the chain is broken (usage and file errors exit 1). */
-export const EXIT_BROKEN = 2;
 
 /**
  * `graft audit verify <log> [--anchor <seq>:<hash>] [--key <agent.pub.pem>… --checkpoint <file>]`
@@ -81,7 +80,7 @@ export function register(program: Command): void {
             `ok: ${result.records} record(s)${keys.length > 0 ? ", every one signed" : ""}, head seq ${result.headSeq} ${result.headHash}`,
           );
         } catch (error) {
-          fail(command, error, exitFor);
+          fail(command, error);
         }
       },
     );
@@ -137,15 +136,9 @@ export function register(program: Command): void {
       }
       if (broken) throw broken;
     } catch (error) {
-      fail(command, error, exitFor);
+      fail(command, error);
     }
   });
-}
-
-function exitFor(error: GraftError): number {
-  return error instanceof GraftAuditError && (error.code === "AUDIT_BROKEN" || error.code === "AUDIT_FORGED")
-    ? EXIT_BROKEN
-    : 1;
 }
 
 function brokenError(what: string, result: Extract<AuditVerifyResult, { ok: false }>): GraftAuditError {

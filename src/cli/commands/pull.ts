@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command } from "commander";
 import { fail, say } from "../output.ts";
-import { GraftVerifyError, type GraftError } from "../../sign/errors.ts";
 import { loadConfigurationFile, writeFileAtomic } from "../../sign/files.ts";
 import { loadTrustPolicy } from "../../sign/policy.ts";
 import { canonicalJson } from "../../sign/canonical-json.ts";
@@ -12,7 +11,6 @@ import { RegistryClient } from "../../mesh/oci/registry-client.ts";
 import { writeFileAtomic as writeBytesAtomic } from "../../util/atomic-write.ts";
 
 /** Exit code when the image's signatures are refused (as graft verify). */
-export const EXIT_REFUSED = 2;
 
 interface PullOptions {
   policy: string;
@@ -86,9 +84,7 @@ export function register(program: Command): void {
           ].join("\n"),
         );
       } catch (error) {
-        fail(command, asGraftError(error), (e: GraftError) =>
-          e instanceof GraftVerifyError ? EXIT_REFUSED : 1,
-        );
+        fail(command, asGraftError(error));
       }
     });
 }

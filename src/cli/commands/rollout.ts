@@ -6,6 +6,7 @@ import { loadTrustPolicy } from "../../sign/policy.ts";
 import { loadRolloutPlan } from "../../rollout/plan.ts";
 import { ROLLOUT_EXIT_CODES, runRollout } from "../../rollout/rollout.ts";
 import { loadTargetsFile } from "../../inject/target.ts";
+import { findFilter } from "../../filters/catalog.ts";
 
 export function register(program: Command): void {
   program
@@ -23,6 +24,10 @@ export function register(program: Command): void {
     .requiredOption("--envelope <file>", "DSSE envelope from `graft sign`")
     .requiredOption("--config <file>", "the filter configuration it was signed with")
     .requiredOption("--policy <file>", "trust policy (YAML)")
+    .option(
+      "--filter <folder>",
+      "the filter's folder, for a filter outside this repository (default: the filters/ one the envelope names)",
+    )
     .option("--report-dir <dir>", "where report.json, report.md and report.html go", ".graft/rollout")
     .option(
       "--dry-run",
@@ -40,6 +45,7 @@ export function register(program: Command): void {
           config: string;
           policy: string;
           reportDir: string;
+          filter?: string;
           dryRun?: boolean;
           auditLog: string;
           actor?: string;
@@ -62,6 +68,7 @@ export function register(program: Command): void {
             envelope: await readJsonFile(options.envelope, "--envelope"),
             configuration: configuration as Record<string, unknown>,
             policy: await loadTrustPolicy(options.policy),
+            ...(options.filter ? { filter: findFilter(options.filter) } : {}),
           },
           audit: { auditLog: options.auditLog, actor: options.actor },
           dryRun: options.dryRun,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command, InvalidArgumentError } from "commander";
 import { fail, say } from "../output.ts";
-import { type GraftError, GraftVerifyError } from "../../sign/errors.ts";
+import { GraftVerifyError } from "../../sign/errors.ts";
 import { loadConfigurationFile, readInputFile } from "../../sign/files.ts";
 import { loadTrustPolicy } from "../../sign/policy.ts";
 import { sha256Hex } from "../../sign/statement.ts";
@@ -9,7 +9,6 @@ import { verifyArtifact } from "../../sign/verify.ts";
 import { appendAuditRecord } from "../../audit/log.ts";
 
 /** Exit code of `graft verify` when the artifact is refused (usage and file errors exit 1). */
-export const EXIT_REFUSED = 2;
 
 interface VerifyOptions {
   envelope: string;
@@ -96,7 +95,7 @@ export function register(program: Command): void {
           ].join("\n"),
         );
       } catch (error) {
-        fail(command, error, (e: GraftError) => (e instanceof GraftVerifyError ? EXIT_REFUSED : 1));
+        fail(command, error);
       }
     });
 }

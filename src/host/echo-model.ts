@@ -30,7 +30,8 @@ const SINGLE_VALUED = new Set([
 
 /**
  * Headers as Node's `IncomingMessage.headers` shows them: lowercase, repeated values joined with
- * ", " (set-cookie as a list), single-valued headers keeping their first value; pseudo-headers dropped.
+ * ", " (cookie with "; ", set-cookie as a list), single-valued headers keeping their first value;
+ * pseudo-headers dropped.
  */
 export function nodeHeaders(map: HeaderMap): Record<string, string | string[]> {
   const record: Record<string, string | string[]> = {};
@@ -41,6 +42,7 @@ export function nodeHeaders(map: HeaderMap): Record<string, string | string[]> {
     const existing = record[name];
     if (existing === undefined) record[name] = name === "set-cookie" ? [value] : value;
     else if (name === "set-cookie") (existing as string[]).push(value);
+    else if (name === "cookie") record[name] = `${existing as string}; ${value}`;
     else if (!SINGLE_VALUED.has(name)) record[name] = `${existing as string}, ${value}`;
   }
   return record;
@@ -59,8 +61,17 @@ export function upstreamHeaderMap(request: UpstreamRequest): HeaderMap {
 
 const encoder = new TextEncoder();
 
+/** Node's --max-http-header-size default: the echo's server refuses a larger request head with 431. */
+export const NODE_MAX_HEADER_BYTES = 16 * 1024;
+
 export function echoUpstream(request: UpstreamRequest): UpstreamResponse {
-  const received = nodeHeaders(upstreamHeaderMap(request));
+  const map = upstreamHeaderMap(request);
+  // Node's parser counts the URL and every header name and value (llhttp's header_nread).
+  let headBytes = request.path.length;
+  for (let i = 0; i < map.size; i++) headBytes += map.names[i]!.length + map.values[i]!.length;
+  if (headBytes >= NODE_MAX_HEADER_BYTES)
+    return { status: 431, headers: new HeaderMap(), body: new Uint8Array(0), refused: true };
+  const received = nodeHeaders(map);
   const echoed: EchoedRequest = {
     method: request.method,
     path: request.path,

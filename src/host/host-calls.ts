@@ -3,8 +3,8 @@
 // replies and callouts of the VM's current stream.
 import { getRandomValues } from "node:crypto";
 import { BufferType, Errno, HeaderMapType, LOG_LEVELS, StreamType, WasmResult } from "./abi.ts";
-import { HeaderMap } from "./headers.ts";
-import { concat, decodeBytes, EMPTY, encoder, encodeUtf8 } from "./memory.ts";
+import { asciiLower, HeaderMap } from "./headers.ts";
+import { concat, decodeBytes, EMPTY, encodeLatin1, encoder, encodeUtf8 } from "./memory.ts";
 import { incrementMetric, recordMetric } from "./state.ts";
 import { ModuleLoadError, type Callout, type UpstreamRequest, type WorkerVm } from "./vm.ts";
 
@@ -128,15 +128,15 @@ function propertyValue(vm: WorkerVm, path: string): Uint8Array | undefined {
   const query = requestPath.indexOf("?");
   switch (path) {
     case "request\0path":
-      return encodeUtf8(requestPath);
+      return encodeLatin1(requestPath);
     case "request\0url_path":
-      return encodeUtf8(query < 0 ? requestPath : requestPath.slice(0, query));
+      return encodeLatin1(query < 0 ? requestPath : requestPath.slice(0, query));
     case "request\0query":
-      return encodeUtf8(query < 0 ? "" : requestPath.slice(query + 1));
+      return encodeLatin1(query < 0 ? "" : requestPath.slice(query + 1));
     case "request\0method":
-      return encodeUtf8(headers.get(":method") ?? "");
+      return encodeLatin1(headers.get(":method") ?? "");
     case "request\0host":
-      return encodeUtf8(headers.get(":authority") ?? "");
+      return encodeLatin1(headers.get(":authority") ?? "");
     case "request\0scheme":
       return encodeUtf8(headers.get(":scheme") ?? "http");
     case "request\0protocol":
@@ -144,9 +144,9 @@ function propertyValue(vm: WorkerVm, path: string): Uint8Array | undefined {
     case "request\0id":
       return encodeUtf8(stream.requestId);
     case "request\0useragent":
-      return encodeUtf8(headers.get("user-agent") ?? "");
+      return encodeLatin1(headers.get("user-agent") ?? "");
     case "request\0referer":
-      return encodeUtf8(headers.get("referer") ?? "");
+      return encodeLatin1(headers.get("referer") ?? "");
     case "request\0time":
       return int64Bytes(BigInt(Math.round(stream.startMs * 1e6)));
     case "request\0headers":
@@ -167,12 +167,12 @@ function propertyValue(vm: WorkerVm, path: string): Uint8Array | undefined {
       return int64Bytes(10000n);
   }
   if (path.startsWith("request\0headers\0")) {
-    const value = headers.get(path.slice("request\0headers\0".length).toLowerCase());
-    return value === undefined ? undefined : encodeUtf8(value);
+    const value = headers.get(asciiLower(path.slice("request\0headers\0".length)));
+    return value === undefined ? undefined : encodeLatin1(value);
   }
   if (path.startsWith("response\0headers\0")) {
-    const value = stream.responseHeaders.get(path.slice("response\0headers\0".length).toLowerCase());
-    return value === undefined ? undefined : encodeUtf8(value);
+    const value = stream.responseHeaders.get(asciiLower(path.slice("response\0headers\0".length)));
+    return value === undefined ? undefined : encodeLatin1(value);
   }
   return undefined;
 }
@@ -375,9 +375,9 @@ export function hostImports(vm: WorkerVm): WebAssembly.Imports {
       const map = headerMap(self, type);
       if (!map) return WasmResult.BadArgument;
       if (!self.mem.inBounds(keyPtr, keySize)) return WasmResult.InvalidMemoryAccess;
-      const value = map.get(self.mem.readString(keyPtr, keySize).toLowerCase());
+      const value = map.get(asciiLower(self.mem.readLatin1(keyPtr, keySize)));
       if (value === undefined) return WasmResult.NotFound;
-      return self.mem.copyOutString(value, valuePtr, valueSize);
+      return self.mem.copyOutLatin1(value, valuePtr, valueSize);
     },
     proxy_add_header_map_value(
       type: number,
@@ -390,7 +390,7 @@ export function hostImports(vm: WorkerVm): WebAssembly.Imports {
       if (!map) return WasmResult.BadArgument;
       if (!self.mem.inBounds(keyPtr, keySize) || !self.mem.inBounds(valuePtr, valueSize))
         return WasmResult.InvalidMemoryAccess;
-      map.add(self.mem.readString(keyPtr, keySize).toLowerCase(), self.mem.readString(valuePtr, valueSize));
+      map.add(asciiLower(self.mem.readLatin1(keyPtr, keySize)), self.mem.readLatin1(valuePtr, valueSize));
       return WasmResult.Ok;
     },
     proxy_replace_header_map_value(
@@ -404,17 +404,14 @@ export function hostImports(vm: WorkerVm): WebAssembly.Imports {
       if (!map) return WasmResult.BadArgument;
       if (!self.mem.inBounds(keyPtr, keySize) || !self.mem.inBounds(valuePtr, valueSize))
         return WasmResult.InvalidMemoryAccess;
-      map.replace(
-        self.mem.readString(keyPtr, keySize).toLowerCase(),
-        self.mem.readString(valuePtr, valueSize),
-      );
+      map.replace(asciiLower(self.mem.readLatin1(keyPtr, keySize)), self.mem.readLatin1(valuePtr, valueSize));
       return WasmResult.Ok;
     },
     proxy_remove_header_map_value(type: number, keyPtr: number, keySize: number): number {
       const map = headerMap(self, type);
       if (!map) return WasmResult.BadArgument;
       if (!self.mem.inBounds(keyPtr, keySize)) return WasmResult.InvalidMemoryAccess;
-      map.remove(self.mem.readString(keyPtr, keySize).toLowerCase());
+      map.remove(asciiLower(self.mem.readLatin1(keyPtr, keySize)));
       return WasmResult.Ok;
     },
     proxy_get_header_map_pairs(type: number, ptrPtr: number, sizePtr: number): number {

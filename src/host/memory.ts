@@ -2,7 +2,7 @@
 // writes, handing bytes to the module through its malloc (Envoy's copyToPointerSize), and the
 // ABI's serialized header pairs.
 import { WasmResult } from "./abi.ts";
-import { HeaderMap } from "./headers.ts";
+import { asciiLower, HeaderMap } from "./headers.ts";
 
 export const EMPTY = new Uint8Array(0);
 export const decoder = new TextDecoder("utf-8", { fatal: false });
@@ -16,6 +16,18 @@ export function encodeUtf8(text: string): Uint8Array {
     bytes = encoder.encode(text);
     if (encodeCache.size >= 4096) encodeCache.clear();
     if (text.length <= 256) encodeCache.set(text, bytes);
+  }
+  return bytes;
+}
+
+/** Header names and values go to the module byte for byte (they are byte strings, see headers.ts). */
+const latin1Cache = new Map<string, Uint8Array>();
+export function encodeLatin1(text: string): Uint8Array {
+  let bytes = latin1Cache.get(text);
+  if (bytes === undefined) {
+    bytes = Buffer.from(text, "latin1");
+    if (latin1Cache.size >= 4096) latin1Cache.clear();
+    if (text.length <= 256) latin1Cache.set(text, bytes);
   }
   return bytes;
 }
@@ -84,6 +96,17 @@ export class GuestMemory {
     return decoder.decode(u8.subarray(ptr, ptr + size));
   }
 
+  /** Bytes as a byte string (one char per byte): header names and values. */
+  readLatin1(ptr: number, size: number): string {
+    const u8 = this.bytes();
+    if (size <= 64) {
+      let text = "";
+      for (let i = 0; i < size; i++) text += String.fromCharCode(u8[ptr + i]!);
+      return text;
+    }
+    return Buffer.from(u8.buffer, u8.byteOffset + ptr, size).toString("latin1");
+  }
+
   readBytes(ptr: number, size: number): Uint8Array {
     return this.bytes().slice(ptr, ptr + size);
   }
@@ -115,9 +138,14 @@ export class GuestMemory {
     return this.copyOut(encodeUtf8(text), ptrPtr, sizePtr);
   }
 
+  /** Header names and values (byte strings) to the module, byte for byte. */
+  copyOutLatin1(text: string, ptrPtr: number, sizePtr: number): number {
+    return this.copyOut(encodeLatin1(text), ptrPtr, sizePtr);
+  }
+
   serializePairs(map: HeaderMap): Uint8Array {
-    const names = map.names.map(encodeUtf8);
-    const values = map.values.map(encodeUtf8);
+    const names = map.names.map(encodeLatin1);
+    const values = map.values.map(encodeLatin1);
     let size = 4;
     for (let i = 0; i < names.length; i++) size += 8 + names[i]!.length + values[i]!.length + 2;
     const out = new Uint8Array(size);
@@ -153,11 +181,11 @@ export class GuestMemory {
       const valueSize = view.getUint32(sizes + 4, true);
       sizes += 8;
       if (data + nameSize + valueSize + 2 > ptr + size) return undefined;
-      const name = this.readString(data, nameSize);
+      const name = this.readLatin1(data, nameSize);
       data += nameSize + 1;
-      const value = this.readString(data, valueSize);
+      const value = this.readLatin1(data, valueSize);
       data += valueSize + 1;
-      map.add(name.toLowerCase(), value);
+      map.add(asciiLower(name), value);
     }
     return map;
   }

@@ -18,6 +18,7 @@ export const JOINED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   "accept-encoding",
   "authorization",
   "content-type",
+  "referer",
   "te",
   "user-agent",
   "via",
@@ -36,7 +37,9 @@ export interface CodecRejection {
 export function normalizeRequestHeaders(input: HeaderMap): HeaderMap | CodecRejection {
   let bytes = 0;
   for (let i = 0; i < input.size; i++) bytes += input.names[i]!.length + input.values[i]!.length;
-  if (input.size > MAX_REQUEST_HEADERS_COUNT) return tooLarge("http1.too_many_headers");
+  // Order as Envoy 1.40 answers (settled by the differential): the size limit while the header
+  // block arrives, then codec errors on single headers, then the count of the map's entries
+  // (joined headers are one entry; Host counts).
   if (bytes > MAX_REQUEST_HEADERS_BYTES) return tooLarge("http1.headers_too_large");
   const out = new HeaderMap();
   let contentLengths = 0;
@@ -47,32 +50,59 @@ export function normalizeRequestHeaders(input: HeaderMap): HeaderMap | CodecReje
     if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return badRequest("http1.invalid_characters");
     if (name === "content-length" && ++contentLengths > 1)
       return badRequest("http1.content_length_not_allowed");
-    if (name === "referer" && !validReferer(value)) continue;
     if (JOINED_REQUEST_HEADERS.has(name)) {
       const index = out.names.indexOf(name);
       if (index >= 0) {
-        out.values[index] = `${out.values[index]},${value}`;
+        // HeaderMapImpl::appendToHeader: an empty value adds nothing, and no delimiter follows an empty value.
+        if (value !== "")
+          out.values[index] = out.values[index] === "" ? value : `${out.values[index]},${value}`;
         continue;
       }
     }
     out.add(name, value);
   }
+  // The connection manager drops a Referer that is not a valid URI reference, after the joining.
+  if (out.size + 1 > MAX_REQUEST_HEADERS_COUNT) return tooLarge("http1.too_many_headers");
+  const referer = out.names.indexOf("referer");
+  if (referer >= 0 && !validReferer(out.values[referer]!)) out.remove("referer");
   return out;
 }
 
-/** Envoy keeps a Referer that is an absolute URI or a relative reference, without a fragment. */
+/**
+ * Envoy's Utility::isValidRefererValue: an absolute URL without fragment or userinfo, or a relative
+ * reference with no ':' before its first '/' and only RFC 3986 query characters (no '#', space,
+ * '"', '<', '>', '[', '\\', ']', '^', '`', '{', '|', '}' or bytes above 0x7e). An empty value is valid.
+ */
 export function validReferer(value: string): boolean {
-  if (value.includes("#") || /\s/.test(value) || value.length === 0) return false;
-  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(value)) {
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(value)) {
     try {
-      new URL(value);
-      return true;
+      const url = new URL(value);
+      return !value.includes("#") && url.username === "" && url.password === "" && url.host !== "";
     } catch {
-      return false;
+      // Not an absolute URL: judged as a relative reference below.
     }
   }
-  return !value.startsWith(":");
+  let seenSlash = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0x3a /* : */) {
+      if (!seenSlash) return false;
+      continue;
+    }
+    if (c === 0x2f /* / */) {
+      seenSlash = true;
+      continue;
+    }
+    if (!QUERY_CHARS[c]) return false;
+  }
+  return true;
 }
+
+/** RFC 3986 query characters (pchar / "/" / "?"), Envoy's kUriQueryAndFragmentCharTable. */
+const QUERY_CHARS: boolean[] = Array.from(
+  { length: 256 },
+  (_, c) => c < 0x7f && /[A-Za-z0-9\-._~!$&'()*+,;=:@/?%]/.test(String.fromCharCode(c)),
+);
 
 function tooLarge(details: string): CodecRejection {
   return { status: 431, details, body: "Request Header Fields Too Large" };

@@ -176,6 +176,7 @@ function runFilter(vm: WorkerVm, stream: Stream, upstream: Upstream): StreamResu
   stream.responseTrailers = response.trailers ?? new HeaderMap();
   const result = runResponse(vm, stream, response.body ?? EMPTY);
   result.upstreamRequest = upstreamRequest;
+  if (response.refused) result.upstreamRefused = true;
   return result;
 }
 

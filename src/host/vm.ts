@@ -49,6 +49,8 @@ export interface UpstreamResponse {
   headers?: HeaderMap;
   body?: Uint8Array;
   trailers?: HeaderMap;
+  /** The server refused the request before its handler ran (see StreamResult.upstreamRefused). */
+  refused?: boolean;
 }
 
 export type Upstream = (request: UpstreamRequest) => UpstreamResponse;
@@ -114,6 +116,11 @@ export interface StreamResult {
   /** Envoy's %RESPONSE_CODE_DETAILS%: `via_upstream`, a local reply's details, or `wasm_fail_stream`. */
   details: string;
   localReply?: LocalReply;
+  /**
+   * The upstream's HTTP server refused the request before its handler saw it (the echo's Node
+   * server past its 16 KiB header limit): it reached the upstream, but not the echo's history.
+   */
+  upstreamRefused?: boolean;
 }
 
 /** The module failed (trap, exception, or a call the host could not complete). */

@@ -56,6 +56,53 @@ const CASES: Case[] = [
     status: 200,
     seen: { referer: "relative/path" },
   },
+  {
+    name: "joining skips empty values; Referer is joined, then judged; an empty Referer stays",
+    headers: [
+      ["user-agent", ""],
+      ["user-agent", "u1"],
+      ["user-agent", ""],
+      ["user-agent", "u2"],
+      ["referer", "a"],
+      ["referer", "b/c"],
+    ],
+    status: 200,
+    seen: { "user-agent": "u1,u2", referer: "a,b/c" },
+  },
+  {
+    name: "a joined Referer with a '{' is dropped whole",
+    headers: [
+      ["referer", "alice"],
+      ["referer", "${x}"],
+    ],
+    status: 200,
+    seen: { referer: null },
+  },
+  {
+    name: "a Referer with a byte above 0x7e is dropped",
+    headers: [["referer", "a\u00e9"]],
+    status: 200,
+    seen: { referer: null },
+  },
+  {
+    name: "100 headers with Host: 431; 101 joined ones are one entry",
+    headers: Array.from({ length: 100 }, () => ["x-c", "v"] as [string, string]),
+    status: 431,
+  },
+  {
+    name: "101 user-agent headers join into one: 200",
+    headers: Array.from({ length: 101 }, () => ["user-agent", "v"] as [string, string]),
+    status: 200,
+    seen: { "user-agent": Array.from({ length: 101 }, () => "v").join(",") },
+  },
+  {
+    name: "a control character wins over too many headers: 400",
+    headers: [
+      ...Array.from({ length: 100 }, (_, i) => [`x-h${i}`, "v"] as [string, string]),
+      ["x-ctl", "a\u0001b"],
+    ],
+    status: 400,
+  },
   { name: "a control character: 400", headers: [["x-ctl", "a\u0001b"]], status: 400 },
   {
     name: "content-length twice: 400",
@@ -142,6 +189,76 @@ describe("emulator and Envoy agree on client header normalisation", () => {
   }
 });
 
+// Issue 18: header values are bytes. A raw byte (not UTF-8) flows through header-rewrite, which
+// quotes the header into a response header; the emulator hands the module the same bytes Envoy does
+// and the client gets the same bytes back from both.
+describe("a raw byte in a header value, quoted by a filter, on the emulator and Envoy", () => {
+  const rawConfiguration = {
+    injection_id: "raw",
+    rules: [
+      {
+        name: "quote",
+        request: [{ op: "set", name: "x-quoted-up", value: "<${request.header.x-raw}>" }],
+        response: [{ op: "set", name: "x-quoted", value: "<${request.header.x-raw}>" }],
+      },
+    ],
+  };
+  let fixture: EnvoyFixture | undefined;
+  before(async () => {
+    const wasm = builtWasm("header-rewrite.wasm");
+    fixture = await startEnvoyFixture(
+      [
+        wasmHttpFilter({
+          name: "header-rewrite",
+          rootId: "header-rewrite",
+          wasmPath: wasm,
+          configuration: rawConfiguration,
+        }),
+      ],
+      { concurrency: 1 },
+    );
+  });
+  after(async () => fixture?.stop());
+
+  for (const bytes of [[0xe9], [0xff, 0x80, 0x41], [0xc3, 0xa9], [0xf0, 0x9f, 0x98]]) {
+    const value = Buffer.from(bytes).toString("latin1");
+    it(`bytes ${Buffer.from(bytes).toString("hex")}`, async () => {
+      const emulator = await Emulator.load({
+        module: builtWasm("header-rewrite.wasm"),
+        rootId: "header-rewrite",
+        configuration: rawConfiguration,
+      });
+      const port = Number(new URL(fixture!.url).port);
+      const envoy = await rawRequest(port, [["x-raw", value]]);
+      assert.equal(envoy.status, 200);
+      // The Uint8Array form and the byte-string form are the same request.
+      const emulated = emulator.request({ path: "/p", headers: [["x-raw", Uint8Array.from(bytes)]] });
+      const line = envoy.head.split("\r\n").find((l) => l.startsWith("x-quoted:"));
+      const envoyQuoted = Buffer.from(line!.slice("x-quoted:".length).trim(), "latin1");
+      const emulatorQuoted = Buffer.from(emulated.responseHeaders.getBytes("x-quoted")!);
+      assert.equal(emulatorQuoted.toString("hex"), envoyQuoted.toString("hex"));
+      // Upstream: the raw header arrives unchanged, and the quoted copy as the filter wrote it.
+      const echoed = fixture!.echo.received.at(-1)!;
+      assert.equal(emulated.upstreamRequest!.headers.get("x-raw"), value);
+      assert.equal(echoed.headers["x-raw"], value);
+      assert.equal(emulated.upstreamRequest!.headers.get("x-quoted-up"), echoed.headers["x-quoted-up"]);
+    });
+  }
+
+  it("the header map is byte-exact: latin1 strings, bytes, and text above U+00FF as UTF-8", () => {
+    const map = HeaderMap.from([
+      ["a", "\u00e9"],
+      ["b", Uint8Array.from([0xe9])],
+      ["c", "\u20ac"],
+    ]);
+    assert.deepEqual([...map.getBytes("a")!], [0xe9]);
+    assert.deepEqual([...map.getBytes("b")!], [0xe9]);
+    assert.deepEqual([...map.getBytes("c")!], [0xe2, 0x82, 0xac]);
+    assert.equal(map.getText("c"), "\u20ac");
+    assert.equal(map.byteSize(), 3 + 1 + 1 + 3);
+  });
+});
+
 describe("normalisation and the clock, on the emulator alone", () => {
   it("refuses before the filter runs: no callback, no metric", async () => {
     const emulator = await Emulator.load({
@@ -168,7 +285,10 @@ describe("normalisation and the clock, on the emulator alone", () => {
     assert.equal(validReferer("https://example.com/a?b"), true);
     assert.equal(validReferer("/relative"), true);
     assert.equal(validReferer("http://a/b#f"), false);
-    assert.equal(validReferer(""), false);
+    // Envoy keeps an empty Referer (a relative reference with no characters), as the differential showed.
+    assert.equal(validReferer(""), true);
+    assert.equal(validReferer("${jndi:x}"), false);
+    assert.equal(validReferer("a,b/c:d"), true);
     const map = normalizeRequestHeaders(
       HeaderMap.from([
         ["accept", " x "],

@@ -365,3 +365,42 @@ export async function runRequestFuzz(options: RequestFuzzOptions): Promise<Reque
   result.seconds = (Date.now() - started) / 1000;
   return result;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cases for the emulator/Envoy differential (tests/hardening/emulator-differential.test.ts)
+
+/**
+ * A configuration variation for the differential, for filters this fuzzer knows; undefined for
+ * others (they are replayed with their configs/good examples only). Rate limits refill at most one
+ * token an hour, so that which request is refused does not hang on milliseconds between the two
+ * backends' clocks.
+ */
+export function differentialConfiguration(rng: Rng, filter: string): unknown {
+  if (filter === "rate-limiter") {
+    return {
+      injection_id: "diff",
+      mode: rng.chance(0.3) ? "monitor" : "enforce",
+      quota_headers: rng.chance(0.5),
+      rules: Array.from({ length: 1 + rng.int(3) }, (_, i) => ({
+        name: `r${i}`,
+        ...(rng.chance(0.3) ? { match: { methods: ["GET", "POST"] } } : {}),
+        key: rng.pick([
+          { source: "global" },
+          { source: "header", name: "x-user" },
+          { source: "path", segments: 1 },
+        ]),
+        tokens_per_fill: 1,
+        fill_interval_ms: 3_600_000,
+        max_tokens: 1 + rng.int(30),
+      })),
+    };
+  }
+  if ((FILTERS as readonly string[]).includes(filter)) return configuration(rng, filter as FilterName);
+  return undefined;
+}
+
+/** A request that HTTP/1.1 can carry as it is (end of stream comes after the body, as the codec delivers it). */
+export function differentialRequest(rng: Rng): HttpRequest {
+  const generated = request(rng);
+  return { ...generated, endStreamWithLastChunk: false };
+}

@@ -3,7 +3,8 @@ import { appendAuditRecord } from "../audit/log.ts";
 import { LATENCY_BUCKETS_MS } from "../envoy/bootstrap.ts";
 import { injectFleet, rollbackFleet, type AuditContext, type FleetReport } from "../inject/fleet.ts";
 import { adminOf, selectTargets, type Target } from "../inject/target.ts";
-import { EnvoySeries, scrapeEnvoy, sumTotals, type ArmTotals } from "../observe/collect.ts";
+import { EnvoySeries, sumTotals, type ArmTotals } from "../observe/collect.ts";
+import { adminApiSource, type MetricSource } from "../observe/source.ts";
 import { judge, type JudgeConfig, type Verdict } from "../judge/judge.ts";
 import { minutesToPromote } from "../judge/horizon.ts";
 import type { Observations, Snapshot } from "../observe/observations.ts";
@@ -41,6 +42,8 @@ export interface RolloutOptions {
   reportDir?: string;
   /** Aborting it (SIGINT, SIGTERM) ends the rollout like an error: the canary is rolled back. */
   signal?: AbortSignal;
+  /** Where the Envoys' counters are read: their admin APIs unless set (e.g. prometheusSource). */
+  metrics?: MetricSource;
   /** Called with each look's verdict as it is made. */
   onLook?: (look: Look) => void;
   sleep?: (ms: number) => Promise<void>;
@@ -283,6 +286,7 @@ function abortableSleep(
  */
 export async function runRollout(options: RolloutOptions): Promise<RolloutResult> {
   const { plan, audit } = options;
+  const metrics = options.metrics ?? adminApiSource;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const judgeFn = options.judge ?? judge;
   for (const signal of plan.signals) {
@@ -413,7 +417,7 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     await Promise.all(
       [...series].map(async ([target, s]) => {
         try {
-          s.push(await scrapeEnvoy(adminOf(target), plan.listener));
+          s.push(await metrics.scrape(target, plan.listener));
         } catch (error) {
           throw new RolloutError(`${target.name} (${target.adminUrl}): ${(error as Error).message}`);
         }

@@ -9,9 +9,14 @@ import { projectRoot } from "../src/util/paths.ts";
 const NO_GO_TOOLCHAIN = 4; // scripts/mesh-tools' exit status when `go` is missing
 
 const started = performance.now();
-const tools = spawnSync(path.join(projectRoot, "scripts", "mesh-tools"), { stdio: "inherit", cwd: projectRoot });
+const tools = spawnSync(path.join(projectRoot, "scripts", "mesh-tools"), {
+  stdio: "inherit",
+  cwd: projectRoot,
+});
 if (tools.status === NO_GO_TOOLCHAIN) {
-  console.log("test:mesh skipped: no Go toolchain here to build etcd, kube-apiserver and istiod (install Go >= 1.26)");
+  console.log(
+    "test:mesh skipped: no Go toolchain here to build etcd, kube-apiserver and istiod (install Go >= 1.26)",
+  );
   process.exit(0);
 }
 if (tools.status !== 0) {
@@ -22,7 +27,13 @@ const toolsSeconds = (performance.now() - started) / 1000;
 
 const suite = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", path.join(projectRoot, "tests", "mesh-e2e", "mesh.test.ts")],
+  [
+    "--import",
+    "tsx",
+    "--test",
+    "--test-reporter=spec",
+    path.join(projectRoot, "tests", "mesh-e2e", "mesh.test.ts"),
+  ],
   { stdio: "inherit", cwd: projectRoot },
 );
 const suiteSeconds = (performance.now() - started) / 1000 - toolsSeconds;

@@ -4,7 +4,10 @@
 import { JsonValue, JsonKind, JsonLimits, parseJson } from "./json";
 
 export class ConfigError {
-  constructor(public path: string, public message: string) {}
+  constructor(
+    public path: string,
+    public message: string,
+  ) {}
   toString(): string {
     return (this.path.length > 0 ? this.path : "/") + ": " + this.message;
   }
@@ -83,7 +86,15 @@ export class ConfigReader {
   }
 
   /** A whole number within [min, max]. */
-  integer(object: JsonValue, path: string, key: string, required: bool, min: i64, max: i64, fallback: i64 = 0): i64 {
+  integer(
+    object: JsonValue,
+    path: string,
+    key: string,
+    required: bool,
+    min: i64,
+    max: i64,
+    fallback: i64 = 0,
+  ): i64 {
     const value = this.member(object, path, key, JsonKind.Number, required);
     if (value === null) return fallback;
     const n = value.num;
@@ -129,7 +140,7 @@ export class ConfigReader {
 
   /** Fails when `name` is already in `names` (a list's unique names); adds it otherwise. */
   unique(names: Set<string>, name: string, path: string, what: string): void {
-    if (names.has(name)) this.fail(path, "duplicate " + what + " \"" + name + "\"");
+    if (names.has(name)) this.fail(path, "duplicate " + what + ' "' + name + '"');
     else names.add(name);
   }
 
@@ -150,10 +161,17 @@ export class ConfigReader {
   }
 
   /** One of `choices`. */
-  choice(object: JsonValue, path: string, key: string, required: bool, choices: string[], fallback: string): string {
+  choice(
+    object: JsonValue,
+    path: string,
+    key: string,
+    required: bool,
+    choices: string[],
+    fallback: string,
+  ): string {
     const value = this.string(object, path, key, required, fallback);
     if (this.ok() && !choices.includes(value)) {
-      this.fail(path + "/" + key, "expected one of " + choices.join(", ") + ", got \"" + value + "\"");
+      this.fail(path + "/" + key, "expected one of " + choices.join(", ") + ', got "' + value + '"');
     }
     return value;
   }
@@ -161,12 +179,18 @@ export class ConfigReader {
 
 export function kindName(kind: JsonKind): string {
   switch (kind) {
-    case JsonKind.Null: return "null";
-    case JsonKind.Boolean: return "a boolean";
-    case JsonKind.Number: return "a number";
-    case JsonKind.String: return "a string";
-    case JsonKind.Array: return "an array";
-    default: return "an object";
+    case JsonKind.Null:
+      return "null";
+    case JsonKind.Boolean:
+      return "a boolean";
+    case JsonKind.Number:
+      return "a number";
+    case JsonKind.String:
+      return "a string";
+    case JsonKind.Array:
+      return "an array";
+    default:
+      return "an object";
   }
 }
 

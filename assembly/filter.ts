@@ -24,7 +24,10 @@ export abstract class GraftRootContext extends RootContext {
   log: Logger;
   metrics: FilterMetrics;
 
-  constructor(context_id: u32, public filter: string) {
+  constructor(
+    context_id: u32,
+    public filter: string,
+  ) {
     super(context_id);
     this.log = new Logger(filter, DEFAULT_INJECTION_ID);
     this.metrics = new FilterMetrics(filter, DEFAULT_INJECTION_ID);

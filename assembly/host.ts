@@ -36,7 +36,13 @@ const hostBuffer = new HostBuffer();
 /** The header's value, or null when the header is absent (an empty value is ""). */
 export function getHeader(map: HeaderMapTypeValues, name: string): string | null {
   const key = String.UTF8.encode(name);
-  const result = imports.proxy_get_header_map_value(map, changetype<usize>(key), key.byteLength, hostBuffer.dataPtr(), hostBuffer.sizePtr());
+  const result = imports.proxy_get_header_map_value(
+    map,
+    changetype<usize>(key),
+    key.byteLength,
+    hostBuffer.dataPtr(),
+    hostBuffer.sizePtr(),
+  );
   if (result != WasmResultValues.Ok) {
     hostBuffer.take();
     return null;
@@ -58,18 +64,36 @@ export function getHeaderPairs(map: HeaderMapTypeValues): ArrayBuffer | null {
 export function setHeader(map: HeaderMapTypeValues, name: string, value: string): bool {
   const key = String.UTF8.encode(name);
   const val = String.UTF8.encode(value);
-  return imports.proxy_replace_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(val), val.byteLength) == WasmResultValues.Ok;
+  return (
+    imports.proxy_replace_header_map_value(
+      map,
+      changetype<usize>(key),
+      key.byteLength,
+      changetype<usize>(val),
+      val.byteLength,
+    ) == WasmResultValues.Ok
+  );
 }
 
 export function appendHeader(map: HeaderMapTypeValues, name: string, value: string): bool {
   const key = String.UTF8.encode(name);
   const val = String.UTF8.encode(value);
-  return imports.proxy_add_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(val), val.byteLength) == WasmResultValues.Ok;
+  return (
+    imports.proxy_add_header_map_value(
+      map,
+      changetype<usize>(key),
+      key.byteLength,
+      changetype<usize>(val),
+      val.byteLength,
+    ) == WasmResultValues.Ok
+  );
 }
 
 export function removeHeader(map: HeaderMapTypeValues, name: string): bool {
   const key = String.UTF8.encode(name);
-  return imports.proxy_remove_header_map_value(map, changetype<usize>(key), key.byteLength) == WasmResultValues.Ok;
+  return (
+    imports.proxy_remove_header_map_value(map, changetype<usize>(key), key.byteLength) == WasmResultValues.Ok
+  );
 }
 
 /** A property path as the ABI spells it (NUL-separated segments); encode once, read often. */
@@ -84,7 +108,12 @@ export function getProperty(path: string): ArrayBuffer | null {
 
 /** getProperty with a path from encodePropertyPath (no per-call encoding on hot paths). */
 export function getPropertyEncoded(path: ArrayBuffer): ArrayBuffer | null {
-  const result = imports.proxy_get_property(changetype<usize>(path), path.byteLength, hostBuffer.dataPtr(), hostBuffer.sizePtr());
+  const result = imports.proxy_get_property(
+    changetype<usize>(path),
+    path.byteLength,
+    hostBuffer.dataPtr(),
+    hostBuffer.sizePtr(),
+  );
   const value = hostBuffer.take();
   return result == WasmResultValues.Ok ? value : null;
 }
@@ -104,7 +133,13 @@ const sharedDataRead = new SharedDataRead();
  */
 export function getSharedData(key: ArrayBuffer): SharedDataRead {
   hostBuffer.cas = 0;
-  sharedDataRead.result = imports.proxy_get_shared_data(changetype<usize>(key), key.byteLength, hostBuffer.dataPtr(), hostBuffer.sizePtr(), hostBuffer.casPtr());
+  sharedDataRead.result = imports.proxy_get_shared_data(
+    changetype<usize>(key),
+    key.byteLength,
+    hostBuffer.dataPtr(),
+    hostBuffer.sizePtr(),
+    hostBuffer.casPtr(),
+  );
   sharedDataRead.value = hostBuffer.take();
   sharedDataRead.cas = hostBuffer.cas;
   return sharedDataRead;
@@ -112,13 +147,25 @@ export function getSharedData(key: ArrayBuffer): SharedDataRead {
 
 /** Writes shared data; `cas` 0 writes unconditionally, otherwise CasMismatch (8) when another write came first. */
 export function setSharedData(key: ArrayBuffer, value: ArrayBuffer, cas: u32): i32 {
-  return imports.proxy_set_shared_data(changetype<usize>(key), key.byteLength, changetype<usize>(value), value.byteLength, cas);
+  return imports.proxy_set_shared_data(
+    changetype<usize>(key),
+    key.byteLength,
+    changetype<usize>(value),
+    value.byteLength,
+    cas,
+  );
 }
 
 /** Bytes of a host buffer (body, configuration), or an empty buffer. */
 export function getBufferBytes(buffer: i32, start: u32, length: u32): ArrayBuffer {
   if (length == 0) return new ArrayBuffer(0);
-  const result = imports.proxy_get_buffer_bytes(buffer, start, length, hostBuffer.dataPtr(), hostBuffer.sizePtr());
+  const result = imports.proxy_get_buffer_bytes(
+    buffer,
+    start,
+    length,
+    hostBuffer.dataPtr(),
+    hostBuffer.sizePtr(),
+  );
   if (result != WasmResultValues.Ok) {
     hostBuffer.take();
     return new ArrayBuffer(0);

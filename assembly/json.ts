@@ -48,9 +48,15 @@ export class JsonLimits {
 }
 
 export class JsonError {
-  constructor(public message: string, public offset: i32, public path: string) {}
+  constructor(
+    public message: string,
+    public offset: i32,
+    public path: string,
+  ) {}
   toString(): string {
-    return (this.path.length > 0 ? this.path : "/") + ": " + this.message + " at byte " + this.offset.toString();
+    return (
+      (this.path.length > 0 ? this.path : "/") + ": " + this.message + " at byte " + this.offset.toString()
+    );
   }
 }
 
@@ -82,15 +88,33 @@ export abstract class JsonHandler {
   error: string = "";
   /** The parser feeding this handler. */
   position: JsonPosition | null = null;
-  onStartObject(): bool { return true; }
-  onEndObject(): bool { return true; }
-  onStartArray(): bool { return true; }
-  onEndArray(): bool { return true; }
-  onKey(ptr: usize, length: i32, escaped: bool): bool { return true; }
-  onString(ptr: usize, length: i32, escaped: bool): bool { return true; }
-  onNumber(value: f64, ptr: usize, length: i32): bool { return true; }
-  onBool(value: bool): bool { return true; }
-  onNull(): bool { return true; }
+  onStartObject(): bool {
+    return true;
+  }
+  onEndObject(): bool {
+    return true;
+  }
+  onStartArray(): bool {
+    return true;
+  }
+  onEndArray(): bool {
+    return true;
+  }
+  onKey(ptr: usize, length: i32, escaped: bool): bool {
+    return true;
+  }
+  onString(ptr: usize, length: i32, escaped: bool): bool {
+    return true;
+  }
+  onNumber(value: f64, ptr: usize, length: i32): bool {
+    return true;
+  }
+  onBool(value: bool): bool {
+    return true;
+  }
+  onNull(): bool {
+    return true;
+  }
 }
 
 // Structural states.
@@ -319,7 +343,7 @@ function numberEnd(ptr: usize, from: i32, length: i32): i32 {
 /** A copy of `ints` with room for `capacity` items. */
 export function grownInts(ints: StaticArray<i32>, capacity: i32): StaticArray<i32> {
   const bigger = new StaticArray<i32>(capacity);
-  memory.copy(changetype<usize>(bigger), changetype<usize>(ints), <usize>ints.length << 2);
+  memory.copy(changetype<usize>(bigger), changetype<usize>(ints), (<usize>ints.length) << 2);
   return bigger;
 }
 
@@ -381,7 +405,10 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   private literal: string = "";
   private literalAt: i32 = 0;
 
-  constructor(private handler: H, private limits: JsonLimits = new JsonLimits()) {
+  constructor(
+    private handler: H,
+    private limits: JsonLimits = new JsonLimits(),
+  ) {
     super();
     handler.position = this;
   }
@@ -489,7 +516,8 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
         }
         if (c == 0x7b || c == 0x5b) {
           if (state == S_VALUE || state == S_ARRAY_FIRST) {
-            if (!this.beginValue() || !this.openContainer(c == 0x7b ? FRAME_OBJECT : FRAME_ARRAY)) return false;
+            if (!this.beginValue() || !this.openContainer(c == 0x7b ? FRAME_OBJECT : FRAME_ARRAY))
+              return false;
             this.offset++;
             i++;
             continue;
@@ -497,7 +525,8 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
         } else if (c == 0x7d || c == 0x5d) {
           const kind = c == 0x7d ? FRAME_OBJECT : FRAME_ARRAY;
           const closes =
-            state == S_AFTER_VALUE || (kind == FRAME_OBJECT ? state == S_OBJECT_FIRST : state == S_ARRAY_FIRST);
+            state == S_AFTER_VALUE ||
+            (kind == FRAME_OBJECT ? state == S_OBJECT_FIRST : state == S_ARRAY_FIRST);
           if (closes && this.depth > 0 && unchecked(this.frameKind[this.depth - 1]) == kind) {
             if (!this.closeContainer(kind)) return false;
             this.offset++;
@@ -629,7 +658,11 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
       if (unchecked(this.frameKind[i]) == FRAME_OBJECT) {
         // The innermost object names its member once that member's key has been read.
         const readingKey = this.token == T_STRING && this.stringIsKey;
-        const keyRead = this.state == S_COLON || this.state == S_VALUE || this.state == S_AFTER_VALUE || (this.token != T_NONE && !readingKey);
+        const keyRead =
+          this.state == S_COLON ||
+          this.state == S_VALUE ||
+          this.state == S_AFTER_VALUE ||
+          (this.token != T_NONE && !readingKey);
         if (i < this.depth - 1 || keyRead) {
           path += "/" + pointerToken(this.frameKey(i));
         }
@@ -664,15 +697,18 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
 
   private step(c: u32): bool {
     switch (this.token) {
-      case T_STRING: return this.stringByte(c);
+      case T_STRING:
+        return this.stringByte(c);
       case T_NUMBER: {
         if (this.numberByte(c)) return true;
         // The byte ends the number; it belongs to the structure.
         if (!this.endNumber()) return false;
         return this.structural(c);
       }
-      case T_LITERAL: return this.literalByte(c);
-      default: return this.structural(c);
+      case T_LITERAL:
+        return this.literalByte(c);
+      default:
+        return this.structural(c);
     }
   }
 
@@ -724,12 +760,18 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     if (c == 0x5d && state == S_ARRAY_FIRST) return this.closeContainer(FRAME_ARRAY);
     if (!this.beginValue()) return false;
     switch (c) {
-      case 0x7b: return this.openContainer(FRAME_OBJECT);
-      case 0x5b: return this.openContainer(FRAME_ARRAY);
-      case 0x22: return this.startString(false);
-      case 0x74: return this.startLiteral("true");
-      case 0x66: return this.startLiteral("false");
-      case 0x6e: return this.startLiteral("null");
+      case 0x7b:
+        return this.openContainer(FRAME_OBJECT);
+      case 0x5b:
+        return this.openContainer(FRAME_ARRAY);
+      case 0x22:
+        return this.startString(false);
+      case 0x74:
+        return this.startLiteral("true");
+      case 0x66:
+        return this.startLiteral("false");
+      case 0x6e:
+        return this.startLiteral("null");
       default: {
         if (c == 0x2d || isDigit(c)) {
           this.token = T_NUMBER;
@@ -824,11 +866,13 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
         this.utf8Need = 1;
       } else if (c >= 0xe0 && c <= 0xef) {
         this.utf8Need = 2;
-        if (c == 0xe0) lower = 0xa0; // overlong
+        if (c == 0xe0)
+          lower = 0xa0; // overlong
         else if (c == 0xed) upper = 0x9f; // surrogates
       } else if (c >= 0xf0 && c <= 0xf4) {
         this.utf8Need = 3;
-        if (c == 0xf0) lower = 0x90; // overlong
+        if (c == 0xf0)
+          lower = 0x90; // overlong
         else if (c == 0xf4) upper = 0x8f; // above U+10FFFF
       } else {
         return this.fail(E_UTF8, this.offset);
@@ -849,20 +893,37 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     if (this.escape == 1) {
       let decoded: u32 = 0xffffffff;
       switch (c) {
-        case 0x22: decoded = 0x22; break;
-        case 0x5c: decoded = 0x5c; break;
-        case 0x2f: decoded = 0x2f; break;
-        case 0x62: decoded = 0x08; break;
-        case 0x66: decoded = 0x0c; break;
-        case 0x6e: decoded = 0x0a; break;
-        case 0x72: decoded = 0x0d; break;
-        case 0x74: decoded = 0x09; break;
+        case 0x22:
+          decoded = 0x22;
+          break;
+        case 0x5c:
+          decoded = 0x5c;
+          break;
+        case 0x2f:
+          decoded = 0x2f;
+          break;
+        case 0x62:
+          decoded = 0x08;
+          break;
+        case 0x66:
+          decoded = 0x0c;
+          break;
+        case 0x6e:
+          decoded = 0x0a;
+          break;
+        case 0x72:
+          decoded = 0x0d;
+          break;
+        case 0x74:
+          decoded = 0x09;
+          break;
         case 0x75: {
           this.escape = 2;
           this.unit = 0;
           return true;
         }
-        default: return this.fail(E_ESCAPE, this.offset);
+        default:
+          return this.fail(E_ESCAPE, this.offset);
       }
       if (this.highSurrogate != 0) return this.fail(E_SURROGATE, this.offset);
       this.escape = 0;
@@ -870,7 +931,7 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     }
     const digit = hexValue(c);
     if (digit < 0) return this.fail(E_ESCAPE, this.offset);
-    this.unit = (this.unit << 4) | <u32>digit;
+    this.unit = (this.unit << 4) | (<u32>digit);
     if (++this.escape < 6) return true;
     this.escape = 0;
     const unit = this.unit;
@@ -966,14 +1027,30 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     const digit = isDigit(c);
     let next: i32 = -1;
     switch (this.numberState) {
-      case N_MINUS: next = c == 0x30 ? N_ZERO : digit ? N_INT : -1; break;
-      case N_ZERO: next = c == 0x2e ? N_DOT : c == 0x65 || c == 0x45 ? N_E : -1; break;
-      case N_INT: next = digit ? N_INT : c == 0x2e ? N_DOT : c == 0x65 || c == 0x45 ? N_E : -1; break;
-      case N_DOT: next = digit ? N_FRAC : -1; break;
-      case N_FRAC: next = digit ? N_FRAC : c == 0x65 || c == 0x45 ? N_E : -1; break;
-      case N_E: next = digit ? N_EXP : c == 0x2b || c == 0x2d ? N_ESIGN : -1; break;
-      case N_ESIGN: next = digit ? N_EXP : -1; break;
-      default: next = digit ? N_EXP : -1; break;
+      case N_MINUS:
+        next = c == 0x30 ? N_ZERO : digit ? N_INT : -1;
+        break;
+      case N_ZERO:
+        next = c == 0x2e ? N_DOT : c == 0x65 || c == 0x45 ? N_E : -1;
+        break;
+      case N_INT:
+        next = digit ? N_INT : c == 0x2e ? N_DOT : c == 0x65 || c == 0x45 ? N_E : -1;
+        break;
+      case N_DOT:
+        next = digit ? N_FRAC : -1;
+        break;
+      case N_FRAC:
+        next = digit ? N_FRAC : c == 0x65 || c == 0x45 ? N_E : -1;
+        break;
+      case N_E:
+        next = digit ? N_EXP : c == 0x2b || c == 0x2d ? N_ESIGN : -1;
+        break;
+      case N_ESIGN:
+        next = digit ? N_EXP : -1;
+        break;
+      default:
+        next = digit ? N_EXP : -1;
+        break;
     }
     if (next < 0) return false;
     if (this.buffer.length >= this.limits.maxNumberChars) {
@@ -989,7 +1066,8 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     if (this.state == S_FAILED) return false;
     this.token = T_NONE;
     const state = this.numberState;
-    if (state != N_ZERO && state != N_INT && state != N_FRAC && state != N_EXP) return this.fail(E_NUMBER, this.offset);
+    if (state != N_ZERO && state != N_INT && state != N_FRAC && state != N_EXP)
+      return this.fail(E_NUMBER, this.offset);
     return this.numberToken(this.buffer.start(), this.buffer.length);
   }
 
@@ -1024,7 +1102,14 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
 
 // ---- The DOM, for configurations ----
 
-export enum JsonKind { Null, Boolean, Number, String, Array, Object }
+export enum JsonKind {
+  Null,
+  Boolean,
+  Number,
+  String,
+  Array,
+  Object,
+}
 
 export class JsonValue {
   bool: bool = false;
@@ -1114,7 +1199,10 @@ class DomBuilder extends JsonHandler {
 }
 
 export class JsonParseResult {
-  constructor(public value: JsonValue | null, public error: JsonError | null) {}
+  constructor(
+    public value: JsonValue | null,
+    public error: JsonError | null,
+  ) {}
   ok(): bool {
     return this.error === null;
   }
@@ -1140,7 +1228,7 @@ export function jsonEscape(s: string): string {
     const c = s.charCodeAt(i);
     if (c >= 0x20 && c != 0x22 && c != 0x5c) continue;
     out += s.substring(start, i);
-    if (c == 0x22) out += "\\\"";
+    if (c == 0x22) out += '\\"';
     else if (c == 0x5c) out += "\\\\";
     else if (c == 0x0a) out += "\\n";
     else if (c == 0x0d) out += "\\r";

@@ -7,7 +7,10 @@ export class FakeRequest extends RequestView {
   values: string[] = [];
   address: string | null = "127.0.0.1:40000";
 
-  constructor(public m: string, public p: string) {
+  constructor(
+    public m: string,
+    public p: string,
+  ) {
     super();
   }
 

@@ -1,4 +1,14 @@
-import { JsonKind, JsonLimits, JsonHandler, JsonStreamParser, parseJson, parseJsonString, jsonEscape, pointerToken, utf8Text } from "../json";
+import {
+  JsonKind,
+  JsonLimits,
+  JsonHandler,
+  JsonStreamParser,
+  parseJson,
+  parseJsonString,
+  jsonEscape,
+  pointerToken,
+  utf8Text,
+} from "../json";
 
 function expectContains(actual: string, fragment: string): void {
   expect(actual.includes(fragment)).toBe(true, actual);
@@ -12,15 +22,42 @@ function errorOf(text: string, limits: JsonLimits = new JsonLimits()): string {
 
 class Recorder extends JsonHandler {
   events: string[] = [];
-  onStartObject(): bool { this.events.push("{"); return true; }
-  onEndObject(): bool { this.events.push("}"); return true; }
-  onStartArray(): bool { this.events.push("["); return true; }
-  onEndArray(): bool { this.events.push("]"); return true; }
-  onKey(ptr: usize, length: i32, escaped: bool): bool { this.events.push("k:" + utf8Text(ptr, length) + (escaped ? "(escaped)" : "")); return true; }
-  onString(ptr: usize, length: i32, escaped: bool): bool { this.events.push("s:" + utf8Text(ptr, length) + (escaped ? "(escaped)" : "")); return true; }
-  onNumber(value: f64, ptr: usize, length: i32): bool { this.events.push("n:" + utf8Text(ptr, length) + "=" + value.toString()); return true; }
-  onBool(value: bool): bool { this.events.push(value ? "true" : "false"); return true; }
-  onNull(): bool { this.events.push("null"); return true; }
+  onStartObject(): bool {
+    this.events.push("{");
+    return true;
+  }
+  onEndObject(): bool {
+    this.events.push("}");
+    return true;
+  }
+  onStartArray(): bool {
+    this.events.push("[");
+    return true;
+  }
+  onEndArray(): bool {
+    this.events.push("]");
+    return true;
+  }
+  onKey(ptr: usize, length: i32, escaped: bool): bool {
+    this.events.push("k:" + utf8Text(ptr, length) + (escaped ? "(escaped)" : ""));
+    return true;
+  }
+  onString(ptr: usize, length: i32, escaped: bool): bool {
+    this.events.push("s:" + utf8Text(ptr, length) + (escaped ? "(escaped)" : ""));
+    return true;
+  }
+  onNumber(value: f64, ptr: usize, length: i32): bool {
+    this.events.push("n:" + utf8Text(ptr, length) + "=" + value.toString());
+    return true;
+  }
+  onBool(value: bool): bool {
+    this.events.push(value ? "true" : "false");
+    return true;
+  }
+  onNull(): bool {
+    this.events.push("null");
+    return true;
+  }
 }
 
 function eventsOf(text: string, chunk: i32): string {
@@ -28,7 +65,8 @@ function eventsOf(text: string, chunk: i32): string {
   const recorder = new Recorder();
   const parser = new JsonStreamParser<Recorder>(recorder);
   let ok = true;
-  for (let at = 0; ok && at < bytes.length; at += chunk) ok = parser.feed(bytes.subarray(at, min(at + chunk, bytes.length)));
+  for (let at = 0; ok && at < bytes.length; at += chunk)
+    ok = parser.feed(bytes.subarray(at, min(at + chunk, bytes.length)));
   ok = ok && parser.finish();
   return (ok ? "ok " : "error ") + recorder.events.join(" ");
 }
@@ -49,7 +87,7 @@ describe("JSON values", () => {
 
   test("escapes and surrogate pairs decode to the right characters", () => {
     const value = parseJsonString('"a\\"b\\\\c\\/d\\n\\t\\u00e9\\ud83d\\ude00"').value!;
-    expect(value.str).toBe("a\"b\\c/d\n\té😀");
+    expect(value.str).toBe('a"b\\c/d\n\té😀');
   });
 
   test("numbers: integers, fractions, exponents, negative zero", () => {
@@ -66,7 +104,20 @@ describe("JSON values", () => {
 
 describe("JSON numbers read without parseFloat", () => {
   test("decimal fractions are correctly rounded, as parseFloat reads them", () => {
-    const samples = ["0.1", "0.2", "0.3", "9.99", "-1.5", "123.456", "0.000001", "3.14159265358979", "99999999999999.9", "-0.0", "1.7976931348623", "0.1000000000000000"];
+    const samples = [
+      "0.1",
+      "0.2",
+      "0.3",
+      "9.99",
+      "-1.5",
+      "123.456",
+      "0.000001",
+      "3.14159265358979",
+      "99999999999999.9",
+      "-0.0",
+      "1.7976931348623",
+      "0.1000000000000000",
+    ];
     for (let i = 0; i < samples.length; i++) {
       const value = parseJsonString(samples[i]).value!.num;
       expect(value).toBe(parseFloat(samples[i]), samples[i]);
@@ -76,7 +127,9 @@ describe("JSON numbers read without parseFloat", () => {
 
 describe("JSON errors carry the JSON Pointer and byte offset", () => {
   test("a wrong value inside nested members", () => {
-    expect(errorOf('{"items":[{"price":1},{"price":x}]}')).toBe("/items/1/price: unexpected character at byte 31");
+    expect(errorOf('{"items":[{"price":1},{"price":x}]}')).toBe(
+      "/items/1/price: unexpected character at byte 31",
+    );
   });
   test("trailing commas and garbage", () => {
     expect(errorOf("[1,]")).toBe("/1: unexpected character at byte 3");
@@ -100,10 +153,17 @@ describe("JSON errors carry the JSON Pointer and byte offset", () => {
   });
   test("invalid UTF-8: overlong, encoded surrogate, truncated", () => {
     const overlong = new Uint8Array(4);
-    overlong[0] = 0x22; overlong[1] = 0xc0; overlong[2] = 0xaf; overlong[3] = 0x22;
+    overlong[0] = 0x22;
+    overlong[1] = 0xc0;
+    overlong[2] = 0xaf;
+    overlong[3] = 0x22;
     expect(parseJson(overlong).error!.message).toBe("invalid UTF-8");
     const surrogate = new Uint8Array(5);
-    surrogate[0] = 0x22; surrogate[1] = 0xed; surrogate[2] = 0xa0; surrogate[3] = 0x80; surrogate[4] = 0x22;
+    surrogate[0] = 0x22;
+    surrogate[1] = 0xed;
+    surrogate[2] = 0xa0;
+    surrogate[3] = 0x80;
+    surrogate[4] = 0x22;
     expect(parseJson(surrogate).error!.message).toBe("invalid UTF-8");
   });
   test("a number longer than 256 characters: refused at its 257th character, however it is chunked", () => {
@@ -112,11 +172,15 @@ describe("JSON errors carry the JSON Pointer and byte offset", () => {
     for (let chunk = 1; chunk <= bytes.length; chunk = chunk < 8 ? chunk + 1 : chunk * 3) {
       const parser = new JsonStreamParser<Recorder>(new Recorder());
       let ok = true;
-      for (let i = 0; ok && i < bytes.length; i += chunk) ok = parser.feed(bytes.subarray(i, min(bytes.length, i + chunk)));
+      for (let i = 0; ok && i < bytes.length; i += chunk)
+        ok = parser.feed(bytes.subarray(i, min(bytes.length, i + chunk)));
       if (ok) ok = parser.finish();
       expect(ok).toBe(false);
       // The token starts at byte 5 ("-" included), so its 257th character is byte 261.
-      expect(parser.error!.toString()).toBe("/n: number longer than the limit at byte 261", "chunk " + chunk.toString());
+      expect(parser.error!.toString()).toBe(
+        "/n: number longer than the limit at byte 261",
+        "chunk " + chunk.toString(),
+      );
     }
   });
   test("a number that overflows a double", () => {
@@ -153,7 +217,11 @@ describe("JSON limits", () => {
 
 describe("JSON streaming", () => {
   test("any split into chunks gives the same events as one piece", () => {
-    const documents = ['{"a":[1,-2.5e3,"x\\u00e9y",true,null],"b\\"":{"c":"😀"}}', "  [ 123 , 4 ] ", '"\\ud83d\\ude00"'];
+    const documents = [
+      '{"a":[1,-2.5e3,"x\\u00e9y",true,null],"b\\"":{"c":"😀"}}',
+      "  [ 123 , 4 ] ",
+      '"\\ud83d\\ude00"',
+    ];
     for (let d = 0; d < documents.length; d++) {
       const whole = eventsOf(documents[d], 1 << 20);
       expect(whole.startsWith("ok ")).toBe(true, whole);
@@ -161,7 +229,9 @@ describe("JSON streaming", () => {
     }
   });
   test("says which keys and strings held escapes (their decoded bytes differ from the input)", () => {
-    expect(eventsOf('{"k\\u0041":"plain","p":"\\u0024{x}"}', 1 << 20)).toBe("ok { k:kA(escaped) s:plain k:p s:${x}(escaped) }");
+    expect(eventsOf('{"k\\u0041":"plain","p":"\\u0024{x}"}', 1 << 20)).toBe(
+      "ok { k:kA(escaped) s:plain k:p s:${x}(escaped) }",
+    );
   });
   test("long strings read sixteen bytes at a time stop at the exact byte that needs attention", () => {
     const specials = ["é", "\\n", "\\u00e9", "😀"];

@@ -19,7 +19,12 @@ export class DenyRule {
   bytes: Uint8Array;
 
   /** `name`: a lowercase header name, or "" for every header (only for IN_HEADER). */
-  constructor(public where: i32, public name: string, public contains: string, public index: i32) {
+  constructor(
+    public where: i32,
+    public name: string,
+    public contains: string,
+    public index: i32,
+  ) {
     this.bytes = lowerBytes(Uint8Array.wrap(String.UTF8.encode(contains)));
   }
 
@@ -64,7 +69,7 @@ export function containsAt(hay: usize, length: i32, needle: Uint8Array): bool {
     i += 16;
   }
   for (; i <= last; i++) {
-    if ((<u32>load<u8>(hay + <usize>i) | fold) == first && restMatches(hay + <usize>i, needle)) return true;
+    if (((<u32>load<u8>(hay + <usize>i)) | fold) == first && restMatches(hay + <usize>i, needle)) return true;
   }
   return false;
 }

@@ -45,7 +45,10 @@ export function titleOf(reason: string): string {
 
 /** Why a request is (or would be) rejected. `detail` may quote client input: only as excerpt() made it. */
 export class Verdict {
-  constructor(public reason: string, public detail: string) {}
+  constructor(
+    public reason: string,
+    public detail: string,
+  ) {}
 
   status(): u32 {
     return statusOf(this.reason);
@@ -54,11 +57,18 @@ export class Verdict {
   /** The RFC 9457 body. */
   problemJson(): string {
     return (
-      '{"type":"' + PROBLEM_TYPE_BASE + this.reason +
-      '","title":"' + titleOf(this.reason) +
-      '","status":' + this.status().toString() +
-      ',"reason":"' + this.reason +
-      '","detail":"' + jsonEscape(this.detail) + '"}'
+      '{"type":"' +
+      PROBLEM_TYPE_BASE +
+      this.reason +
+      '","title":"' +
+      titleOf(this.reason) +
+      '","status":' +
+      this.status().toString() +
+      ',"reason":"' +
+      this.reason +
+      '","detail":"' +
+      jsonEscape(this.detail) +
+      '"}'
     );
   }
 

@@ -9,9 +9,25 @@
 // schemas too. Annotations (title, description, $schema, $id, $comment, default, examples,
 // deprecated, readOnly, writeOnly) are ignored; any other keyword is refused, naming it.
 import { ConfigReader, kindName } from "../../../assembly/config";
-import { JsonHandler, JsonKind, JsonLimits, JsonStreamParser, JsonValue, grownInts, pointerToken, sameBytesAt } from "../../../assembly/json";
+import {
+  JsonHandler,
+  JsonKind,
+  JsonLimits,
+  JsonStreamParser,
+  JsonValue,
+  grownInts,
+  pointerToken,
+  sameBytesAt,
+} from "../../../assembly/json";
 import { DenyRule, containsAt } from "./deny";
-import { REASON_DENIED, REASON_INVALID_JSON, REASON_SCHEMA, Verdict, excerpt, pointerExcerpt } from "./problem";
+import {
+  REASON_DENIED,
+  REASON_INVALID_JSON,
+  REASON_SCHEMA,
+  Verdict,
+  excerpt,
+  pointerExcerpt,
+} from "./problem";
 
 export const T_NULL: i32 = 1;
 export const T_BOOLEAN: i32 = 2;
@@ -24,12 +40,35 @@ export const T_OBJECT: i32 = 64;
 const TYPE_NAMES: string[] = ["null", "boolean", "integer", "number", "string", "array", "object"];
 
 const KEYWORDS: string[] = [
-  "type", "properties", "required", "additionalProperties", "items", "enum", "const",
-  "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-  "minItems", "maxItems", "minProperties", "maxProperties",
+  "type",
+  "properties",
+  "required",
+  "additionalProperties",
+  "items",
+  "enum",
+  "const",
+  "minLength",
+  "maxLength",
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
+  "minItems",
+  "maxItems",
+  "minProperties",
+  "maxProperties",
 ];
 const ANNOTATIONS: string[] = [
-  "title", "description", "$schema", "$id", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly",
+  "title",
+  "description",
+  "$schema",
+  "$id",
+  "$comment",
+  "default",
+  "examples",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
 ];
 
 /** Required properties per object schema: tracked as bits of a u64. */
@@ -122,8 +161,8 @@ export class SchemaNode {
     const table = new StaticArray<i32>(size);
     for (let i = 0; i < names.length; i++) {
       const bytes = this.nameBytes[i];
-      let slot = hashBytes(changetype<usize>(bytes), bytes.byteLength) & <u32>(size - 1);
-      while (table[slot] != 0) slot = (slot + 1) & <u32>(size - 1);
+      let slot = hashBytes(changetype<usize>(bytes), bytes.byteLength) & (<u32>(size - 1));
+      while (table[slot] != 0) slot = (slot + 1) & (<u32>(size - 1));
       table[slot] = i + 1;
     }
     this.table = table;
@@ -160,7 +199,10 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
   for (let i = 0; i < schema.keys.length; i++) {
     const key = schema.keys[i];
     if (!KEYWORDS.includes(key) && !ANNOTATIONS.includes(key)) {
-      reader.fail(path + "/" + pointerToken(key), "unsupported schema keyword; supported: " + KEYWORDS.join(", "));
+      reader.fail(
+        path + "/" + pointerToken(key),
+        "unsupported schema keyword; supported: " + KEYWORDS.join(", "),
+      );
       return node;
     }
   }
@@ -170,13 +212,17 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
     const typePath = path + "/type";
     if (type.kind == JsonKind.String) {
       node.types = typeBit(type.str);
-      if (node.types == 0) reader.fail(typePath, "unknown type \"" + type.str + "\"; expected one of " + TYPE_NAMES.join(", "));
+      if (node.types == 0)
+        reader.fail(typePath, 'unknown type "' + type.str + '"; expected one of ' + TYPE_NAMES.join(", "));
     } else if (type.kind == JsonKind.Array && type.items.length > 0) {
       for (let i = 0; i < type.items.length; i++) {
         const item = type.items[i];
         const bit = item.kind == JsonKind.String ? typeBit(item.str) : 0;
         if (bit == 0 || (node.types & bit) != 0) {
-          reader.fail(typePath + "/" + i.toString(), "expected a type name, once each, from " + TYPE_NAMES.join(", "));
+          reader.fail(
+            typePath + "/" + i.toString(),
+            "expected a type name, once each, from " + TYPE_NAMES.join(", "),
+          );
           break;
         }
         node.types |= bit;
@@ -191,17 +237,20 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
     for (let i = 0; i < properties.keys.length && reader.ok(); i++) {
       const name = properties.keys[i];
       node.names.push(name);
-      node.children.push(compileSchema(reader, properties.values[i], path + "/properties/" + pointerToken(name)));
+      node.children.push(
+        compileSchema(reader, properties.values[i], path + "/properties/" + pointerToken(name)),
+      );
       node.requiredBits.push(0);
     }
     node.declared = node.names.length;
   }
 
   const required = reader.strings(schema, path, "required", false);
-  if (required.length > MAX_REQUIRED) reader.fail(path + "/required", "at most " + MAX_REQUIRED.toString() + " names");
+  if (required.length > MAX_REQUIRED)
+    reader.fail(path + "/required", "at most " + MAX_REQUIRED.toString() + " names");
   for (let i = 0; i < required.length && reader.ok(); i++) {
     if (required.indexOf(required[i]) < i) {
-      reader.fail(path + "/required/" + i.toString(), "\"" + required[i] + "\" is listed twice");
+      reader.fail(path + "/required/" + i.toString(), '"' + required[i] + '" is listed twice');
       break;
     }
     let at = node.names.indexOf(required[i]);
@@ -263,8 +312,10 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
   node.maxItems = count(reader, schema, path, "maxItems");
   node.minProperties = count(reader, schema, path, "minProperties");
   node.maxProperties = count(reader, schema, path, "maxProperties");
-  if (node.maxLength >= 0 && node.minLength > node.maxLength) reader.fail(path + "/minLength", "greater than maxLength");
-  if (node.maxItems >= 0 && node.minItems > node.maxItems) reader.fail(path + "/minItems", "greater than maxItems");
+  if (node.maxLength >= 0 && node.minLength > node.maxLength)
+    reader.fail(path + "/minLength", "greater than maxLength");
+  if (node.maxItems >= 0 && node.minItems > node.maxItems)
+    reader.fail(path + "/minItems", "greater than maxItems");
   if (node.maxProperties >= 0 && node.minProperties > node.maxProperties) {
     reader.fail(path + "/minProperties", "greater than maxProperties");
   }
@@ -285,7 +336,8 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
     node.hasExclusiveMaximum = true;
     node.exclusiveMaximum = reader.number(schema, path, "exclusiveMaximum", true);
   }
-  if (node.hasMinimum && node.hasMaximum && node.minimum > node.maximum) reader.fail(path + "/minimum", "greater than maximum");
+  if (node.hasMinimum && node.hasMaximum && node.minimum > node.maximum)
+    reader.fail(path + "/minimum", "greater than maximum");
   if (node.enumValues !== null) node.allowed = new AllowedValues(node.enumValues!);
   return node;
 }
@@ -332,7 +384,7 @@ export class AllowedValues {
 /** FNV-1a of `length` bytes at `ptr`. */
 function hashBytes(ptr: usize, length: i32): u32 {
   let hash: u32 = 2166136261;
-  for (let i = 0; i < length; i++) hash = (hash ^ <u32>load<u8>(ptr + <usize>i)) * 16777619;
+  for (let i = 0; i < length; i++) hash = (hash ^ (<u32>load<u8>(ptr + <usize>i))) * 16777619;
   return hash;
 }
 
@@ -456,11 +508,19 @@ export class SchemaValidator extends JsonHandler {
     if (node.types == 0 || (node.types & type) != 0) return true;
     if (integer && (node.types & T_INTEGER) != 0) return true;
     const got = type == T_NUMBER && integer ? T_INTEGER : type;
-    return this.refuse(REASON_SCHEMA, this.depth, "expected " + typeNames(node.types) + ", got " + typeNames(got));
+    return this.refuse(
+      REASON_SCHEMA,
+      this.depth,
+      "expected " + typeNames(node.types) + ", got " + typeNames(got),
+    );
   }
 
   private notInEnum(node: SchemaNode): bool {
-    return this.refuse(REASON_SCHEMA, this.depth, node.isConst ? "not the constant value" : "not one of the allowed values");
+    return this.refuse(
+      REASON_SCHEMA,
+      this.depth,
+      node.isConst ? "not the constant value" : "not one of the allowed values",
+    );
   }
 
   private push(kind: i32, node: SchemaNode | null): void {
@@ -518,7 +578,8 @@ export class SchemaValidator extends JsonHandler {
     unchecked((this.counts[top] = n));
     const forbidden = this.options.forbiddenBytes;
     for (let i = 0; i < forbidden.length; i++) {
-      if (sameBytes(unchecked(forbidden[i]), ptr, length)) return this.refuse(REASON_SCHEMA, top + 1, "forbidden key");
+      if (sameBytes(unchecked(forbidden[i]), ptr, length))
+        return this.refuse(REASON_SCHEMA, top + 1, "forbidden key");
     }
     if (escaped && !this.denied(ptr, length, top + 1)) return false;
     const node = unchecked(this.nodes[top]);
@@ -551,7 +612,11 @@ export class SchemaValidator extends JsonHandler {
       if (seen != all) {
         for (let i = 0; i < node.required.length; i++) {
           if ((seen & ((<u64>1) << i)) == 0) {
-            return this.refuse(REASON_SCHEMA, top, "missing required property \"" + excerpt(node.required[i]) + "\"");
+            return this.refuse(
+              REASON_SCHEMA,
+              top,
+              'missing required property "' + excerpt(node.required[i]) + '"',
+            );
           }
         }
       }
@@ -595,14 +660,25 @@ export class SchemaValidator extends JsonHandler {
       // UTF-8 bytes ≥ code points: count only when the byte count cannot decide.
       const bytes = <i64>length;
       let points = bytes;
-      if ((node.maxLength >= 0 && bytes > node.maxLength) || (node.minLength > 0 && bytes >= node.minLength)) {
+      if (
+        (node.maxLength >= 0 && bytes > node.maxLength) ||
+        (node.minLength > 0 && bytes >= node.minLength)
+      ) {
         points = codePoints(ptr, length);
       }
       if (node.minLength >= 0 && points < node.minLength) {
-        return this.refuse(REASON_SCHEMA, this.depth, "shorter than " + node.minLength.toString() + " characters");
+        return this.refuse(
+          REASON_SCHEMA,
+          this.depth,
+          "shorter than " + node.minLength.toString() + " characters",
+        );
       }
       if (node.maxLength >= 0 && points > node.maxLength) {
-        return this.refuse(REASON_SCHEMA, this.depth, "longer than " + node.maxLength.toString() + " characters");
+        return this.refuse(
+          REASON_SCHEMA,
+          this.depth,
+          "longer than " + node.maxLength.toString() + " characters",
+        );
       }
     }
     return true;
@@ -617,13 +693,23 @@ export class SchemaValidator extends JsonHandler {
     const allowed = node.allowed;
     if (allowed !== null && !allowed.hasNumber(value)) return this.notInEnum(node);
     const depth = this.depth;
-    if (node.hasMinimum && value < node.minimum) return this.refuse(REASON_SCHEMA, depth, "less than minimum " + numberText(node.minimum));
-    if (node.hasMaximum && value > node.maximum) return this.refuse(REASON_SCHEMA, depth, "greater than maximum " + numberText(node.maximum));
+    if (node.hasMinimum && value < node.minimum)
+      return this.refuse(REASON_SCHEMA, depth, "less than minimum " + numberText(node.minimum));
+    if (node.hasMaximum && value > node.maximum)
+      return this.refuse(REASON_SCHEMA, depth, "greater than maximum " + numberText(node.maximum));
     if (node.hasExclusiveMinimum && value <= node.exclusiveMinimum) {
-      return this.refuse(REASON_SCHEMA, depth, "not greater than exclusiveMinimum " + numberText(node.exclusiveMinimum));
+      return this.refuse(
+        REASON_SCHEMA,
+        depth,
+        "not greater than exclusiveMinimum " + numberText(node.exclusiveMinimum),
+      );
     }
     if (node.hasExclusiveMaximum && value >= node.exclusiveMaximum) {
-      return this.refuse(REASON_SCHEMA, depth, "not less than exclusiveMaximum " + numberText(node.exclusiveMaximum));
+      return this.refuse(
+        REASON_SCHEMA,
+        depth,
+        "not less than exclusiveMaximum " + numberText(node.exclusiveMaximum),
+      );
     }
     return true;
   }
@@ -634,7 +720,8 @@ export class SchemaValidator extends JsonHandler {
     if (node === null) return true;
     if (!this.checkType(node, T_BOOLEAN, false)) return false;
     const allowed = node.allowed;
-    if (allowed !== null && !(value ? allowed.trueAllowed : allowed.falseAllowed)) return this.notInEnum(node);
+    if (allowed !== null && !(value ? allowed.trueAllowed : allowed.falseAllowed))
+      return this.notInEnum(node);
     return true;
   }
 
@@ -717,6 +804,9 @@ export class JsonBodyValidator {
       return new Verdict(validator.reason, pointerExcerpt(validator.pointer) + ": " + validator.error);
     }
     const error = this.parser.error!;
-    return new Verdict(REASON_INVALID_JSON, pointerExcerpt(error.path) + ": " + error.message + " at byte " + error.offset.toString());
+    return new Verdict(
+      REASON_INVALID_JSON,
+      pointerExcerpt(error.path) + ": " + error.message + " at byte " + error.offset.toString(),
+    );
   }
 }

@@ -23,7 +23,13 @@ export const MODE_ENFORCE = "enforce";
 export const MODE_MONITOR = "monitor";
 
 const FIELDS: string[] = [
-  "mode", "max_body_bytes", "content_types", "body_required_methods", "body_forbidden_methods", "json", "deny",
+  "mode",
+  "max_body_bytes",
+  "content_types",
+  "body_required_methods",
+  "body_forbidden_methods",
+  "json",
+  "deny",
 ];
 const JSON_FIELDS: string[] = ["schema", "max_depth", "reject_duplicate_keys", "forbidden_keys"];
 const DENY_FIELDS: string[] = ["in", "name", "contains"];
@@ -66,7 +72,9 @@ export function isToken(s: string): bool {
 /** `type/subtype` of tokens, lowercase. */
 function isMediaType(s: string): bool {
   const slash = s.indexOf("/");
-  return slash > 0 && isToken(s.substring(0, slash)) && isToken(s.substring(slash + 1)) && s == s.toLowerCase();
+  return (
+    slash > 0 && isToken(s.substring(0, slash)) && isToken(s.substring(slash + 1)) && s == s.toLowerCase()
+  );
 }
 
 function methods(reader: ConfigReader, root: JsonValue, key: string): string[] {
@@ -87,13 +95,17 @@ export function parseConfig(reader: ConfigReader, root: JsonValue): PayloadConfi
   const config = new PayloadConfig();
   reader.onlyKeys(root, "", FIELDS);
   if (!reader.ok()) return config;
-  config.monitor = reader.choice(root, "", "mode", false, [MODE_ENFORCE, MODE_MONITOR], MODE_ENFORCE) == MODE_MONITOR;
+  config.monitor =
+    reader.choice(root, "", "mode", false, [MODE_ENFORCE, MODE_MONITOR], MODE_ENFORCE) == MODE_MONITOR;
   config.maxBodyBytes = reader.integer(root, "", "max_body_bytes", false, 1, MAX_BODY_BYTES, 0);
 
   const types = reader.strings(root, "", "content_types", false);
   for (let i = 0; i < types.length && reader.ok(); i++) {
     if (!isMediaType(types[i])) {
-      reader.fail("/content_types/" + i.toString(), "expected a lowercase media type such as application/json, without parameters");
+      reader.fail(
+        "/content_types/" + i.toString(),
+        "expected a lowercase media type such as application/json, without parameters",
+      );
     }
   }
   if (root.get("content_types") !== null && types.length == 0 && reader.ok()) {
@@ -105,7 +117,10 @@ export function parseConfig(reader: ConfigReader, root: JsonValue): PayloadConfi
   config.bodyForbiddenMethods = methods(reader, root, "body_forbidden_methods");
   for (let i = 0; i < config.bodyForbiddenMethods.length && reader.ok(); i++) {
     if (config.bodyRequiredMethods.includes(config.bodyForbiddenMethods[i])) {
-      reader.fail("/body_forbidden_methods/" + i.toString(), config.bodyForbiddenMethods[i] + " is also in body_required_methods");
+      reader.fail(
+        "/body_forbidden_methods/" + i.toString(),
+        config.bodyForbiddenMethods[i] + " is also in body_required_methods",
+      );
     }
   }
 

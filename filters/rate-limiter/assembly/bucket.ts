@@ -24,7 +24,11 @@ export class BucketParams {
   /** Time an empty bucket takes to fill; longer idle time adds nothing more. */
   fullNs: u64;
 
-  constructor(tokensPerFill: u64, fillIntervalMs: u64, public maxTokens: u64) {
+  constructor(
+    tokensPerFill: u64,
+    fillIntervalMs: u64,
+    public maxTokens: u64,
+  ) {
     this.tokensPerFill = tokensPerFill;
     this.fillNs = fillIntervalMs * NS_PER_MS;
     this.maxFp = maxTokens * SCALE;

@@ -20,12 +20,12 @@ export function resetSeconds(waitNs: f64): i64 {
 }
 
 export function rateLimitItem(rule: string, remaining: u64, seconds: i64): string {
-  return "\"" + rule + "\";r=" + remaining.toString() + ";t=" + seconds.toString();
+  return '"' + rule + '";r=' + remaining.toString() + ";t=" + seconds.toString();
 }
 
 /** The JSON body of a 429: `{"error":"rate_limited","rule":"per-key","retry_after":1}`. Rule names are identifiers: nothing to escape. */
 export function deniedBody(reason: string, rule: string, retryAfter: i64): string {
-  return "{\"error\":\"" + reason + "\",\"rule\":\"" + rule + "\",\"retry_after\":" + retryAfter.toString() + "}";
+  return '{"error":"' + reason + '","rule":"' + rule + '","retry_after":' + retryAfter.toString() + "}";
 }
 
 /** `%RESPONSE_CODE_DETAILS%` of a 429, so access logs tell graft's denials apart. */

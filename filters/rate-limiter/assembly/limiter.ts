@@ -81,7 +81,11 @@ export class Limiter {
   /** Test-only fault: write with a CAS the store will refuse. */
   staleCas: bool = false;
 
-  constructor(public store: SharedStore, public maxRetries: i32, public denyOnCasExhausted: bool) {}
+  constructor(
+    public store: SharedStore,
+    public maxRetries: i32,
+    public denyOnCasExhausted: bool,
+  ) {}
 
   /**
    * Decides for `key` (fingerprint `fp`) under `rule` at host time `now`, into `decision`.

@@ -23,7 +23,7 @@ class FaultyStream extends HeaderRewriteStream {
   onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
     requests++;
     if (requests % 25 == 0) {
-      sendReply(503, "graft_demo_fault", "{\"error\":\"injected fault\"}", "application/json");
+      sendReply(503, "graft_demo_fault", '{"error":"injected fault"}', "application/json");
       return FilterHeadersStatusValues.StopIteration;
     }
     return super.onRequestHeaders(headers, end_of_stream);

@@ -1,5 +1,13 @@
 import { ConfigReader } from "../../../../assembly/config";
-import { HeaderRewriteConfig, parseConfig, pathWithoutQuery, Op, RenderBudget, Template, RequestView } from "../rules";
+import {
+  HeaderRewriteConfig,
+  parseConfig,
+  pathWithoutQuery,
+  Op,
+  RenderBudget,
+  Template,
+  RequestView,
+} from "../rules";
 import { MAX_RENDERED_BYTES } from "../contract.generated";
 import { FakeRequest } from "../../../../assembly/__tests__/fake-request";
 
@@ -42,7 +50,9 @@ describe("header-rewrite matching", () => {
   });
 
   test("methods, path prefix and headers must all hold", () => {
-    const c = config('{"rules":[{"name":"r","match":{"methods":["GET"],"path":{"prefix":"/api/"},"headers":[{"name":"X-Env","equals":"prod"}]},"request":[{"op":"remove","name":"x"}]}]}');
+    const c = config(
+      '{"rules":[{"name":"r","match":{"methods":["GET"],"path":{"prefix":"/api/"},"headers":[{"name":"X-Env","equals":"prod"}]},"request":[{"op":"remove","name":"x"}]}]}',
+    );
     const rule = c.rules[0];
     expect(rule.matches(new FakeRequest("GET", "/api/v1").with("x-env", "prod"))).toBe(true);
     expect(rule.matches(new FakeRequest("POST", "/api/v1").with("x-env", "prod"))).toBe(false);
@@ -52,14 +62,18 @@ describe("header-rewrite matching", () => {
   });
 
   test("an exact path ignores the query string", () => {
-    const rule = config('{"rules":[{"name":"r","match":{"path":{"exact":"/health"}},"response":[{"op":"remove","name":"x"}]}]}').rules[0];
+    const rule = config(
+      '{"rules":[{"name":"r","match":{"path":{"exact":"/health"}},"response":[{"op":"remove","name":"x"}]}]}',
+    ).rules[0];
     expect(rule.matches(new FakeRequest("GET", "/health?full=1"))).toBe(true);
     expect(rule.matches(new FakeRequest("GET", "/health/x"))).toBe(false);
     expect(pathWithoutQuery("/a?b?c")).toBe("/a");
   });
 
   test("present and absent header tests", () => {
-    const rule = config('{"rules":[{"name":"r","match":{"headers":[{"name":"a","present":true},{"name":"b","present":false}]},"request":[{"op":"remove","name":"x"}]}]}').rules[0];
+    const rule = config(
+      '{"rules":[{"name":"r","match":{"headers":[{"name":"a","present":true},{"name":"b","present":false}]},"request":[{"op":"remove","name":"x"}]}]}',
+    ).rules[0];
     expect(rule.matches(new FakeRequest("GET", "/").with("a", ""))).toBe(true);
     expect(rule.matches(new FakeRequest("GET", "/").with("a", "1").with("b", "1"))).toBe(false);
     expect(rule.matches(new FakeRequest("GET", "/"))).toBe(false);
@@ -68,25 +82,32 @@ describe("header-rewrite matching", () => {
 
 describe("header-rewrite values", () => {
   test("templates resolve the injection id, filter and rule at configure time", () => {
-    const action = config('{"rules":[{"name":"r1","request":[{"op":"set","name":"x","value":"${filter}/${injection_id}/${rule}"}]}]}').rules[0].request[0];
+    const action = config(
+      '{"rules":[{"name":"r1","request":[{"op":"set","name":"x","value":"${filter}/${injection_id}/${rule}"}]}]}',
+    ).rules[0].request[0];
     expect(action.op).toBe(Op.Set);
     expect(rendered(action.value, new FakeRequest("GET", "/"))).toBe("header-rewrite/inj-1/r1");
   });
 
   test("templates quote request headers, empty when absent", () => {
-    const action = config('{"rules":[{"name":"r","response":[{"op":"append","name":"x","value":"u=${request.header.X-User};"}]}]}').rules[0].response[0];
+    const action = config(
+      '{"rules":[{"name":"r","response":[{"op":"append","name":"x","value":"u=${request.header.X-User};"}]}]}',
+    ).rules[0].response[0];
     expect(action.op).toBe(Op.Append);
     expect(rendered(action.value, new FakeRequest("GET", "/").with("x-user", "bob"))).toBe("u=bob;");
     expect(rendered(action.value, new FakeRequest("GET", "/"))).toBe("u=;");
   });
 
   test("a dollar sign without a brace is literal", () => {
-    const action = config('{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"$5 and $"}]}]}').rules[0].request[0];
+    const action = config('{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"$5 and $"}]}]}')
+      .rules[0].request[0];
     expect(rendered(action.value, new FakeRequest("GET", "/"))).toBe("$5 and $");
   });
 
   test("a request renders at most max_rendered_bytes: an action that would pass it renders nothing", () => {
-    const c = config('{"rules":[{"name":"r","request":[{"op":"set","name":"a","value":"<${request.header.x-big}>"},{"op":"set","name":"b","value":"${request.header.x-big}${request.header.x-big}"},{"op":"set","name":"c","value":"ok"}]}]}');
+    const c = config(
+      '{"rules":[{"name":"r","request":[{"op":"set","name":"a","value":"<${request.header.x-big}>"},{"op":"set","name":"b","value":"${request.header.x-big}${request.header.x-big}"},{"op":"set","name":"c","value":"ok"}]}]}',
+    );
     const big = "x".repeat(MAX_RENDERED_BYTES / 2 - 1);
     const view = new FakeRequest("GET", "/").with("x-big", big);
     const budget = new RenderBudget();
@@ -100,16 +121,23 @@ describe("header-rewrite values", () => {
   });
 
   test("a quoted value counts its UTF-8 bytes", () => {
-    const c = config('{"rules":[{"name":"r","request":[{"op":"set","name":"a","value":"${request.header.x-u}"}]}]}');
+    const c = config(
+      '{"rules":[{"name":"r","request":[{"op":"set","name":"a","value":"${request.header.x-u}"}]}]}',
+    );
     const budget = new RenderBudget();
     budget.remaining = 5;
-    expect(c.rules[0].request[0].value!.render(new FakeRequest("GET", "/").with("x-u", "ééé"), budget)).toBeNull();
+    expect(
+      c.rules[0].request[0].value!.render(new FakeRequest("GET", "/").with("x-u", "ééé"), budget),
+    ).toBeNull();
     budget.remaining = 6;
-    expect(c.rules[0].request[0].value!.render(new FakeRequest("GET", "/").with("x-u", "ééé"), budget)).toBe("ééé");
+    expect(c.rules[0].request[0].value!.render(new FakeRequest("GET", "/").with("x-u", "ééé"), budget)).toBe(
+      "ééé",
+    );
   });
 
   test("header names are stored lowercase", () => {
-    const action = config('{"rules":[{"name":"r","request":[{"op":"remove","name":"X-Internal"}]}]}').rules[0].request[0];
+    const action = config('{"rules":[{"name":"r","request":[{"op":"remove","name":"X-Internal"}]}]}').rules[0]
+      .request[0];
     expect(action.name).toBe("x-internal");
   });
 });
@@ -122,36 +150,71 @@ describe("header-rewrite configuration errors name the field", () => {
     expectErrorContaining('{"rules":[],"rulez":[]}', "/rulez: unknown field");
   });
   test("a rule without actions", () => {
-    expect(errorOf('{"rules":[{"name":"r"}]}')).toBe("/rules/0: a rule needs at least one request or response action");
+    expect(errorOf('{"rules":[{"name":"r"}]}')).toBe(
+      "/rules/0: a rule needs at least one request or response action",
+    );
   });
   test("duplicate rule names", () => {
-    expect(errorOf('{"rules":[{"name":"r","request":[{"op":"remove","name":"x"}]},{"name":"r","request":[{"op":"remove","name":"x"}]}]}')).toBe('/rules/1/name: duplicate rule name "r"');
+    expect(
+      errorOf(
+        '{"rules":[{"name":"r","request":[{"op":"remove","name":"x"}]},{"name":"r","request":[{"op":"remove","name":"x"}]}]}',
+      ),
+    ).toBe('/rules/1/name: duplicate rule name "r"');
   });
   test("a rule name unusable as a metric label", () => {
-    expectErrorContaining('{"rules":[{"name":"a;b","request":[{"op":"remove","name":"x"}]}]}', "/rules/0/name: must be 1-64 characters");
+    expectErrorContaining(
+      '{"rules":[{"name":"a;b","request":[{"op":"remove","name":"x"}]}]}',
+      "/rules/0/name: must be 1-64 characters",
+    );
   });
   test("an unknown method", () => {
-    expectErrorContaining('{"rules":[{"name":"r","match":{"methods":["FETCH"]},"request":[{"op":"remove","name":"x"}]}]}', '/rules/0/match/methods/0: unknown method "FETCH"');
+    expectErrorContaining(
+      '{"rules":[{"name":"r","match":{"methods":["FETCH"]},"request":[{"op":"remove","name":"x"}]}]}',
+      '/rules/0/match/methods/0: unknown method "FETCH"',
+    );
   });
   test("both exact and prefix", () => {
-    expect(errorOf('{"rules":[{"name":"r","match":{"path":{"exact":"/a","prefix":"/b"}},"request":[{"op":"remove","name":"x"}]}]}')).toBe("/rules/0/match/path: give exactly one of exact, prefix");
+    expect(
+      errorOf(
+        '{"rules":[{"name":"r","match":{"path":{"exact":"/a","prefix":"/b"}},"request":[{"op":"remove","name":"x"}]}]}',
+      ),
+    ).toBe("/rules/0/match/path: give exactly one of exact, prefix");
   });
   test("a header test with neither present nor equals", () => {
-    expectErrorContaining('{"rules":[{"name":"r","match":{"headers":[{"name":"a"}]},"request":[{"op":"remove","name":"x"}]}]}', "/rules/0/match/headers/0: give exactly one of present");
+    expectErrorContaining(
+      '{"rules":[{"name":"r","match":{"headers":[{"name":"a"}]},"request":[{"op":"remove","name":"x"}]}]}',
+      "/rules/0/match/headers/0: give exactly one of present",
+    );
   });
   test("a set without a value", () => {
-    expect(errorOf('{"rules":[{"name":"r","request":[{"op":"set","name":"x"}]}]}')).toBe("/rules/0/request/0/value: is required");
+    expect(errorOf('{"rules":[{"name":"r","request":[{"op":"set","name":"x"}]}]}')).toBe(
+      "/rules/0/request/0/value: is required",
+    );
   });
   test("an invalid header name", () => {
-    expectErrorContaining('{"rules":[{"name":"r","request":[{"op":"remove","name":"bad name"}]}]}', '/rules/0/request/0/name: "bad name" is not a valid header name');
+    expectErrorContaining(
+      '{"rules":[{"name":"r","request":[{"op":"remove","name":"bad name"}]}]}',
+      '/rules/0/request/0/name: "bad name" is not a valid header name',
+    );
   });
   test("an unclosed variable", () => {
-    expectErrorContaining('{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"${rule"}]}]}', "/rules/0/request/0/value: unclosed ${");
+    expectErrorContaining(
+      '{"rules":[{"name":"r","request":[{"op":"set","name":"x","value":"${rule"}]}]}',
+      "/rules/0/request/0/value: unclosed ${",
+    );
   });
   test("rules whose literal text alone passes max_rendered_bytes", () => {
     const half = "v".repeat(MAX_RENDERED_BYTES / 2);
-    const json = '{"rules":[{"name":"a","request":[{"op":"set","name":"x","value":"' + half + '"}]},{"name":"b","response":[{"op":"set","name":"y","value":"' + half + '!"}]}]}';
-    expectErrorContaining(json, "/rules/1/response/0/value: the rules' values render 65537 bytes of literal text per request, over the limit of 65536 (max_rendered_bytes)");
+    const json =
+      '{"rules":[{"name":"a","request":[{"op":"set","name":"x","value":"' +
+      half +
+      '"}]},{"name":"b","response":[{"op":"set","name":"y","value":"' +
+      half +
+      '!"}]}]}';
+    expectErrorContaining(
+      json,
+      "/rules/1/response/0/value: the rules' values render 65537 bytes of literal text per request, over the limit of 65536 (max_rendered_bytes)",
+    );
   });
   test("a wrong type", () => {
     expect(errorOf('{"rules":{}}')).toBe("/rules: expected an array, got an object");

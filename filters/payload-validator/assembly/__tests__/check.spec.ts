@@ -49,14 +49,24 @@ describe("deny rules", () => {
       for (let at = 0; at < 40; at++) {
         const before = "-".repeat(at);
         const after = "-".repeat(40 - at);
-        expect(containsBytes(bytesOf(before + patterns[p] + after), needle)).toBe(true, patterns[p] + " at " + at.toString());
-        expect(containsBytes(bytesOf(before + upper + after), needle)).toBe(true, upper + " at " + at.toString());
+        expect(containsBytes(bytesOf(before + patterns[p] + after), needle)).toBe(
+          true,
+          patterns[p] + " at " + at.toString(),
+        );
+        expect(containsBytes(bytesOf(before + upper + after), needle)).toBe(
+          true,
+          upper + " at " + at.toString(),
+        );
         // The pattern cut short at the very end.
-        expect(containsBytes(bytesOf(before + patterns[p].substring(0, patterns[p].length - 1)), needle)).toBe(false);
+        expect(
+          containsBytes(bytesOf(before + patterns[p].substring(0, patterns[p].length - 1)), needle),
+        ).toBe(false);
       }
     }
     // '$' is no letter: 0x04 (which '$' | 0x20 would also match) must not count.
-    expect(containsBytes(bytesOf("\u0004{jndi:" + "-".repeat(30)), lowerBytes(bytesOf("${jndi:")))).toBe(false);
+    expect(containsBytes(bytesOf("\u0004{jndi:" + "-".repeat(30)), lowerBytes(bytesOf("${jndi:")))).toBe(
+      false,
+    );
     expect(containsBytes(bytesOf("-".repeat(30) + "sElEcT"), lowerBytes(bytesOf("select")))).toBe(true);
   });
 
@@ -76,7 +86,10 @@ describe("deny rules", () => {
   });
 
   test("a pattern spread over more chunks than the tail holds is still found; near misses are not", () => {
-    const matcher = new StreamMatcher([new DenyRule(IN_BODY, "", "abcdef", 0), new DenyRule(IN_BODY, "", "xy", 1)]);
+    const matcher = new StreamMatcher([
+      new DenyRule(IN_BODY, "", "abcdef", 0),
+      new DenyRule(IN_BODY, "", "xy", 1),
+    ]);
     const parts = ["..a", "b", "c", "d", "e"];
     for (let i = 0; i < parts.length; i++) {
       const b = Uint8Array.wrap(String.UTF8.encode(parts[i]));
@@ -90,7 +103,11 @@ describe("deny rules", () => {
   });
 
   test("percent-decoding, with '+' only in the query", () => {
-    expect(String.UTF8.decode(percentDecode(Uint8Array.wrap(String.UTF8.encode("a%24%7bb+c")), true)!.slice().buffer)).toBe("a${b c");
+    expect(
+      String.UTF8.decode(
+        percentDecode(Uint8Array.wrap(String.UTF8.encode("a%24%7bb+c")), true)!.slice().buffer,
+      ),
+    ).toBe("a${b c");
     expect(percentDecode(Uint8Array.wrap(String.UTF8.encode("plain")), false)).toBeNull();
   });
 
@@ -98,7 +115,15 @@ describe("deny rules", () => {
     const config = configOf(
       '{"deny":[{"in":"header","name":"User-Agent","contains":"${jndi:"},{"in":"header","contains":"<script"},{"in":"path","contains":"/../"},{"in":"query","contains":"union select"}]}',
     );
-    expect(reasonOf(run(config, new FakeRequest("GET", "/").with("user-agent", "curl").with("user-agent", "x${JnDi:ldap"), ""))).toBe("denied");
+    expect(
+      reasonOf(
+        run(
+          config,
+          new FakeRequest("GET", "/").with("user-agent", "curl").with("user-agent", "x${JnDi:ldap"),
+          "",
+        ),
+      ),
+    ).toBe("denied");
     const any = run(config, new FakeRequest("GET", "/").with("x-other", "<SCRIPT>"), "");
     expect(any!.detail).toBe("header matches deny rule 1");
     expect(reasonOf(run(config, new FakeRequest("GET", "/a/%2e%2e/b"), ""))).toBe("denied");
@@ -136,7 +161,9 @@ describe("request checks", () => {
 
   test("content types: media type without parameters, case-insensitive, type/* wildcards", () => {
     const config = configOf('{"content_types":["application/json","text/*"]}');
-    expect(run(config, new FakeRequest("POST", "/").with("content-type", "Application/JSON; charset=utf-8"), "{}")).toBeNull();
+    expect(
+      run(config, new FakeRequest("POST", "/").with("content-type", "Application/JSON; charset=utf-8"), "{}"),
+    ).toBeNull();
     expect(run(config, new FakeRequest("POST", "/").with("content-type", "text/csv"), "a,b")).toBeNull();
     const xml = run(config, new FakeRequest("POST", "/").with("content-type", "application/xml"), "<a/>");
     expect(xml!.reason).toBe("unsupported_media_type");
@@ -148,15 +175,23 @@ describe("request checks", () => {
 
   test("json without content_types allows JSON media types only, and validates +json too", () => {
     const config = configOf('{"json":{"schema":{"type":"object"}}}');
-    expect(reasonOf(run(config, new FakeRequest("POST", "/").with("content-type", "text/plain"), "{}"))).toBe("unsupported_media_type");
-    expect(reasonOf(run(config, new FakeRequest("POST", "/").with("content-type", "application/merge-patch+json"), "[]"))).toBe("schema");
+    expect(reasonOf(run(config, new FakeRequest("POST", "/").with("content-type", "text/plain"), "{}"))).toBe(
+      "unsupported_media_type",
+    );
+    expect(
+      reasonOf(
+        run(config, new FakeRequest("POST", "/").with("content-type", "application/merge-patch+json"), "[]"),
+      ),
+    ).toBe("schema");
     expect(reasonOf(run(config, json(""), "{} x"))).toBe("invalid_json");
     expect(run(config, json(""), "")).toBeNull();
   });
 
   test("an allowed non-JSON type is not parsed as JSON", () => {
     const config = configOf('{"content_types":["application/json","text/plain"],"json":{}}');
-    expect(run(config, new FakeRequest("POST", "/").with("content-type", "text/plain"), "not json")).toBeNull();
+    expect(
+      run(config, new FakeRequest("POST", "/").with("content-type", "text/plain"), "not json"),
+    ).toBeNull();
     expect(reasonOf(run(config, json(""), "not json"))).toBe("invalid_json");
   });
 
@@ -165,13 +200,17 @@ describe("request checks", () => {
     const missing = run(config, new FakeRequest("POST", "/"), "");
     expect(missing!.reason).toBe("body_required");
     expect(missing!.detail).toBe("POST requires a request body");
-    expect(reasonOf(run(config, new FakeRequest("POST", "/").with("content-length", "0"), ""))).toBe("body_required");
+    expect(reasonOf(run(config, new FakeRequest("POST", "/").with("content-length", "0"), ""))).toBe(
+      "body_required",
+    );
     // Chunked with no bytes: decided at the end.
     const check = new RequestCheck(config);
     expect(check.headers(new FakeRequest("POST", "/"), false)).toBeNull();
     expect(check.end()!.reason).toBe("body_required");
     expect(run(config, new FakeRequest("GET", "/"), "")).toBeNull();
-    expect(reasonOf(run(config, new FakeRequest("GET", "/").with("content-length", "2"), "{}"))).toBe("body_forbidden");
+    expect(reasonOf(run(config, new FakeRequest("GET", "/").with("content-length", "2"), "{}"))).toBe(
+      "body_forbidden",
+    );
     expect(reasonOf(run(config, new FakeRequest("GET", "/"), "x"))).toBe("body_forbidden");
     expect(run(config, new FakeRequest("PUT", "/"), "")).toBeNull();
   });
@@ -196,26 +235,56 @@ describe("request checks", () => {
 describe("configuration errors name the field", () => {
   test("each refusal", () => {
     expect(errorOf('{"mode":"audit"}')).toBe('/mode: expected one of enforce, monitor, got "audit"');
-    expect(errorOf('{"max_body_bytes":0}')).toBe("/max_body_bytes: expected a whole number from 1 to 1073741824");
+    expect(errorOf('{"max_body_bytes":0}')).toBe(
+      "/max_body_bytes: expected a whole number from 1 to 1073741824",
+    );
     expect(errorOf('{"content_types":["application/json; charset=utf-8"]}')).toBe(
       "/content_types/0: expected a lowercase media type such as application/json, without parameters",
     );
-    expect(errorOf('{"body_required_methods":["post"]}')).toBe("/body_required_methods/0: expected an uppercase method name such as POST");
+    expect(errorOf('{"body_required_methods":["post"]}')).toBe(
+      "/body_required_methods/0: expected an uppercase method name such as POST",
+    );
     expect(errorOf('{"body_required_methods":["PUT"],"body_forbidden_methods":["GET","PUT"]}')).toBe(
       "/body_forbidden_methods/1: PUT is also in body_required_methods",
     );
-    expect(errorOf('{"json":{"max_depth":0}}')).toBe("/json/max_depth: expected a whole number from 1 to 1024");
-    expect(errorOf('{"json":{"schema":{"properties":{"a":{"type":"float"}}}}}').startsWith('/json/schema/properties/a/type: unknown type "float"')).toBe(true);
-    expect(errorOf('{"json":{"schema":{"items":{"pattern":"^a"}}}}').startsWith("/json/schema/items/pattern: unsupported schema keyword")).toBe(true);
-    expect(errorOf('{"json":{"schema":{"enum":[{"a":1}]}}}')).toBe("/json/schema/enum/0: only strings, numbers, booleans and null are supported");
-    expect(errorOf('{"json":{"schema":{"required":["a","a"]}}}')).toBe('/json/schema/required/1: "a" is listed twice');
-    expect(errorOf('{"json":{"schema":{"minLength":3,"maxLength":2}}}')).toBe("/json/schema/minLength: greater than maxLength");
-    expect(errorOf('{"json":{"schema":{"additionalProperties":{}}}}')).toBe("/json/schema/additionalProperties: expected a boolean (schemas are not supported here)");
-    expect(errorOf('{"json":{"schema":{"maxItems":-1}}}')).toBe("/json/schema/maxItems: expected a whole number from 0 to 2147483647");
-    expect(errorOf('{"json":{"schema":5}}')).toBe("/json/schema: expected a schema (an object or a boolean), got a number");
+    expect(errorOf('{"json":{"max_depth":0}}')).toBe(
+      "/json/max_depth: expected a whole number from 1 to 1024",
+    );
+    expect(
+      errorOf('{"json":{"schema":{"properties":{"a":{"type":"float"}}}}}').startsWith(
+        '/json/schema/properties/a/type: unknown type "float"',
+      ),
+    ).toBe(true);
+    expect(
+      errorOf('{"json":{"schema":{"items":{"pattern":"^a"}}}}').startsWith(
+        "/json/schema/items/pattern: unsupported schema keyword",
+      ),
+    ).toBe(true);
+    expect(errorOf('{"json":{"schema":{"enum":[{"a":1}]}}}')).toBe(
+      "/json/schema/enum/0: only strings, numbers, booleans and null are supported",
+    );
+    expect(errorOf('{"json":{"schema":{"required":["a","a"]}}}')).toBe(
+      '/json/schema/required/1: "a" is listed twice',
+    );
+    expect(errorOf('{"json":{"schema":{"minLength":3,"maxLength":2}}}')).toBe(
+      "/json/schema/minLength: greater than maxLength",
+    );
+    expect(errorOf('{"json":{"schema":{"additionalProperties":{}}}}')).toBe(
+      "/json/schema/additionalProperties: expected a boolean (schemas are not supported here)",
+    );
+    expect(errorOf('{"json":{"schema":{"maxItems":-1}}}')).toBe(
+      "/json/schema/maxItems: expected a whole number from 0 to 2147483647",
+    );
+    expect(errorOf('{"json":{"schema":5}}')).toBe(
+      "/json/schema: expected a schema (an object or a boolean), got a number",
+    );
     expect(errorOf('{"json":{"strict":true}}').startsWith("/json/strict: unknown field")).toBe(true);
-    expect(errorOf('{"deny":[{"in":"cookie","contains":"x"}]}')).toBe('/deny/0/in: expected one of header, path, query, body, got "cookie"');
-    expect(errorOf('{"deny":[{"in":"body","name":"x","contains":"x"}]}')).toBe("/deny/0/name: only header rules take a name");
+    expect(errorOf('{"deny":[{"in":"cookie","contains":"x"}]}')).toBe(
+      '/deny/0/in: expected one of header, path, query, body, got "cookie"',
+    );
+    expect(errorOf('{"deny":[{"in":"body","name":"x","contains":"x"}]}')).toBe(
+      "/deny/0/name: only header rules take a name",
+    );
     expect(errorOf('{"deny":[{"in":"query","contains":""}]}')).toBe("/deny/0/contains: must not be empty");
     expect(errorOf('{"deny":[{"in":"header"}]}')).toBe("/deny/0/contains: is required");
     expect(errorOf('{"maxbody":1}').startsWith("/maxbody: unknown field")).toBe(true);

@@ -4,7 +4,8 @@
 import { JsonBodyValidator, JsonOptions } from "../schema";
 import { configOf } from "./config-of";
 
-const OPTIONS_JSON = '{"json":{"max_depth":8,"schema":{"type":["object","array","string","number"],"maxProperties":4,"properties":{"note":{"type":"string","maxLength":3}}}}}';
+const OPTIONS_JSON =
+  '{"json":{"max_depth":8,"schema":{"type":["object","array","string","number"],"maxProperties":4,"properties":{"note":{"type":"string","maxLength":3}}}}}';
 
 function bytesOf(text: string): Uint8Array {
   return Uint8Array.wrap(String.UTF8.encode(text));
@@ -23,7 +24,8 @@ function withRawTail(text: string, raw: u8[]): Uint8Array {
 function run(validator: JsonBodyValidator, bytes: Uint8Array, chunk: i32): string {
   const step = chunk > 0 ? chunk : max(1, bytes.length);
   let ok = true;
-  for (let i = 0; ok && i < bytes.length; i += step) ok = validator.feed(bytes.subarray(i, min(bytes.length, i + step)));
+  for (let i = 0; ok && i < bytes.length; i += step)
+    ok = validator.feed(bytes.subarray(i, min(bytes.length, i + step)));
   if (ok) ok = validator.finish();
   return ok ? "" : validator.verdict!.toString();
 }
@@ -91,7 +93,17 @@ describe("the body validator pool", () => {
               const got = run(again, good[v], chunk);
               options.recycle(again);
               const want = freshVerdict(options, good[v], chunk);
-              expect(got).toBe(want, "after poisoner " + p.toString() + " cut at " + at.toString() + " victim " + v.toString() + " chunk " + chunk.toString());
+              expect(got).toBe(
+                want,
+                "after poisoner " +
+                  p.toString() +
+                  " cut at " +
+                  at.toString() +
+                  " victim " +
+                  v.toString() +
+                  " chunk " +
+                  chunk.toString(),
+              );
               checks++;
             }
           }

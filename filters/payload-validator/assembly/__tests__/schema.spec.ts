@@ -5,7 +5,9 @@ import { configOf } from "./config-of";
 
 /** The verdict for `body` under `schema` (JSON text), fed in chunks of `chunk` bytes; null = valid. */
 function validate(schema: string, body: string, chunk: i32 = 0, options: string = ""): Verdict | null {
-  const config = configOf('{"json":{' + options + (options.length > 0 ? "," : "") + '"schema":' + schema + "}}");
+  const config = configOf(
+    '{"json":{' + options + (options.length > 0 ? "," : "") + '"schema":' + schema + "}}",
+  );
   const validator = new JsonBodyValidator(config.json!);
   const bytes = Uint8Array.wrap(String.UTF8.encode(body));
   const step = chunk > 0 ? chunk : bytes.length;
@@ -48,13 +50,20 @@ describe("schema keywords", () => {
   });
 
   test("properties, nested, with the path of the offending value", () => {
-    const schema = '{"type":"object","properties":{"items":{"type":"array","items":{"type":"object","properties":{"price":{"type":"number"}}}}}}';
+    const schema =
+      '{"type":"object","properties":{"items":{"type":"array","items":{"type":"object","properties":{"price":{"type":"number"}}}}}}';
     passes(schema, '{"items":[{"price":1},{"price":2.5}]}');
-    fails(schema, '{"items":[{"price":1},{},{"price":3},{"price":"4"}]}', "schema", "/items/3/price: expected number, got string");
+    fails(
+      schema,
+      '{"items":[{"price":1},{},{"price":3},{"price":"4"}]}',
+      "schema",
+      "/items/3/price: expected number, got string",
+    );
   });
 
   test("required", () => {
-    const schema = '{"type":"object","required":["id","name"],"properties":{"sub":{"type":"object","required":["x"]}}}';
+    const schema =
+      '{"type":"object","required":["id","name"],"properties":{"sub":{"type":"object","required":["x"]}}}';
     passes(schema, '{"name":"a","id":1}');
     fails(schema, '{"id":1}', "schema", '/: missing required property "name"');
     fails(schema, '{"id":1,"name":"n","sub":{}}', "schema", '/sub: missing required property "x"');
@@ -106,7 +115,12 @@ describe("schema keywords", () => {
 
   test("maxProperties and minProperties", () => {
     passes('{"maxProperties":1}', '{"a":1}');
-    fails('{"properties":{"o":{"maxProperties":1}}}', '{"o":{"a":1,"b":2}}', "schema", "/o: more than 1 properties");
+    fails(
+      '{"properties":{"o":{"maxProperties":1}}}',
+      '{"o":{"a":1,"b":2}}',
+      "schema",
+      "/o: more than 1 properties",
+    );
     fails('{"minProperties":1}', "{}", "schema", "/: fewer than 1 properties");
   });
 
@@ -139,9 +153,13 @@ describe("JSON options", () => {
   test("with duplicate keys allowed, properties are counted by name and every occurrence is checked", () => {
     const allow = '"reject_duplicate_keys":false';
     // {"a":1,"a":2} has one property, as JSON.parse sees it.
-    expect(validate('{"minProperties":2}', '{"a":1,"a":2}', 0, allow)!.detail).toBe("/: fewer than 2 properties");
+    expect(validate('{"minProperties":2}', '{"a":1,"a":2}', 0, allow)!.detail).toBe(
+      "/: fewer than 2 properties",
+    );
     expect(validate('{"maxProperties":1}', '{"a":1,"a":2,"a":3}', 0, allow)).toBeNull();
-    expect(validate('{"maxProperties":1}', '{"a":1,"a":2,"b":3}', 1, allow)!.detail).toBe("/: more than 1 properties");
+    expect(validate('{"maxProperties":1}', '{"a":1,"a":2,"b":3}', 1, allow)!.detail).toBe(
+      "/: more than 1 properties",
+    );
     // Many repeats switch the parser's key scan to a set; the count must not change.
     let many = '{"k0":0';
     for (let i = 1; i < 40; i++) many += ',"k' + (i % 3).toString() + '":' + i.toString();

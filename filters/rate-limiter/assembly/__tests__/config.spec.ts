@@ -1,5 +1,13 @@
 import { ConfigReader } from "../../../../assembly/config";
-import { GLOBAL_FINGERPRINT, KeySource, Mode, Overflow, RateLimitConfig, parseConfig, policyItem } from "../config";
+import {
+  GLOBAL_FINGERPRINT,
+  KeySource,
+  Mode,
+  Overflow,
+  RateLimitConfig,
+  parseConfig,
+  policyItem,
+} from "../config";
 import { MISSING_FINGERPRINT, fingerprint } from "../keys";
 import { SCALE } from "../bucket";
 import { FakeRequest } from "../../../../assembly/__tests__/fake-request";
@@ -49,7 +57,9 @@ describe("rate-limiter configuration", () => {
   });
 
   test("every top-level option", () => {
-    const c = config('{"mode":"monitor","on_cas_exhausted":"allow","cas_max_retries":0,"quota_headers":true,"test_stale_cas":true,"rules":[]}');
+    const c = config(
+      '{"mode":"monitor","on_cas_exhausted":"allow","cas_max_retries":0,"quota_headers":true,"test_stale_cas":true,"rules":[]}',
+    );
     expect(c.mode).toBe(Mode.Monitor);
     expect(c.denyOnCasExhausted).toBe(false);
     expect(c.casMaxRetries).toBe(0);
@@ -78,7 +88,9 @@ describe("rate-limiter configuration", () => {
 
 describe("rate-limiter matching and keys", () => {
   test("methods and a path prefix must both hold", () => {
-    const rule = config(ruleJson('{"source":"global"}', ',"match":{"methods":["POST"],"path_prefix":"/api/"}')).rules[0];
+    const rule = config(
+      ruleJson('{"source":"global"}', ',"match":{"methods":["POST"],"path_prefix":"/api/"}'),
+    ).rules[0];
     expect(rule.matches(new FakeRequest("POST", "/api/x?q"))).toBe(true);
     expect(rule.matches(new FakeRequest("GET", "/api/x"))).toBe(false);
     expect(rule.matches(new FakeRequest("POST", "/apix"))).toBe(false);
@@ -87,7 +99,9 @@ describe("rate-limiter matching and keys", () => {
 
   test("header keys; a missing header shares one bucket or skips the rule", () => {
     const shared = config(ruleJson('{"source":"header","name":"x-api-key"}')).rules[0];
-    expect(shared.keyFingerprint(new FakeRequest("GET", "/").with("x-api-key", "alice"))).toBe(fingerprint("h:alice"));
+    expect(shared.keyFingerprint(new FakeRequest("GET", "/").with("x-api-key", "alice"))).toBe(
+      fingerprint("h:alice"),
+    );
     expect(shared.keyFingerprint(new FakeRequest("GET", "/"))).toBe(MISSING_FINGERPRINT);
     const skip = config(ruleJson('{"source":"header","name":"x-api-key","missing":"skip"}')).rules[0];
     expect(skip.keyFingerprint(new FakeRequest("GET", "/"))).toBe(0);
@@ -95,8 +109,12 @@ describe("rate-limiter matching and keys", () => {
 
   test("client address keys drop the port", () => {
     const rule = config(ruleJson('{"source":"client_address"}')).rules[0];
-    expect(rule.keyFingerprint(new FakeRequest("GET", "/").from("10.0.0.1:5555"))).toBe(fingerprint("a:10.0.0.1"));
-    expect(rule.keyFingerprint(new FakeRequest("GET", "/").from("10.0.0.1:6666"))).toBe(fingerprint("a:10.0.0.1"));
+    expect(rule.keyFingerprint(new FakeRequest("GET", "/").from("10.0.0.1:5555"))).toBe(
+      fingerprint("a:10.0.0.1"),
+    );
+    expect(rule.keyFingerprint(new FakeRequest("GET", "/").from("10.0.0.1:6666"))).toBe(
+      fingerprint("a:10.0.0.1"),
+    );
     expect(rule.keyFingerprint(new FakeRequest("GET", "/").from(null))).toBe(MISSING_FINGERPRINT);
     const skip = config(ruleJson('{"source":"client_address","missing":"skip"}')).rules[0];
     expect(skip.keyFingerprint(new FakeRequest("GET", "/").from(null))).toBe(0);
@@ -130,65 +148,112 @@ describe("rate-limiter configuration errors name the field", () => {
     expectErrorContaining('{"rules":[],"modee":"x"}', "/modee: unknown field");
   });
   test("an unknown mode", () => {
-    expectErrorContaining('{"rules":[],"mode":"shadow"}', '/mode: expected one of enforce, monitor, got "shadow"');
+    expectErrorContaining(
+      '{"rules":[],"mode":"shadow"}',
+      '/mode: expected one of enforce, monitor, got "shadow"',
+    );
   });
   test("an unknown CAS policy", () => {
-    expectErrorContaining('{"rules":[],"on_cas_exhausted":"retry"}', "/on_cas_exhausted: expected one of deny, allow");
+    expectErrorContaining(
+      '{"rules":[],"on_cas_exhausted":"retry"}',
+      "/on_cas_exhausted: expected one of deny, allow",
+    );
   });
   test("too many CAS retries", () => {
-    expectErrorContaining('{"rules":[],"cas_max_retries":65}', "/cas_max_retries: expected a whole number from 0 to 64");
+    expectErrorContaining(
+      '{"rules":[],"cas_max_retries":65}',
+      "/cas_max_retries: expected a whole number from 0 to 64",
+    );
   });
   test("a rule without a key", () => {
     expect(errorOf('{"rules":[{"name":"r",' + BUCKET + "}]}")).toBe("/rules/0/key: is required");
   });
   test("an unknown key source", () => {
-    expectErrorContaining(ruleJson('{"source":"cookie"}'), "/rules/0/key/source: expected one of global, header, client_address, path");
+    expectErrorContaining(
+      ruleJson('{"source":"cookie"}'),
+      "/rules/0/key/source: expected one of global, header, client_address, path",
+    );
   });
   test("a header key without a name", () => {
     expect(errorOf(ruleJson('{"source":"header"}'))).toBe("/rules/0/key/name: is required");
   });
   test("a header key with an invalid name", () => {
-    expectErrorContaining(ruleJson('{"source":"header","name":"a b"}'), '/rules/0/key/name: "a b" is not a valid header name');
+    expectErrorContaining(
+      ruleJson('{"source":"header","name":"a b"}'),
+      '/rules/0/key/name: "a b" is not a valid header name',
+    );
   });
   test("a field of another key source", () => {
     expectErrorContaining(ruleJson('{"source":"path","name":"x"}'), "/rules/0/key/name: unknown field");
   });
   test("zero tokens per fill", () => {
-    expectErrorContaining('{"rules":[{"name":"r","key":{"source":"global"},"tokens_per_fill":0,"fill_interval_ms":1000,"max_tokens":5}]}', "/rules/0/tokens_per_fill: expected a whole number from 1 to 1000000");
+    expectErrorContaining(
+      '{"rules":[{"name":"r","key":{"source":"global"},"tokens_per_fill":0,"fill_interval_ms":1000,"max_tokens":5}]}',
+      "/rules/0/tokens_per_fill: expected a whole number from 1 to 1000000",
+    );
   });
   test("a fractional fill interval", () => {
-    expectErrorContaining('{"rules":[{"name":"r","key":{"source":"global"},"tokens_per_fill":1,"fill_interval_ms":1.5,"max_tokens":5}]}', "/rules/0/fill_interval_ms: expected a whole number");
+    expectErrorContaining(
+      '{"rules":[{"name":"r","key":{"source":"global"},"tokens_per_fill":1,"fill_interval_ms":1.5,"max_tokens":5}]}',
+      "/rules/0/fill_interval_ms: expected a whole number",
+    );
   });
   test("a missing max_tokens", () => {
-    expect(errorOf('{"rules":[{"name":"r","key":{"source":"global"},"tokens_per_fill":1,"fill_interval_ms":1000}]}')).toBe("/rules/0/max_tokens: is required");
+    expect(
+      errorOf(
+        '{"rules":[{"name":"r","key":{"source":"global"},"tokens_per_fill":1,"fill_interval_ms":1000}]}',
+      ),
+    ).toBe("/rules/0/max_tokens: is required");
   });
   test("slots on a global key", () => {
-    expectErrorContaining(ruleJson('{"source":"global"}', ',"slots":8'), "/rules/0/key: a global key has one bucket");
+    expectErrorContaining(
+      ruleJson('{"source":"global"}', ',"slots":8'),
+      "/rules/0/key: a global key has one bucket",
+    );
   });
   test("more probes than slots", () => {
-    expect(errorOf(ruleJson('{"source":"path"}', ',"slots":2,"probes":3'))).toBe("/rules/0/probes: must not exceed slots (2)");
+    expect(errorOf(ruleJson('{"source":"path"}', ',"slots":2,"probes":3'))).toBe(
+      "/rules/0/probes: must not exceed slots (2)",
+    );
   });
   test("too many slots", () => {
-    expectErrorContaining(ruleJson('{"source":"path"}', ',"slots":65537'), "/rules/0/slots: expected a whole number from 1 to 65536");
+    expectErrorContaining(
+      ruleJson('{"source":"path"}', ',"slots":65537'),
+      "/rules/0/slots: expected a whole number from 1 to 65536",
+    );
   });
   test("too many slots in all rules together", () => {
-    const rule = (name: string): string => '{"name":"' + name + '","key":{"source":"path"},' + BUCKET + ',"slots":65536}';
-    expect(errorOf('{"rules":[' + rule("a") + "," + rule("b") + "," + rule("c") + "]}")).toBe("/rules/2/slots: all rules together may keep at most 131072 slots (shared data has no delete)");
+    const rule = (name: string): string =>
+      '{"name":"' + name + '","key":{"source":"path"},' + BUCKET + ',"slots":65536}';
+    expect(errorOf('{"rules":[' + rule("a") + "," + rule("b") + "," + rule("c") + "]}")).toBe(
+      "/rules/2/slots: all rules together may keep at most 131072 slots (shared data has no delete)",
+    );
   });
   test("an unknown overflow policy", () => {
-    expectErrorContaining(ruleJson('{"source":"path"}', ',"on_overflow":"evict"'), "/rules/0/on_overflow: expected one of share, deny, allow");
+    expectErrorContaining(
+      ruleJson('{"source":"path"}', ',"on_overflow":"evict"'),
+      "/rules/0/on_overflow: expected one of share, deny, allow",
+    );
   });
   test("a path prefix without a slash", () => {
-    expect(errorOf(ruleJson('{"source":"global"}', ',"match":{"path_prefix":"api"}'))).toBe("/rules/0/match/path_prefix: must start with /");
+    expect(errorOf(ruleJson('{"source":"global"}', ',"match":{"path_prefix":"api"}'))).toBe(
+      "/rules/0/match/path_prefix: must start with /",
+    );
   });
   test("an unknown method", () => {
-    expectErrorContaining(ruleJson('{"source":"global"}', ',"match":{"methods":["FETCH"]}'), '/rules/0/match/methods/0: unknown method "FETCH"');
+    expectErrorContaining(
+      ruleJson('{"source":"global"}', ',"match":{"methods":["FETCH"]}'),
+      '/rules/0/match/methods/0: unknown method "FETCH"',
+    );
   });
   test("duplicate rule names", () => {
     const rule = '{"name":"r","key":{"source":"global"},' + BUCKET + "}";
     expect(errorOf('{"rules":[' + rule + "," + rule + "]}")).toBe('/rules/1/name: duplicate rule name "r"');
   });
   test("a rule name unusable as a metric label", () => {
-    expectErrorContaining('{"rules":[{"name":"a b","key":{"source":"global"},' + BUCKET + "}]}", "/rules/0/name: must be 1-64 characters");
+    expectErrorContaining(
+      '{"rules":[{"name":"a b","key":{"source":"global"},' + BUCKET + "}]}",
+      "/rules/0/name: must be 1-64 characters",
+    );
   });
 });

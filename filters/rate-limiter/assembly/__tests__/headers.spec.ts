@@ -1,4 +1,11 @@
-import { REASON_LIMITED, deniedBody, rateLimitItem, replyDetails, resetSeconds, retryAfterSeconds } from "../headers";
+import {
+  REASON_LIMITED,
+  deniedBody,
+  rateLimitItem,
+  replyDetails,
+  resetSeconds,
+  retryAfterSeconds,
+} from "../headers";
 
 describe("rate-limiter headers", () => {
   test("Retry-After rounds up and is at least 1", () => {

@@ -1,4 +1,15 @@
-import { MISSING_FINGERPRINT, addressFingerprint, fingerprint, headerFingerprint, homeSlot, pathFingerprint, pathPrefix, pathWithoutQuery, slotKeyPrefix, stripPort } from "../keys";
+import {
+  MISSING_FINGERPRINT,
+  addressFingerprint,
+  fingerprint,
+  headerFingerprint,
+  homeSlot,
+  pathFingerprint,
+  pathPrefix,
+  pathWithoutQuery,
+  slotKeyPrefix,
+  stripPort,
+} from "../keys";
 
 describe("rate-limiter keys", () => {
   test("FNV-1a 64 of known strings", () => {
@@ -42,16 +53,30 @@ describe("rate-limiter keys", () => {
   });
 
   test("key fingerprints hash the key text without building it", () => {
-    const addresses = ["127.0.0.1:54321", "[::1]:8080", "[2001:db8::7]:1", "10.1.2.3", "2001:db8::7", "[broken", ""];
+    const addresses = [
+      "127.0.0.1:54321",
+      "[::1]:8080",
+      "[2001:db8::7]:1",
+      "10.1.2.3",
+      "2001:db8::7",
+      "[broken",
+      "",
+    ];
     for (let i = 0; i < addresses.length; i++) {
       const address = addresses[i];
-      expect(addressFingerprint(String.UTF8.encode(address))).toBe(fingerprint("a:" + stripPort(address)), address);
+      expect(addressFingerprint(String.UTF8.encode(address))).toBe(
+        fingerprint("a:" + stripPort(address)),
+        address,
+      );
     }
     const paths = ["/api/users/7?x=1", "/api", "/", "/a?x=/b/c", "/api/", "", "/a/b/c/d/e"];
     for (let i = 0; i < paths.length; i++) {
       for (let segments = 0; segments < 4; segments++) {
         const expected = segments == 0 ? pathWithoutQuery(paths[i]) : pathPrefix(paths[i], segments);
-        expect(pathFingerprint(paths[i], segments)).toBe(fingerprint("p:" + expected), paths[i] + " " + segments.toString());
+        expect(pathFingerprint(paths[i], segments)).toBe(
+          fingerprint("p:" + expected),
+          paths[i] + " " + segments.toString(),
+        );
       }
     }
     expect(headerFingerprint("alice")).toBe(fingerprint("h:alice"));

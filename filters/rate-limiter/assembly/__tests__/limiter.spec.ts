@@ -2,7 +2,15 @@ import { ConfigReader } from "../../../../assembly/config";
 import { BucketState, SCALE } from "../bucket";
 import { Rule, parseConfig } from "../config";
 import { fingerprint, homeSlot } from "../keys";
-import { Decision, Limiter, Outcome, STORE_CAS_MISMATCH, STORE_NOT_FOUND, STORE_OK, SharedStore } from "../limiter";
+import {
+  Decision,
+  Limiter,
+  Outcome,
+  STORE_CAS_MISMATCH,
+  STORE_NOT_FOUND,
+  STORE_OK,
+  SharedStore,
+} from "../limiter";
 
 /** Shared data as proxy-wasm-cpp-host keeps it: every write gets a new CAS; a stale non-zero CAS is refused; a missing key is created whatever the CAS. */
 class FakeStore extends SharedStore {
@@ -55,7 +63,8 @@ function rule(json: string): Rule {
   return config.rules[0];
 }
 
-const GLOBAL = '{"name":"g","key":{"source":"global"},"tokens_per_fill":10,"fill_interval_ms":1000,"max_tokens":3}';
+const GLOBAL =
+  '{"name":"g","key":{"source":"global"},"tokens_per_fill":10,"fill_interval_ms":1000,"max_tokens":3}';
 
 describe("rate-limiter decisions", () => {
   test("a global bucket admits its burst, then limits, then refills", () => {
@@ -84,7 +93,9 @@ describe("rate-limiter decisions", () => {
   test("over a window the admitted count is burst + rate × window", () => {
     const store = new FakeStore();
     const limiter = new Limiter(store, 4, true);
-    const g = rule('{"name":"g","key":{"source":"global"},"tokens_per_fill":100,"fill_interval_ms":1000,"max_tokens":50}');
+    const g = rule(
+      '{"name":"g","key":{"source":"global"},"tokens_per_fill":100,"fill_interval_ms":1000,"max_tokens":50}',
+    );
     limiter.createSlots(g, T0);
     const d = new Decision();
     let admitted = 0;
@@ -99,7 +110,9 @@ describe("rate-limiter decisions", () => {
   test("keys with their own slots do not share tokens", () => {
     const store = new FakeStore();
     const limiter = new Limiter(store, 4, true);
-    const r = rule('{"name":"k","key":{"source":"header","name":"x-key"},"tokens_per_fill":1,"fill_interval_ms":60000,"max_tokens":2}');
+    const r = rule(
+      '{"name":"k","key":{"source":"header","name":"x-key"},"tokens_per_fill":1,"fill_interval_ms":60000,"max_tokens":2}',
+    );
     const d = new Decision();
     const alice = fingerprint("h:alice");
     const bob = fingerprint("h:bob");
@@ -117,7 +130,9 @@ describe("rate-limiter decisions", () => {
   test("a colliding key takes the next free probe; its own slot is found again", () => {
     const store = new FakeStore();
     const limiter = new Limiter(store, 4, true);
-    const r = rule('{"name":"k","key":{"source":"path"},"tokens_per_fill":1,"fill_interval_ms":60000,"max_tokens":2,"slots":4,"probes":2}');
+    const r = rule(
+      '{"name":"k","key":{"source":"path"},"tokens_per_fill":1,"fill_interval_ms":60000,"max_tokens":2,"slots":4,"probes":2}',
+    );
     const d = new Decision();
     let other: u64 = 12;
     while (homeSlot(other, 4) != homeSlot(11, 4)) other++;
@@ -136,7 +151,8 @@ describe("rate-limiter decisions", () => {
 
   test("overflow: share uses the home bucket, deny and allow decide by policy, all flagged", () => {
     const d = new Decision();
-    const base = '"key":{"source":"path"},"tokens_per_fill":1,"fill_interval_ms":60000,"max_tokens":2,"slots":1';
+    const base =
+      '"key":{"source":"path"},"tokens_per_fill":1,"fill_interval_ms":60000,"max_tokens":2,"slots":1';
     for (let policy = 0; policy < 3; policy++) {
       const name = policy == 0 ? "share" : policy == 1 ? "deny" : "allow";
       const store = new FakeStore();
@@ -161,7 +177,9 @@ describe("rate-limiter decisions", () => {
   test("a slot whose bucket refilled to full is taken over by another key", () => {
     const store = new FakeStore();
     const limiter = new Limiter(store, 4, true);
-    const r = rule('{"name":"o","key":{"source":"path"},"tokens_per_fill":1,"fill_interval_ms":100,"max_tokens":2,"slots":1,"on_overflow":"deny"}');
+    const r = rule(
+      '{"name":"o","key":{"source":"path"},"tokens_per_fill":1,"fill_interval_ms":100,"max_tokens":2,"slots":1,"on_overflow":"deny"}',
+    );
     const d = new Decision();
     limiter.decide(r, 11, T0, d);
     limiter.decide(r, 11, T0, d); // empty
@@ -239,7 +257,9 @@ describe("rate-limiter decisions", () => {
   test("createSlots writes each missing slot once and leaves existing ones", () => {
     const store = new FakeStore();
     const limiter = new Limiter(store, 3, true);
-    const r = rule('{"name":"s","key":{"source":"path"},"tokens_per_fill":1,"fill_interval_ms":1000,"max_tokens":2,"slots":8}');
+    const r = rule(
+      '{"name":"s","key":{"source":"path"},"tokens_per_fill":1,"fill_interval_ms":1000,"max_tokens":2,"slots":8}',
+    );
     limiter.createSlots(r, T0);
     expect(store.values.size).toBe(8);
     expect(store.sets).toBe(8);

@@ -69,8 +69,8 @@ export interface Scenario {
   failurePolicy: FailurePolicy;
   backends: Backend[];
   /**
-   * The filter batches its counters and flushes them on a timer (rate-limiter does), so when a
-   * delta lands depends on the clock: metric deltas are then neither compared nor expected.
+   * The filter batches its counters and flushes them on a timer (its contract marks them `batched`),
+   * so when a delta lands depends on the clock: metric deltas are then neither compared nor expected.
    */
   batchedMetrics: boolean;
   /** Set for configuration-error scenarios: the configuration must be refused with these logs. */

@@ -9,6 +9,7 @@ import { Command, CommanderError } from "commander";
 import { register } from "../../src/cli/commands/test.ts";
 import { measureEmulator } from "../../tools/bench/emulator.ts";
 import { builtWasm } from "../support/envoy-fixture.ts";
+import { sampleFilter, SAMPLE_FILTER } from "../support/sample-filter.ts";
 
 async function runCli(args: string[]): Promise<{ output: string; error?: CommanderError }> {
   const program = new Command("graft").exitOverride();
@@ -32,11 +33,14 @@ async function runCli(args: string[]): Promise<{ output: string; error?: Command
 }
 
 describe("graft test", () => {
-  it("runs a filter's scenarios on the emulator and prints one row each", async () => {
-    const { output, error } = await runCli(["test", "header-rewrite"]);
+  it("runs a filter's unit tests, then its scenarios on the emulator, and prints one row each", async () => {
+    const { dir } = await sampleFilter();
+    const { output, error } = await runCli(["test", dir]);
     assert.equal(error, undefined, output);
+    assert.match(output, new RegExp(`^unit tests \\(${SAMPLE_FILTER}\\):$`, "m"));
     assert.match(output, /^scenario\s+emulator\s+result$/m);
-    assert.match(output, /^set-append-remove\s+pass \(\d+ ms\)\s+ok$/m);
+    assert.match(output, /^blocks-prefix\s+pass \(\d+ ms\)\s+ok$/m);
+    assert.match(output, /^config-error-prefix\s+pass \(\d+ ms\)\s+ok$/m);
     assert.match(output, /(\d+) of \1 scenarios passed/);
   });
 
@@ -78,8 +82,13 @@ describe("graft test", () => {
 });
 
 describe("emulator benchmark", () => {
-  it("runs header-rewrite well above 20,000 requests/s even on a busy machine (the target is 50,000)", async () => {
-    const result = await measureEmulator(30_000);
+  it("runs a filter well above 20,000 requests/s even on a busy machine (the target is 50,000)", async () => {
+    const result = await measureEmulator({
+      requests: 30_000,
+      filter: await sampleFilter(),
+      configuration: { blocked_prefixes: ["/admin", "/internal"] },
+    });
+    assert.deepEqual(result.statuses, { 200: 30_000 });
     assert.ok(result.requestsPerSecond > 20_000, `${Math.round(result.requestsPerSecond)} requests/s`);
   });
 });

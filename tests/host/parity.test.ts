@@ -1,6 +1,7 @@
 // Issue 18, point 2: the emulator treats a client's request headers as Envoy 1.40 does. Each case
 // runs on the emulator and, as raw HTTP/1.1 bytes, through real Envoy in front of the echo upstream
-// (with header-rewrite echoing the headers a filter sees), and both must agree.
+// (with the header-echo probe, tests/host/header-echo, showing the headers a filter sees), and both
+// must agree.
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -8,7 +9,8 @@ import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
 import { Emulator, ManualClock } from "../../src/host/index.ts";
 import { normalizeRequestHeaders, validReferer } from "../../src/host/normalize.ts";
 import { HeaderMap } from "../../src/host/headers.ts";
-import { builtWasm, startEnvoyFixture, type EnvoyFixture } from "../support/envoy-fixture.ts";
+import { startEnvoyFixture, type EnvoyFixture } from "../support/envoy-fixture.ts";
+import { HEADER_ECHO, headerEchoWasm } from "./support.ts";
 
 type Case = {
   name: string;
@@ -120,21 +122,9 @@ const CASES: Case[] = [
   { name: "61 KiB of headers: 431", headers: [["x-big", "a".repeat(61 * 1024)]], status: 431 },
 ];
 
-// header-rewrite copies what the filter sees of each header into x-seen-<name> on the response.
+// header-echo copies what the filter sees of each header into x-seen-<name>: [<value>] on the response.
 const NAMES = ["content-type", "user-agent", "x-forwarded-for", "x-c", "referer"];
-const configuration = {
-  injection_id: "parity",
-  rules: [
-    {
-      name: "echo",
-      response: NAMES.map((name) => ({
-        op: "set",
-        name: `x-seen-${name}`,
-        value: `[\${request.header.${name}}]`,
-      })),
-    },
-  ],
-};
+const configuration = { injection_id: "parity", echo: NAMES };
 
 async function rawRequest(
   port: number,
@@ -164,10 +154,10 @@ describe("emulator and Envoy agree on client header normalisation", () => {
   let fixture: EnvoyFixture | undefined;
   let emulator: Emulator;
   before(async () => {
-    const wasm = builtWasm("header-rewrite.wasm");
-    emulator = await Emulator.load({ module: wasm, rootId: "header-rewrite", configuration });
+    const wasm = await headerEchoWasm();
+    emulator = await Emulator.load({ module: wasm, rootId: HEADER_ECHO, configuration });
     fixture = await startEnvoyFixture(
-      [wasmHttpFilter({ name: "header-rewrite", rootId: "header-rewrite", wasmPath: wasm, configuration })],
+      [wasmHttpFilter({ name: HEADER_ECHO, rootId: HEADER_ECHO, wasmPath: wasm, configuration })],
       { concurrency: 1 },
     );
   });
@@ -189,28 +179,20 @@ describe("emulator and Envoy agree on client header normalisation", () => {
   }
 });
 
-// Issue 18: header values are bytes. A raw byte (not UTF-8) flows through header-rewrite, which
-// quotes the header into a response header; the emulator hands the module the same bytes Envoy does
-// and the client gets the same bytes back from both.
+// Issue 18: header values are bytes. A raw byte (not UTF-8) flows through header-echo, which
+// quotes the header into a request and a response header; the emulator hands the module the same
+// bytes Envoy does and the client gets the same bytes back from both.
 describe("a raw byte in a header value, quoted by a filter, on the emulator and Envoy", () => {
-  const rawConfiguration = {
-    injection_id: "raw",
-    rules: [
-      {
-        name: "quote",
-        request: [{ op: "set", name: "x-quoted-up", value: "<${request.header.x-raw}>" }],
-        response: [{ op: "set", name: "x-quoted", value: "<${request.header.x-raw}>" }],
-      },
-    ],
-  };
+  const rawConfiguration = { injection_id: "raw", quote: "x-raw" };
   let fixture: EnvoyFixture | undefined;
+  let wasm = "";
   before(async () => {
-    const wasm = builtWasm("header-rewrite.wasm");
+    wasm = await headerEchoWasm();
     fixture = await startEnvoyFixture(
       [
         wasmHttpFilter({
-          name: "header-rewrite",
-          rootId: "header-rewrite",
+          name: HEADER_ECHO,
+          rootId: HEADER_ECHO,
           wasmPath: wasm,
           configuration: rawConfiguration,
         }),
@@ -224,8 +206,8 @@ describe("a raw byte in a header value, quoted by a filter, on the emulator and 
     const value = Buffer.from(bytes).toString("latin1");
     it(`bytes ${Buffer.from(bytes).toString("hex")}`, async () => {
       const emulator = await Emulator.load({
-        module: builtWasm("header-rewrite.wasm"),
-        rootId: "header-rewrite",
+        module: wasm,
+        rootId: HEADER_ECHO,
         configuration: rawConfiguration,
       });
       const port = Number(new URL(fixture!.url).port);
@@ -262,10 +244,11 @@ describe("a raw byte in a header value, quoted by a filter, on the emulator and 
 describe("normalisation and the clock, on the emulator alone", () => {
   it("refuses before the filter runs: no callback, no metric", async () => {
     const emulator = await Emulator.load({
-      module: builtWasm("header-rewrite.wasm"),
-      rootId: "header-rewrite",
+      module: await headerEchoWasm(),
+      rootId: HEADER_ECHO,
       configuration,
     });
+    const counted = () => [...emulator.stats().values()].reduce((a, b) => a + b, 0);
     const result = emulator.request({
       path: "/",
       headers: [
@@ -275,10 +258,10 @@ describe("normalisation and the clock, on the emulator alone", () => {
     });
     assert.equal(result.outcome, "local_reply");
     assert.equal(result.details, "http1.content_length_not_allowed");
-    assert.equal(
-      [...emulator.stats().values()].reduce((a, b) => a + b, 0),
-      0,
-    );
+    assert.equal(counted(), 0);
+    // The same probe counts a request it does see: the zero above is the refusal, not a silent filter.
+    assert.equal(emulator.request({ path: "/" }).status, 200);
+    assert.equal(counted(), 1);
   });
 
   it("Referer rules", () => {

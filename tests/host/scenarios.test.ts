@@ -12,16 +12,18 @@ import {
   runOnEnvoy,
   type Scenario,
 } from "../../src/host/scenario.ts";
+import { listFilters } from "../../src/filters/catalog.ts";
 import { projectRoot } from "../../src/util/paths.ts";
 import { buildGoFilter, goMissing } from "./support.ts";
 
+const filters = listFilters();
+
 function scenarioDirs(): string[] {
-  const dirs: string[] = [];
-  for (const parent of [path.join(projectRoot, "filters"), path.join(projectRoot, "tests", "fixtures")]) {
-    for (const entry of readdirSync(parent, { withFileTypes: true })) {
-      const dir = path.join(parent, entry.name, "scenarios");
-      if (entry.isDirectory() && existsSync(dir)) dirs.push(dir);
-    }
+  const dirs = filters.map((filter) => path.join(filter.dir, "scenarios")).filter((dir) => existsSync(dir));
+  const fixtures = path.join(projectRoot, "tests", "fixtures");
+  for (const entry of readdirSync(fixtures, { withFileTypes: true })) {
+    const dir = path.join(fixtures, entry.name, "scenarios");
+    if (entry.isDirectory() && existsSync(dir)) dirs.push(dir);
   }
   return dirs.sort();
 }
@@ -30,10 +32,15 @@ const dirs = scenarioDirs();
 const all = new Map<string, Scenario[]>();
 for (const dir of dirs) all.set(dir, await loadScenarios(dir));
 
-it("finds at least 15 header-rewrite scenarios, configuration errors among them", () => {
-  const headerRewrite = all.get(path.join(projectRoot, "filters", "header-rewrite", "scenarios")) ?? [];
-  assert.ok(headerRewrite.length >= 15, `${headerRewrite.length} header-rewrite scenarios`);
-  assert.ok(headerRewrite.filter((scenario) => scenario.refused).length >= 5);
+it("finds scenarios for every filter, configuration errors among them", () => {
+  assert.ok(filters.length > 0, "no filters in filters/");
+  for (const filter of filters) {
+    const scenarios = all.get(path.join(filter.dir, "scenarios")) ?? [];
+    const refused = scenarios.filter((scenario) => scenario.refused).length;
+    assert.ok(scenarios.length >= 5, `${filter.name}: ${scenarios.length} scenarios`);
+    assert.ok(refused >= 1, `${filter.name}: no scenario of a refused configuration`);
+    assert.ok(refused < scenarios.length, `${filter.name}: only refused configurations`);
+  }
 });
 
 for (const [dir, scenarios] of all) {

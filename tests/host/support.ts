@@ -1,8 +1,29 @@
-// Test helpers for the host emulator: the Go fixture build, fixture paths.
+// Test helpers for the host emulator: the Go fixture build, fixture paths, the header-echo probe.
 import { spawnSync } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
+import { compileModule } from "../../src/compile/compile.ts";
 import { buildDir, projectRoot } from "../../src/util/paths.ts";
+
+/** The root id of the header-echo probe (tests/host/header-echo). */
+export const HEADER_ECHO = "header-echo";
+
+let headerEcho: Promise<string> | undefined;
+
+/**
+ * The header-echo probe module (tests/host/header-echo/assembly/index.ts: it shows on the response
+ * what a filter sees of the request headers), compiled once per test process. Its path.
+ */
+export function headerEchoWasm(): Promise<string> {
+  headerEcho ??= (async () => {
+    const out = path.join(mkdtempSync(path.join(tmpdir(), "graft-header-echo-")), `${HEADER_ECHO}.wasm`);
+    const entry = path.join(projectRoot, "tests", "host", "header-echo", "assembly", "index.ts");
+    await compileModule(HEADER_ECHO, entry, out, "release");
+    return out;
+  })();
+  return headerEcho;
+}
 
 export const goFilterDir = path.join(projectRoot, "tests", "fixtures", "go-filter");
 export const goFilterWasm = path.join(buildDir, "fixtures", "go-filter.wasm");

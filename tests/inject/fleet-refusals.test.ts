@@ -64,7 +64,7 @@ const cases: RefusalCase[] = [
   {
     code: "KEY_NOT_ALLOWED",
     envelope: () => signedBy(alice),
-    policy: () => policyOf([{ approver: alice, filters: ["header-rewrite"] }]),
+    policy: () => policyOf([{ approver: alice, filters: ["another-filter"] }]),
   },
   {
     code: "TOO_FEW_APPROVALS",

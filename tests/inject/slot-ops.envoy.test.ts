@@ -12,22 +12,23 @@ import {
   rollbackSlot,
   type Injection,
 } from "../../src/inject/slot-ops.ts";
-import { builtWasm, withEnvoyLog } from "../support/envoy-fixture.ts";
+import { withEnvoyLog } from "../support/envoy-fixture.ts";
 import { RUNTIMES } from "../support/runtimes.ts";
+import { sampleFilter } from "../support/sample-filter.ts";
 import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
 
 const SLOT = "graft-slot-0";
+// The sample filter (`graft new`'s) tags every response with its injection id in this header.
+const filter = await sampleFilter();
+const module = readFileSync(filter.releaseWasm);
 
-function headerRewriteInjection(injectionId: string, extra: Partial<Injection> = {}): Injection {
-  const configuration = {
-    rules: [{ name: "tag", response: [{ op: "set", name: "x-graft-injection", value: "${injection_id}" }] }],
-  };
+function sampleInjection(injectionId: string, extra: Partial<Injection> = {}): Injection {
   return {
-    filter: "header-rewrite",
-    rootId: "header-rewrite",
+    filter: filter.name,
+    rootId: filter.rootId,
     injectionId,
-    module: readFileSync(builtWasm("header-rewrite.wasm")),
-    configuration,
+    module,
+    configuration: { response_header: "x-graft-injection" },
     configSha256: `sha-of-${injectionId}`,
     ...extra,
   };
@@ -59,12 +60,12 @@ for (const { runtime, skip } of RUNTIMES)
     it("injects into every Envoy without a restart, and a repeat changes nothing", async () => {
       const pids = fleet!.envoys.map((e) => e.envoy.pid);
       for (const { target } of fleet!.envoys) {
-        const result = await injectSlot(target, SLOT, headerRewriteInjection("inj-a"));
+        const result = await injectSlot(target, SLOT, sampleInjection("inj-a"));
         assert.equal(result.outcome, "applied");
         assert.equal(result.injectionId, "inj-a");
       }
       await everyEnvoy("inj-a");
-      const again = await injectSlot(fleet!.envoys[0]!.target, SLOT, headerRewriteInjection("inj-a"));
+      const again = await injectSlot(fleet!.envoys[0]!.target, SLOT, sampleInjection("inj-a"));
       assert.equal(again.outcome, "unchanged");
       assert.deepEqual(
         fleet!.envoys.map((e) => e.envoy.pid),
@@ -74,7 +75,7 @@ for (const { runtime, skip } of RUNTIMES)
 
     it("rolls back to the previous injection, then to the empty slot", async () => {
       const { target, url } = fleet!.envoys[0]!;
-      await injectSlot(target, SLOT, headerRewriteInjection("inj-b"));
+      await injectSlot(target, SLOT, sampleInjection("inj-b"));
       assert.equal(await servedInjection(url), "inj-b");
       const back = await rollbackSlot(target, SLOT);
       assert.equal(back.outcome, "rolled-back");
@@ -83,7 +84,7 @@ for (const { runtime, skip } of RUNTIMES)
       const empty = await rollbackSlot(target, SLOT);
       assert.equal(empty.outcome, "emptied");
       assert.equal(await servedInjection(url), null);
-      await injectSlot(target, SLOT, headerRewriteInjection("inj-a"));
+      await injectSlot(target, SLOT, sampleInjection("inj-a"));
     });
 
     it(
@@ -93,23 +94,12 @@ for (const { runtime, skip } of RUNTIMES)
         async () => {
           const { target, url } = fleet!.envoys[1]!;
           const historyBefore = await readHistory(target.ecdsDir, SLOT);
-          const bad = headerRewriteInjection("inj-bad", {
-            configuration: {
-              rules: [
-                {
-                  name: "r",
-                  match: { path: { prefix: "no-slash" } },
-                  request: [{ op: "remove", name: "x" }],
-                },
-              ],
-            },
+          const bad = sampleInjection("inj-bad", {
+            configuration: { response_header: "x-graft-injection", blocked_prefixes: ["no-slash"] },
           });
           await assert.rejects(injectSlot(target, SLOT, bad), (error: unknown) => {
             assert.ok(error instanceof SlotUpdateRejected);
-            assert.match(
-              error.reason,
-              /invalid configuration: \/rules\/0\/match\/path\/prefix: must start with \//,
-            );
+            assert.match(error.reason, /invalid configuration: \/blocked_prefixes\/0: must start with \//);
             return true;
           });
           assert.equal(await servedInjection(url), "inj-a");
@@ -126,7 +116,7 @@ for (const { runtime, skip } of RUNTIMES)
     it("expires an injection past its TTL, returning to the one below", async () => {
       const { target, url } = fleet!.envoys[1]!;
       const soon = new Date(Date.now() + 60_000).toISOString();
-      await injectSlot(target, SLOT, headerRewriteInjection("inj-ttl", { expires: soon }));
+      await injectSlot(target, SLOT, sampleInjection("inj-ttl", { expires: soon }));
       assert.equal(await servedInjection(url), "inj-ttl");
       assert.equal(await expireSlot(target, SLOT, new Date()), undefined, "not yet expired");
       const expired = await expireSlot(target, SLOT, new Date(Date.now() + 120_000));

@@ -6,29 +6,29 @@ import { after, before, describe, it } from "node:test";
 import { allowedInjections, swapTimings, swapUnderLoad } from "../../tools/bench/swap.ts";
 import type { Injection } from "../../src/inject/slot-ops.ts";
 import { injectSlot } from "../../src/inject/slot-ops.ts";
-import { builtWasm } from "../support/envoy-fixture.ts";
+import type { FilterInfo } from "../../src/filters/catalog.ts";
+import { sampleFilter } from "../support/sample-filter.ts";
 import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
 
 const SLOT = "graft-slot-0";
-
-function tagging(injectionId: string): Injection {
-  return {
-    filter: "header-rewrite",
-    rootId: "header-rewrite",
-    injectionId,
-    module: readFileSync(builtWasm("header-rewrite.wasm")),
-    configuration: {
-      rules: [
-        { name: "tag", response: [{ op: "set", name: "x-graft-injection", value: "${injection_id}" }] },
-      ],
-    },
-    configSha256: `sha-${injectionId}`,
-  };
-}
+/** The sample filter answers every request with this header carrying its injection id. */
+const INJECTION_HEADER = "x-graft-injection";
 
 describe("swapping a filter under load", () => {
   let fleet: SlotFleet | undefined;
+  let filter: FilterInfo;
+  let module: Buffer;
+  const tagging = (injectionId: string): Injection => ({
+    filter: filter.name,
+    rootId: filter.rootId,
+    injectionId,
+    module,
+    configuration: { response_header: INJECTION_HEADER },
+    configSha256: `sha-${injectionId}`,
+  });
   before(async () => {
+    filter = await sampleFilter();
+    module = readFileSync(filter.releaseWasm);
     fleet = await startSlotFleet(1, { concurrency: 2 });
   });
   after(async () => fleet?.stop());
@@ -42,6 +42,7 @@ describe("swapping a filter under load", () => {
       url,
       cycles: 20,
       injection: (i) => tagging(`swap-${i}`),
+      injectionHeader: INJECTION_HEADER,
     });
     const failed = run.responses.filter((r) => r.status !== 200);
     assert.deepEqual(failed, [], `${failed.length} of ${run.responses.length} requests failed`);

@@ -5,8 +5,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { renderBootstrap } from "../../src/envoy/bootstrap.ts";
-import { listFilters } from "../../src/filters/catalog.ts";
-import { graftTagNames, taggedStatName } from "../../src/metrics/tags.ts";
+import { listFilters, type FilterInfo } from "../../src/filters/catalog.ts";
+import { graftStatsTags, graftTagNames, taggedStatName } from "../../src/metrics/tags.ts";
 import { projectRoot } from "../../src/util/paths.ts";
 
 describe("metric tags", () => {
@@ -26,25 +26,55 @@ describe("metric tags", () => {
     assert.deepEqual(names.slice(0, 2), ["filter", "injection"]);
   });
 
-  it("renders one stats_tags entry per tag that takes the tag out of the name", () => {
+  it("renders one stats_tags entry per tag that takes the tag out of the name, for every metric of every filter", () => {
     const bootstrap = renderBootstrap({ listeners: [], upstream: { host: "127.0.0.1", port: 1 } }) as {
       stats_config: { stats_tags: { tag_name: string; regex: string }[] };
     };
-    const name = taggedStatName("graft.rule_applied_total", {
-      filter: "header-rewrite",
+    const metrics = listFilters().flatMap((filter) =>
+      filter.contract.metrics.map((metric) => ({ filter: filter.name, metric })),
+    );
+    assert.ok(metrics.length > 0, "no filter declares a metric");
+    for (const { filter, metric } of metrics) {
+      const tags: Record<string, string> = { filter, injection: "inj-1" };
+      for (const tag of metric.tags ?? []) tags[tag] = `${tag}-value`;
+      const name = taggedStatName(`graft.${metric.name}`, tags);
+      const found: Record<string, string> = {};
+      let rest = name;
+      for (const { tag_name, regex } of bootstrap.stats_config.stats_tags) {
+        const match = new RegExp(regex).exec(name);
+        if (match) {
+          found[tag_name] = match[2]!;
+          rest = rest.replace(match[1]!, "");
+        }
+      }
+      assert.deepEqual(found, tags, name);
+      assert.equal(rest, `wasmcustom.graft.${metric.name}`, name);
+    }
+  });
+
+  it("takes a tag a contract declares out of the name, whichever filter declares it", () => {
+    const declaring = {
+      name: "tagged",
+      contract: {
+        name: "tagged",
+        metrics: [{ name: "hits_total", type: "counter", role: "volume", tags: ["rule"] }],
+      },
+    } as unknown as FilterInfo;
+    const name = taggedStatName("graft.hits_total", {
+      filter: "tagged",
       injection: "inj-1",
       rule: "tag-api",
     });
     const found: Record<string, string> = {};
     let rest = name;
-    for (const { tag_name, regex } of bootstrap.stats_config.stats_tags) {
+    for (const { tag_name, regex } of graftStatsTags([declaring])) {
       const match = new RegExp(regex).exec(name);
       if (match) {
         found[tag_name] = match[2]!;
         rest = rest.replace(match[1]!, "");
       }
     }
-    assert.deepEqual(found, { filter: "header-rewrite", injection: "inj-1", rule: "tag-api" });
-    assert.equal(rest, "wasmcustom.graft.rule_applied_total");
+    assert.deepEqual(found, { filter: "tagged", injection: "inj-1", rule: "tag-api" });
+    assert.equal(rest, "wasmcustom.graft.hits_total");
   });
 });

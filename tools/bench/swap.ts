@@ -14,7 +14,7 @@ export interface SwapResponse {
   sentAt: number;
   receivedAt: number;
   status: number;
-  /** The injection id the response carries (header-rewrite sets it), or null. */
+  /** The injection id the response carries in the run's `injectionHeader`, or null. */
   injection: string | null;
   error?: string;
 }
@@ -26,7 +26,8 @@ export interface SwapRun {
 
 /**
  * Injects and rolls back `cycles` times while `clients` keep-alive loops send requests to `url`
- * through the slot. `injection(i)` must make header-rewrite answer `x-graft-injection: <id>`.
+ * through the slot. With `injectionHeader`, `injection(i)` must make the filter answer
+ * `<injectionHeader>: <its injection id>`, and each response records the id it carried.
  * Bounded: the load stops when the swaps are done.
  */
 export async function swapUnderLoad(options: {
@@ -36,6 +37,8 @@ export async function swapUnderLoad(options: {
   cycles: number;
   clients?: number;
   injection: (cycle: number) => Injection;
+  /** The response header that names the injection which served the request. */
+  injectionHeader?: string;
 }): Promise<SwapRun> {
   const events: SwapEvent[] = [];
   const responses: SwapResponse[] = [];
@@ -50,7 +53,7 @@ export async function swapUnderLoad(options: {
           sentAt,
           receivedAt: performance.now(),
           status: response.status,
-          injection: response.headers.get("x-graft-injection"),
+          injection: options.injectionHeader ? response.headers.get(options.injectionHeader) : null,
         });
       } catch (error) {
         responses.push({

@@ -292,8 +292,29 @@ graft test . --envoy      # unit tests, then the scenarios on the emulator and o
   };
 }
 
+/**
+ * The file as the project's formatter would write it, so a new filter passes `npm run check` as it
+ * is: prettier, with the configuration that applies where the file lands, when prettier is
+ * installed (it is a development dependency; without it the text is kept as written).
+ */
+async function formatted(file: string, text: string): Promise<string> {
+  let prettier: typeof import("prettier");
+  try {
+    prettier = await import("prettier");
+  } catch {
+    return text;
+  }
+  if (!/\.(ts|json|md)$/.test(file)) return text;
+  const options = (await prettier.resolveConfig(file)) ?? {};
+  try {
+    return await prettier.format(text, { ...options, filepath: file });
+  } catch {
+    return text; // a parser plugin the location's configuration names may be missing outside this repository
+  }
+}
+
 /** Writes a new filter named `name` into `parent/<name>`; refuses to overwrite anything. */
-export function scaffoldFilter(name: string, parent: string = filtersDir): string {
+export async function scaffoldFilter(name: string, parent: string = filtersDir): Promise<string> {
   if (!NAME.test(name)) {
     throw new ScaffoldError(
       `"${name}" is not a filter name: use 2-64 characters of a-z, 0-9 and '-', starting with a letter (e.g. block-admin)`,
@@ -312,7 +333,7 @@ export function scaffoldFilter(name: string, parent: string = filtersDir): strin
         : text;
     const file = path.join(dir, relative);
     mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, content, { flag: "wx" });
+    writeFileSync(file, await formatted(file, content), { flag: "wx" });
   }
   return dir;
 }

@@ -15,7 +15,7 @@ let built: Promise<FilterInfo> | undefined;
 /** The sample filter, built (release and debug) in its own folder. */
 export function sampleFilter(): Promise<FilterInfo> {
   built ??= (async () => {
-    const dir = scaffoldFilter(SAMPLE_FILTER, mkdtempSync(path.join(tmpdir(), "graft-sample-")));
+    const dir = await scaffoldFilter(SAMPLE_FILTER, mkdtempSync(path.join(tmpdir(), "graft-sample-")));
     const filter = filterFromDir(dir);
     await buildFilter(filter);
     return filter;

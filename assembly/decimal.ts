@@ -7,10 +7,13 @@
 //    divide is the correctly rounded answer.
 // 2. Up to 19 significant digits and |e| <= 27: a double estimate, moved to the right double by
 //    comparing the exact value with the midpoints around it in 128-bit integer arithmetic.
-// 3. Anything else (longer or extreme numbers): the "simple decimal conversion", i.e. the digits in
-//    a decimal buffer, shifted by powers of two until the value lies in [1/2, 1), then 53 bits
-//    taken and rounded. Slow but exact, and it needs no tables, where Eisel-Lemire would need
-//    ~10 KB of 128-bit powers of five: graft's modules are meant to stay small.
+// 3. Anything else (long significands, exponents out to the ends of the range): the same estimate
+//    and correction in big integers, u32 limbs: the digits times a power of five against a midpoint
+//    times a power of two. No tables (Eisel-Lemire would want ~10 KB of 128-bit powers of five:
+//    graft's modules are meant to stay small), and bounded: a token of up to 256 bytes costs at
+//    most about a thousand limb operations, so a body full of hostile numbers (5e-324,
+//    1.7976931348623157e308, 256-digit midpoints) costs microseconds per number, not the tens of
+//    microseconds of the decimal-buffer conversion this replaced (tools/bench/json-numbers.ts).
 
 const MINUS: u32 = 0x2d;
 const DOT: u32 = 0x2e;
@@ -18,8 +21,8 @@ const PLUS: u32 = 0x2b;
 
 /** 10^k for k <= 22: every one an exact double (5^22 < 2^53). */
 const POWERS_OF_TEN: StaticArray<f64> = [
-  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+  1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+  1e20, 1e21, 1e22,
 ];
 const MAX_EXACT_POWER = 22;
 const MAX_EXACT_INTEGER: u64 = 1 << 53;
@@ -37,7 +40,7 @@ const EXPONENT_BIAS = 1023;
 /**
  * The correctly rounded double of a number token that follows the JSON grammar
  * (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`): ±Infinity when it overflows, ±0 when it
- * underflows. Exact for tokens of up to 256 bytes (see Decimal for why).
+ * underflows. Exact for tokens of any length (see MAX_SIGNIFICANT).
  */
 export function parseDecimal(ptr: usize, length: i32): f64 {
   const negative = <u32>load<u8>(ptr) == MINUS;
@@ -52,7 +55,7 @@ export function parseDecimal(ptr: usize, length: i32): f64 {
     const digit = c - 0x30;
     if (digit < 10) {
       w = w * 10 + <u64>digit;
-      digits++;
+      if (++digits > SIGNIFICAND_DIGITS) break; // longMagnitude reads it again
     } else if (c == DOT) {
       digitsBeforePoint = digits;
     } else {
@@ -68,7 +71,7 @@ export function parseDecimal(ptr: usize, length: i32): f64 {
     magnitude = longMagnitude(ptr, length);
   } else if (w != 0) {
     const fractionDigits = digitsBeforePoint < 0 ? 0 : digits - digitsBeforePoint;
-    magnitude = magnitudeOf(w, exponentAt(ptr, k + 1, length) - fractionDigits, ptr, length);
+    magnitude = magnitudeOf(w, exponentAt(ptr, k + 1, length) - fractionDigits);
   }
   return negative ? -magnitude : magnitude;
 }
@@ -88,30 +91,70 @@ function exponentAt(ptr: usize, from: i32, length: i32): i32 {
 }
 
 /** w * 10^exponent, w exact and nonzero, through the cheapest tier that can give it. */
-function magnitudeOf(w: u64, exponent: i32, ptr: usize, length: i32): f64 {
+function magnitudeOf(w: u64, exponent: i32): f64 {
   if (w <= MAX_EXACT_INTEGER) {
     const exact = exactlyScaled(w, exponent);
     if (exact >= 0) return exact;
   }
   if (inMiddleRange(exponent)) return nearestDouble(w, exponent);
-  return decimal.read(ptr, length).toDouble();
+  const numerator = changetype<usize>(bigNumerator);
+  store<u64>(numerator, w);
+  numeratorLimbs = w >> 32 != 0 ? 2 : 1;
+  truncated = false;
+  return bigMagnitude(exponent);
 }
 
 @inline function inMiddleRange(exponent: i32): bool {
   return exponent >= -MAX_MIDDLE_POWER && exponent <= MAX_MIDDLE_POWER;
 }
 
-/** A token of more than 19 digits: its first 19 significant ones decide, unless they are too few. */
+/** Eight ASCII zeros, as one little-endian u64. */
+const ZEROS: u64 = 0x3030303030303030;
+
+/**
+ * A token of more than 19 digits: its first 19 significant ones decide, unless they are too few.
+ * The same pass keeps every significant digit (up to MAX_SIGNIFICANT) in bigNumerator for tier 3,
+ * eight at a time past the 19th.
+ */
 function longMagnitude(ptr: usize, length: i32): f64 {
   const negative = <u32>load<u8>(ptr) == MINUS;
+  const numerator = changetype<usize>(bigNumerator);
+  let limbs = 0;
+  let chunk: u64 = 0; // digits not yet in bigNumerator
+  let inChunk = 0;
   let w: u64 = 0;
   let count = 0;
   let nonzeroTail = false;
+  truncated = false;
   let point = 0; // the value is 0.d1d2d3... * 10^point
   let afterDot = false;
   let k = negative ? 1 : 0;
-  for (; k < length; k++) {
+  while (k < length) {
+    if (k + 8 <= length) {
+      const block = load<u64>(ptr + <usize>k);
+      if (count == 0) {
+        if (afterDot && block == ZEROS) {
+          point -= 8;
+          k += 8;
+          continue;
+        }
+      } else if (count >= SIGNIFICAND_DIGITS && count <= MAX_SIGNIFICANT - 8 && isEightDigits(block)) {
+        if (inChunk > CHUNK_DIGITS - 8) {
+          limbs = multiplyAdd(numerator, numerator, limbs, <u64>unchecked(POWERS_OF_TEN[inChunk]), chunk);
+          chunk = 0;
+          inChunk = 0;
+        }
+        chunk = chunk * 100_000_000 + eightDigits(block);
+        inChunk += 8;
+        if (block != ZEROS) nonzeroTail = true;
+        count += 8;
+        if (!afterDot) point += 8;
+        k += 8;
+        continue;
+      }
+    }
     const c = <u32>load<u8>(ptr + <usize>k);
+    k++;
     const digit = c - 0x30;
     if (digit < 10) {
       if (count == 0 && digit == 0) {
@@ -120,6 +163,16 @@ function longMagnitude(ptr: usize, length: i32): f64 {
       }
       if (count < SIGNIFICAND_DIGITS) w = w * 10 + <u64>digit;
       else if (digit != 0) nonzeroTail = true;
+      if (count < MAX_SIGNIFICANT) {
+        chunk = chunk * 10 + <u64>digit;
+        if (++inChunk >= CHUNK_DIGITS) {
+          limbs = multiplyAdd(numerator, numerator, limbs, <u64>unchecked(POWERS_OF_TEN[inChunk]), chunk);
+          chunk = 0;
+          inChunk = 0;
+        }
+      } else if (digit != 0) {
+        truncated = true;
+      }
       count++;
       if (!afterDot) point++;
     } else if (c == DOT) {
@@ -129,15 +182,34 @@ function longMagnitude(ptr: usize, length: i32): f64 {
     }
   }
   if (count == 0) return 0;
+  point += exponentAt(ptr, k, length);
   // The value is w * 10^exponent, plus less than one unit of w when nonzeroTail.
-  const exponent = point + exponentAt(ptr, k + 1, length) - min(count, SIGNIFICAND_DIGITS);
-  if (!nonzeroTail) return magnitudeOf(w, exponent, ptr, length);
+  const exponent = point - min(count, SIGNIFICAND_DIGITS);
+  if (!nonzeroTail) return magnitudeOf(w, exponent);
   if (inMiddleRange(exponent)) {
     // The value lies strictly between w and w + 1 units: where both round alike, so does it.
     const below = nearestDouble(w, exponent);
     if (below == nearestDouble(w + 1, exponent)) return below;
   }
-  return decimal.read(ptr, length).toDouble();
+  numeratorLimbs = multiplyAdd(numerator, numerator, limbs, <u64>unchecked(POWERS_OF_TEN[inChunk]), chunk);
+  return bigMagnitude(point - min(count, MAX_SIGNIFICANT));
+}
+
+/** Whether eight bytes (little-endian in a u64) are all ASCII digits: each 0x3_, and below 0x3a. */
+@inline function isEightDigits(block: u64): bool {
+  const high = block & 0xf0f0f0f0f0f0f0f0;
+  const carried = (block + 0x0606060606060606) & 0xf0f0f0f0f0f0f0f0;
+  return (high | (carried >> 4)) == 0x3333333333333333;
+}
+
+/** The number eight ASCII digits spell, the first in the lowest byte. */
+@inline function eightDigits(block: u64): u64 {
+  let value = block - ZEROS;
+  value = value * 10 + (value >> 8); // pairs of digits, in every other byte
+  // Four pairs to one number: by 100 + 10^6 * 2^32 and 1 + 10^4 * 2^32, the sum in the high half.
+  const even = (value & 0x000000ff000000ff) * 0x000f424000000064;
+  const odd = ((value >> 16) & 0x000000ff000000ff) * 0x0000271000000001;
+  return (even + odd) >> 32;
 }
 
 /**
@@ -185,7 +257,7 @@ function multiply(a: u64, b: u64): void {
 /** 5^k for k <= MAX_MIDDLE_POWER: 10^k / 2^k is exact while 10^k is an exact double. */
 function powerOfFive(k: i32): u64 {
   if (k > MAX_EXACT_POWER) return powerOfFive(MAX_EXACT_POWER) * powerOfFive(k - MAX_EXACT_POWER);
-  return <u64>(unchecked(POWERS_OF_TEN[k]) / <f64>(<u64>1 << <u64>k));
+  return <u64>(unchecked(POWERS_OF_TEN[k]) / <f64>((<u64>1) << (<u64>k)));
 }
 
 /** A double within a few ulps of w * 10^exponent (|exponent| <= MAX_MIDDLE_POWER). */
@@ -214,7 +286,9 @@ function nearestDouble(w: u64, exponent: i32): f64 {
   }
   valueTwos = exponent;
   let bits = reinterpret<u64>(estimate(w, exponent));
-  while (true) {
+  // The estimate is within 3 ulps, so this takes a few steps; the cap only makes termination
+  // evident (a hostile token must never cost more than a bounded number of comparisons).
+  for (let step = 0; step < MAX_CORRECTION_STEPS; step++) {
     const mantissa = (bits & FRACTION_MASK) | HIDDEN_BIT;
     const twos = <i32>(bits >> 52) - 1075; // the double is mantissa * 2^twos
     const odd = (mantissa & 1) != 0;
@@ -225,13 +299,16 @@ function nearestDouble(w: u64, exponent: i32): f64 {
     }
     // Below a power of two the next double down is half as far away.
     const below =
-      mantissa == HIDDEN_BIT ? compareWithMidpoint(4 * mantissa - 1, twos - 2) : compareWithMidpoint(2 * mantissa - 1, twos - 1);
+      mantissa == HIDDEN_BIT
+        ? compareWithMidpoint(4 * mantissa - 1, twos - 2)
+        : compareWithMidpoint(2 * mantissa - 1, twos - 1);
     if (below < 0 || (below == 0 && odd)) {
       bits--;
       continue;
     }
     return reinterpret<f64>(bits);
   }
+  return reinterpret<f64>(bits);
 }
 
 /**
@@ -260,198 +337,189 @@ function compareWithMidpoint(midpoint: u64, twos: i32): i32 {
 
 /** The high half of high:low << shift, for 0 < shift < 128 (Wasm shifts count modulo 64). */
 @inline function shiftedHigh(high: u64, low: u64, shift: i32): u64 {
-  return shift >= 64 ? low << <u64>(shift - 64) : (high << <u64>shift) | (low >> <u64>(64 - shift));
+  return shift >= 64 ? low << u64(shift - 64) : (high << u64(shift)) | (low >> u64(64 - shift));
 }
 
 @inline function shiftedLow(low: u64, shift: i32): u64 {
-  return shift >= 64 ? 0 : low << <u64>shift;
+  return shift >= 64 ? 0 : low << u64(shift);
 }
 
-// ---- Tier 3: simple decimal conversion ----
+// ---- Tier 3: estimate, then correct against exact midpoints in big integers ----
 
 /**
- * Digits kept. With tokens of up to 256 bytes, numbers below 1 never need more (doubling adds no
- * fraction digits), and for large ones the digits dropped lie below 10^-565 of the value, where no
- * decimal that is not a midpoint comes that close to one. Dropped nonzero digits still count:
- * `truncated` breaks an exact tie upwards.
+ * Significant digits kept. Every midpoint between two doubles has at most 768 of them, so the first
+ * 768 decide every comparison but a tie, which a nonzero digit dropped breaks upwards
+ * (`truncated`). Tokens of up to 256 bytes never come near.
  */
-const MAX_DIGITS = 800;
-/** The largest shift one pass makes: a digit times 2^60 plus carry still fits a u64. */
-const MAX_SHIFT = 60;
-/** The largest left shift one pass makes in 32 bits: 9 * 2^28 plus a carry below 2^28 < 2^32. */
-const MAX_LEFT_STEP = 28;
+const MAX_SIGNIFICANT = 768;
+/**
+ * u32 limbs per big integer (least significant first): 768 digits are below 2^2552; past
+ * bigMagnitude's range checks the largest power of five is 5^1102 (768 digits at about 10^-325),
+ * and that times a 55-bit midpoint is below 2^2615, 82 limbs; a product with 5^e stays below 2^1034.
+ */
+const LIMBS = 96;
+/** 10^18 < 2^63: the most digits one multiply-add by a u64 takes in. */
+const CHUNK_DIGITS = 18;
+/** 5^27 < 2^63: the largest power of five one multiply takes in. */
+const FIVES_PER_STEP = 27;
+const FIVE_TO_THE_STEP: u64 = 7_450_580_596_923_828_125;
 
-/** A decimal 0.d1d2...dn * 10^point, d1 != 0, no trailing zeros, that can double and halve exactly. */
-class Decimal {
-  digits: StaticArray<u8> = new StaticArray<u8>(MAX_DIGITS);
-  count: i32 = 0;
-  point: i32 = 0;
-  truncated: bool = false;
+// The exact value is bigNumerator / bigDenominator * 2^bigTwos; `truncated` when digits were dropped.
+const bigNumerator = new StaticArray<u32>(LIMBS);
+const bigDenominator = new StaticArray<u32>(LIMBS);
+const bigProduct = new StaticArray<u32>(LIMBS);
+let numeratorLimbs = 0;
+let denominatorLimbs = 0;
+let bigTwos = 0;
+let truncated = false;
+/** The bit length topBits() saw. */
+let bitLength = 0;
 
-  /** Loads a token's significant digits and decimal point. */
-  read(ptr: usize, length: i32): Decimal {
-    let count = 0;
-    let truncated = false;
-    let point = 0;
-    let afterDot = false;
-    const digits = this.digits;
-    let k = 0;
-    for (; k < length; k++) {
-      const c = <u32>load<u8>(ptr + <usize>k);
-      const digit = c - 0x30;
-      if (digit >= 10) {
-        if (c == DOT) afterDot = true;
-        else if (c != MINUS) break; // the exponent
+/**
+ * Any number tiers 1 and 2 do not settle: bigNumerator * 10^exponent, bigNumerator nonzero (plus
+ * less than a unit when `truncated`). The value is N / D * 2^exponent with N = bigNumerator * 5^e
+ * and D = 1 (e >= 0), or N = bigNumerator and D = 5^-e (e < 0). Their top 64 bits, as doubles, give
+ * an estimate within 3 * 2^-53 relatively, so within three ulps; exact comparisons of
+ * N * 2^exponent with midpoint * D, as in tier 2, then move it to the correctly rounded double.
+ * About a thousand limb operations at most (256-byte tokens near 10^-324), two or three hundred
+ * for 17 digits at either end of the range.
+ */
+function bigMagnitude(exponent: i32): f64 {
+  const numerator = changetype<usize>(bigNumerator);
+  topBits(numerator, numeratorLimbs);
+  // 77/256 < log10(2) < 78/256: at least 10^309 overflows, below 10^-324 is under half of 2^-1074.
+  if (exponent + (((bitLength - 1) * 77) >> 8) >= 309) return Infinity;
+  if (exponent + ((bitLength * 78 + 255) >> 8) <= -324) return 0;
+  const denominator = changetype<usize>(bigDenominator);
+  store<u32>(denominator, 1);
+  if (exponent >= 0) {
+    numeratorLimbs = multiplyByFive(numerator, numeratorLimbs, exponent);
+    denominatorLimbs = 1;
+  } else {
+    denominatorLimbs = multiplyByFive(denominator, 1, -exponent);
+  }
+  bigTwos = exponent;
+
+  // N / D = (nTop / dTop) * 2^(bits of N - bits of D), each top within 2^-52 relatively.
+  const numeratorTop = <f64>topBits(numerator, numeratorLimbs);
+  const numeratorBits = bitLength;
+  const ratio = numeratorTop / <f64>topBits(denominator, denominatorLimbs);
+  const twos = numeratorBits - bitLength + exponent;
+  const biased = <i32>(reinterpret<u64>(ratio) >> 52) + twos;
+  let bits: u64;
+  if (biased >= 2047) {
+    bits = INFINITY_BITS;
+  } else if (biased > 0) {
+    bits = reinterpret<u64>(ratio) + ((<u64>twos) << 52);
+  } else {
+    // Subnormal: the estimate in units of 2^-1074 (twos > -1100 here, so the scale is normal).
+    bits = <u64>nearest(ratio * reinterpret<f64>((<u64>(twos + 1074 + EXPONENT_BIAS)) << 52));
+  }
+  for (let step = 0; step < MAX_CORRECTION_STEPS; step++) {
+    const biasedExponent = <i32>(bits >> 52);
+    const fraction = bits & FRACTION_MASK;
+    const mantissa = biasedExponent == 0 ? fraction : fraction | HIDDEN_BIT;
+    const scale = max(biasedExponent, 1) - 1075; // the double is mantissa * 2^scale
+    const odd = (mantissa & 1) != 0;
+    if (bits < INFINITY_BITS) {
+      const above = compareBig(2 * mantissa + 1, scale - 1);
+      if (above > 0 || (above == 0 && odd)) {
+        bits++;
         continue;
       }
-      if (count == 0 && digit == 0) {
-        if (afterDot) point--;
-        continue;
-      }
-      if (count < MAX_DIGITS) unchecked((digits[count] = <u8>digit));
-      else if (digit != 0) truncated = true;
-      count++;
-      if (!afterDot) point++;
     }
-    this.count = min(count, MAX_DIGITS);
-    this.point = point + exponentAt(ptr, k + 1, length);
-    this.truncated = truncated;
-    this.trim();
-    return this;
+    if (bits == 0) return 0;
+    // Below a power of two the next double down is half as far away (not below the smallest normal).
+    const below =
+      fraction == 0 && biasedExponent > 1
+        ? compareBig(4 * mantissa - 1, scale - 2)
+        : compareBig(2 * mantissa - 1, scale - 1);
+    if (below < 0 || (below == 0 && odd)) {
+      bits--;
+      continue;
+    }
+    return reinterpret<f64>(bits);
   }
+  return reinterpret<f64>(bits);
+}
 
-  toDouble(): f64 {
-    // 0.1 * 10^311 is past the largest double; 10^-330 is below half the smallest subnormal.
-    if (this.count == 0 || this.point < -330) return 0;
-    if (this.point > 310) return Infinity;
-    let twos = 0;
-    while (this.point > 0) {
-      const shift = shiftFor(this.point);
-      this.shiftRight(shift);
-      twos += shift;
-    }
-    while (this.point < 0 || (this.point == 0 && unchecked(this.digits[0]) < 5)) {
-      const shift = shiftFor(-this.point);
-      this.shiftLeft(shift);
-      twos -= shift;
-    }
-    // Now in [1/2, 1) * 2^twos, i.e. [1, 2) * 2^(twos - 1): the form of a normal double.
-    twos--;
-    if (twos < 1 - EXPONENT_BIAS) {
-      // Subnormal: scale to the smallest exponent; the mantissa loses its leading bits.
-      for (let left = 1 - EXPONENT_BIAS - twos; left > 0; left -= MAX_SHIFT) this.shiftRight(min(left, MAX_SHIFT));
-      twos = 1 - EXPONENT_BIAS;
-    }
-    if (twos > EXPONENT_BIAS) return Infinity;
-    this.shiftLeft(53);
-    let mantissa = this.roundedInteger();
-    if (mantissa == HIDDEN_BIT << 1) {
-      // Rounding carried into a new bit.
-      mantissa >>= 1;
-      if (++twos > EXPONENT_BIAS) return Infinity;
-    }
-    const biased = mantissa < HIDDEN_BIT ? 0 : <u64>(twos + EXPONENT_BIAS);
-    return reinterpret<f64>((biased << 52) | (mantissa & FRACTION_MASK));
-  }
+const INFINITY_BITS: u64 = 0x7ff0000000000000;
+/** Far more ulp steps than an estimate within 3 ulps ever needs. */
+const MAX_CORRECTION_STEPS: i32 = 16;
 
-  /** Multiplies by 2^shift (shift <= MAX_SHIFT). */
-  private shiftLeft(shift: i32): void {
-    for (; shift > MAX_LEFT_STEP; shift -= MAX_LEFT_STEP) this.shiftLeftBy(MAX_LEFT_STEP);
-    this.shiftLeftBy(shift);
-  }
-
-  /**
-   * Multiplies by 2^shift (shift <= MAX_LEFT_STEP), right to left with a carry: in 32 bits, where
-   * V8 turns the division by 10 into a multiplication (a 64-bit division costs far more).
-   */
-  private shiftLeftBy(shift: i32): void {
-    const digits = this.digits;
-    // 10/33 > log10(2): room for every digit the carry can add in front.
-    const added = (shift * 10) / 33 + 1;
-    const end = min(this.count + added, MAX_DIGITS);
-    let write = this.count + added;
-    let carry: u32 = 0;
-    for (let read = this.count - 1; read >= 0; read--) {
-      carry = this.put(--write, carry + (<u32>unchecked(digits[read]) << <u32>shift));
-    }
-    while (carry > 0) carry = this.put(--write, carry);
-    const base = changetype<usize>(digits);
-    memory.copy(base, base + <usize>write, <usize>(end - write));
-    this.count = end - write;
-    this.point += added - write;
-    this.trim();
-  }
-
-  /**
-   * Stores the last decimal digit of `value` at `at` (or notes a nonzero one past the buffer) and
-   * returns the carry, value / 10.
-   */
-  @inline private put(at: i32, value: u32): u32 {
-    const carry = value / 10;
-    const digit = <u8>(value - carry * 10);
-    if (at < MAX_DIGITS) unchecked((this.digits[at] = digit));
-    else if (digit != 0) this.truncated = true;
-    return carry;
-  }
-
-  /** Divides by 2^shift (shift <= MAX_SHIFT), left to right with a remainder. */
-  private shiftRight(shift: i32): void {
-    const digits = this.digits;
-    const mask: u64 = (<u64>1 << <u64>shift) - 1;
-    let read = 0;
-    let remainder: u64 = 0;
-    // Take digits until the first quotient digit is nonzero (zeros past the end when needed).
-    while (remainder >> <u64>shift == 0) {
-      remainder = remainder * 10 + (read < this.count ? <u64>unchecked(digits[read]) : 0);
-      read++;
-    }
-    this.point -= read - 1;
-    let write = 0;
-    for (; read < this.count; read++) {
-      unchecked((digits[write++] = <u8>(remainder >> <u64>shift)));
-      remainder = (remainder & mask) * 10 + <u64>unchecked(digits[read]);
-    }
-    while (remainder > 0) {
-      const digit = <u8>(remainder >> <u64>shift);
-      if (write < MAX_DIGITS) unchecked((digits[write++] = digit));
-      else if (digit != 0) this.truncated = true;
-      remainder = (remainder & mask) * 10;
-    }
-    this.count = write;
-    this.trim();
-  }
-
-  private trim(): void {
-    while (this.count > 0 && unchecked(this.digits[this.count - 1]) == 0) this.count--;
-    if (this.count == 0) this.point = 0;
-  }
-
-  /** The integer part rounded half to even (the value is below 2^53 here). */
-  private roundedInteger(): u64 {
-    let n: u64 = 0;
-    for (let i = 0; i < this.point; i++) n = n * 10 + (i < this.count ? <u64>unchecked(this.digits[i]) : 0);
-    return this.roundsUp() ? n + 1 : n;
-  }
-
-  private roundsUp(): bool {
-    const point = this.point;
-    if (point < 0 || point >= this.count) return false; // the fraction is below 1/10, or nothing
-    const first = unchecked(this.digits[point]);
-    // Trailing zeros are trimmed: more digits after a 5 mean more than half.
-    if (first != 5 || point + 1 < this.count) return first >= 5;
-    if (this.truncated) return true;
-    return point > 0 && (unchecked(this.digits[point - 1]) & 1) != 0;
-  }
+/**
+ * The sign of N / D * 2^bigTwos - midpoint * 2^twos: of N * 2^(bigTwos - twos) - midpoint * D. A
+ * tie with digits dropped is a value above. The sides are within a few bits of each other.
+ */
+function compareBig(midpoint: u64, twos: i32): i32 {
+  const product = changetype<usize>(bigProduct);
+  const productLimbs = multiplyAdd(product, changetype<usize>(bigDenominator), denominatorLimbs, midpoint, 0);
+  const numerator = changetype<usize>(bigNumerator);
+  const shift = bigTwos - twos;
+  const sign =
+    shift >= 0
+      ? compareShifted(numerator, numeratorLimbs, product, productLimbs, shift)
+      : -compareShifted(product, productLimbs, numerator, numeratorLimbs, -shift);
+  return sign == 0 && truncated ? 1 : sign;
 }
 
 /**
- * Bits to shift by to move the decimal point at most `places` places: 2^n <= 10^places, so a value
- * below 10^-places doubled n times stays below 1 (106/32 < log2(10); 2^59 < 10^18).
+ * to = from * factor + addend (limbs u32, least significant first; factor, addend < 2^63; `to` may
+ * be `from`). Returns the limbs of the result.
  */
-@inline function shiftFor(places: i32): i32 {
-  if (places == 0) return 1;
-  return places >= 18 ? 59 : (places * 106) >> 5;
+function multiplyAdd(to: usize, from: usize, limbs: i32, factor: u64, addend: u64): i32 {
+  const low = factor & 0xffffffff;
+  const high = factor >> 32;
+  let carry = addend;
+  for (let i = 0; i < limbs; i++) {
+    const at = (<usize>i) << 2;
+    const limb = <u64>load<u32>(from + at);
+    // limb * high < 2^63 and the rest below 2^34: no overflow.
+    const sum = limb * low + (carry & 0xffffffff);
+    store<u32>(to + at, <u32>sum);
+    carry = (carry >> 32) + (sum >> 32) + limb * high;
+  }
+  for (; carry != 0; carry >>= 32) {
+    store<u32>(to + ((<usize>limbs) << 2), <u32>carry);
+    limbs++;
+  }
+  return limbs;
 }
 
-/** Tier 3's buffer, allocated once. */
-const decimal = new Decimal();
+/** Multiplies a big integer by 5^count in place; returns its limbs. */
+function multiplyByFive(big: usize, limbs: i32, count: i32): i32 {
+  for (; count > FIVES_PER_STEP; count -= FIVES_PER_STEP) {
+    limbs = multiplyAdd(big, big, limbs, FIVE_TO_THE_STEP, 0);
+  }
+  return multiplyAdd(big, big, limbs, powerOfFive(count), 0);
+}
+
+/** The top 64 bits of a nonzero big integer, the highest set; its bit length in bitLength. */
+function topBits(big: usize, limbs: i32): u64 {
+  const at = big + ((<usize>limbs) << 2);
+  const top = <u64>load<u32>(at - 4);
+  const next = limbs > 1 ? <u64>load<u32>(at - 8) : 0;
+  const third = limbs > 2 ? <u64>load<u32>(at - 12) : 0;
+  const zeros = clz(top) - 32;
+  bitLength = limbs * 32 - <i32>zeros;
+  return (((top << 32) | next) << zeros) | ((third << zeros) >> 32);
+}
+
+/** The sign of a * 2^shift - b (shift >= 0), the shifted limbs made on the fly. */
+function compareShifted(a: usize, aLimbs: i32, b: usize, bLimbs: i32, shift: i32): i32 {
+  const limbShift = shift >> 5;
+  const bitShift = <u64>(shift & 31);
+  for (let i = max(aLimbs + limbShift, bLimbs - 1); i >= 0; i--) {
+    // Limb i of a * 2^shift: the bits of a's limbs j and j - 1 that land there.
+    const j = i - limbShift;
+    const pair = (limbAt(a, aLimbs, j) << 32) | limbAt(a, aLimbs, j - 1);
+    const left = <u32>((pair << bitShift) >> 32);
+    const right = <u32>limbAt(b, bLimbs, i);
+    if (left != right) return left > right ? 1 : -1;
+  }
+  return 0;
+}
+
+@inline function limbAt(big: usize, limbs: i32, i: i32): u64 {
+  return <u32>i < <u32>limbs ? <u64>load<u32>(big + ((<usize>i) << 2)) : 0;
+}

@@ -14,6 +14,29 @@ function repeat(text: string, count: i32): string {
   return text.repeat(count);
 }
 
+/** The midpoint between the largest double and 2^1024: from here up, Infinity. */
+const OVERFLOW_MIDPOINT =
+  "179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587" +
+  "207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711" +
+  "531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093" +
+  "042880177904174497792";
+
+/** 2^-1075, half the smallest subnormal, digit for digit (d.ddd, times 10^-324). */
+const UNDERFLOW_MIDPOINT =
+  "247032822920623272088284396434110686182529901307162382212792841250337753635104375932649918180817" +
+  "996189898282347722858865463328355177969898199387398005390939063150356595155702263922908583924491" +
+  "051844359318028499365361525003193704576782492193656236698636584807570015857692699037063119282795" +
+  "585513329278343384093519780155312465972635795746227664652728272200563740064854999770965994704540" +
+  "208281662262378573934507363390079677619305775067401763246736009689513405355374585166611342237666" +
+  "786041621596804619144672918403005300575308490487653917113865916462395249126236538818796362393732" +
+  "804238910186723484976682350898633885879256283027559956575244555072551893136908362547791869486679" +
+  "94968324049705821028513185451396213837722826145437693412532098591327667236328125";
+
+/** UNDERFLOW_MIDPOINT's digits as d.ddd...e-324, with `tail` after the last one. */
+function underflowText(tail: string): string {
+  return UNDERFLOW_MIDPOINT.charAt(0) + "." + UNDERFLOW_MIDPOINT.substring(1) + tail + "e-324";
+}
+
 describe("parseDecimal: issue 12 regressions", () => {
   test("17-19-digit significands above 2^53 with exponents of 23-37", () => {
     expectBits("9007199254740993e37", 0x4aee17b84357691c);
@@ -95,5 +118,31 @@ describe("parseDecimal: the edges of the double range", () => {
     expectBits("0." + repeat("0", 200) + repeat("1", 54), 0x1635c5d72f62a344);
     expectBits("1e" + repeat("0", 250) + "308", 0x7fe1ccf385ebc8a0);
     expectBits("2.2250738585072011" + repeat("0", 200) + "e-308", 0x000fffffffffffff);
+  });
+});
+
+describe("parseDecimal: tier 3 (big integers)", () => {
+  test("17-40 digits with exponents far out", () => {
+    expectBits("1234567890123456789012345678901234567890e250", 0x7bf444f1fb6f55bb);
+    expectBits("1234567890123456789012345678901234567890e-300", 0x09c3700254557e5f);
+    expectBits("9999999999999999999999999999999999999999e-363", 0x0000000000000002);
+    expectBits("1e-323", 0x0000000000000002);
+    expectBits("7e-324", 0x0000000000000001);
+  });
+
+  test("the overflow threshold, exactly and a unit under it", () => {
+    expectBits(OVERFLOW_MIDPOINT, 0x7ff0000000000000); // a tie: to even, which is Infinity
+    expectBits(OVERFLOW_MIDPOINT.substring(0, 308) + "0.999999", 0x7fefffffffffffff);
+    expectBits(OVERFLOW_MIDPOINT.substring(0, 40) + "e269", 0x7fefffffffffffff); // cut short: below
+    expectBits(OVERFLOW_MIDPOINT.substring(0, 40) + "1e268", 0x7fefffffffffffff);
+  });
+
+  test("the underflow threshold: a tie goes to zero, any digit past it to 2^-1074", () => {
+    expectBits(underflowText(""), 0);
+    expectBits("-" + underflowText(""), 0x8000000000000000);
+    expectBits(underflowText("1"), 0x0000000000000001);
+    // Past 768 significant digits: the digits dropped still break the tie.
+    expectBits(underflowText(repeat("0", 100)), 0);
+    expectBits(underflowText(repeat("0", 100) + "1"), 0x0000000000000001);
   });
 });

@@ -8,7 +8,8 @@
 //
 // The texts follow the JSON number grammar and aim at what breaks readers: shortest forms of random
 // doubles, exact decimal expansions of midpoints between adjacent doubles (and texts a hair either
-// side of them), long significands with large exponents, integers past 2^53, and long digit runs.
+// side of them), long significands with large exponents, integers past 2^53, long digit runs, and
+// the shapes a hostile client would pick to make a reader slow (the edges of the double range).
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -30,6 +31,7 @@ export const NUMBER_KINDS = [
   "long-significand",
   "integer",
   "digit-run",
+  "extreme",
 ] as const;
 export type NumberKind = (typeof NUMBER_KINDS)[number];
 
@@ -141,6 +143,7 @@ const TEXT_OF: Record<NumberKind, (random: Random) => string> = {
   "long-significand": longSignificandText,
   integer: integerText,
   "digit-run": digitRunText,
+  extreme: extremeText,
 };
 
 /** xoshiro128**: small, fast and good enough to spread texts over the space. */
@@ -208,7 +211,7 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-function doubleOfBits(bits: bigint): number {
+export function doubleOfBits(bits: bigint): number {
   bitsView.setBigUint64(0, bits);
   return bitsView.getFloat64(0);
 }
@@ -278,6 +281,70 @@ function midpointText(random: Random): string {
   const stripped = digits.replace(/^0+/, "");
   if (stripped === "") return "0";
   return formatDecimal(stripped, exponent, random, random.chance(0.2));
+}
+
+/**
+ * The exact decimal expansion of the midpoint between `value` (positive, finite) and the double
+ * next to it: above it, or below it when `side` is -1.
+ */
+export function exactMidpoint(value: number, side: 0 | -1, random: Random): string {
+  bitsView.setFloat64(0, value);
+  const bits = bitsView.getBigUint64(0) + BigInt(side);
+  const { m, e } = significandAndExponent(doubleOfBits(bits));
+  const { digits, exponent } = exactDecimal(2n * m + 1n, e - 1);
+  return formatDecimal(digits.replace(/^0+/, ""), exponent, random, false);
+}
+
+/** A double at an edge of the range: the largest, the smallest normals, or a subnormal. */
+function extremeDouble(random: Random): number {
+  const fraction = random.bigUint64() & ((1n << 52n) - 1n);
+  switch (random.below(4)) {
+    case 0:
+      return doubleOfBits((BigInt(random.between(2040, 2046)) << 52n) | fraction);
+    case 1:
+      return doubleOfBits((BigInt(random.between(1, 3)) << 52n) | fraction);
+    case 2:
+      return doubleOfBits(fraction); // subnormal (or zero)
+    default:
+      return doubleOfBits(fraction & 0x3ffn); // the smallest subnormals
+  }
+}
+
+/**
+ * The shapes a hostile client would send to make a reader slow: 17-40 digits with the decimal
+ * point far out (up to the overflow and underflow thresholds), exact midpoints at the edges of the
+ * range (or one unit off, or cut short to 17-40 or to 250 digits, with or without a unit added),
+ * shortest forms there, and 17-19-digit integers past 2^53 with exponents past 22.
+ */
+function extremeText(random: Random): string {
+  const negative = random.chance(0.2);
+  switch (random.below(4)) {
+    case 0: {
+      const digits = random.digits(random.between(17, 40), true);
+      const pointAt = random.chance(0.5) ? random.between(290, 310) : random.between(-325, -290);
+      return formatDecimal(digits, pointAt - digits.length, random, negative);
+    }
+    case 1: {
+      const value = extremeDouble(random);
+      const { m, e } = significandAndExponent(value);
+      let { digits, exponent } = exactDecimal(2n * m + 1n, e - 1);
+      digits = digits.replace(/^0+/, "");
+      const variant = random.below(4);
+      const kept = variant === 3 ? 250 : random.between(17, 40);
+      if (variant >= 2 && digits.length > kept) {
+        exponent += digits.length - kept;
+        digits = digits.slice(0, kept);
+      }
+      if (variant >= 1 && random.chance(0.5))
+        digits = (BigInt(digits) + (random.chance(0.5) ? 1n : -1n)).toString();
+      const stripped = digits.replace(/^0+/, "");
+      return stripped === "" ? "0" : formatDecimal(stripped, exponent, random, negative);
+    }
+    case 2:
+      return (negative ? "-" : "") + String(extremeDouble(random));
+    default:
+      return `${negative ? "-" : ""}${random.digits(random.between(17, 19), true)}e${random.between(23, 300)}`;
+  }
 }
 
 /** 17-19 significant digits with a decimal exponent in -340..310: past Clinger's fast path. */

@@ -13,6 +13,12 @@ export interface SlotEnvoy {
   target: Target;
   /** `http://127.0.0.1:<port>` of its listener ("main"). */
   url: string;
+  /**
+   * Stops this Envoy and starts a fresh process (or container) on the same admin and listener ports
+   * with the same slot files: its counters start again from zero and it loads whatever the slot
+   * files hold (a crash and restart, as a supervisor would do). `envoy` is the new one afterwards.
+   */
+  restart(): Promise<void>;
 }
 
 export interface LocalFleet {
@@ -57,16 +63,25 @@ export async function startLocalFleet(options: LocalFleetOptions = {}): Promise<
     for (const [index, name] of names.entries()) {
       const ecdsDir = path.join(workDir, name, "ecds");
       for (const slot of slots) await ensureSlotFile(ecdsDir, slot);
-      const envoy = await startEnvoy(options.runtime ?? "process", {
-        readOnlyDirs: [moduleDir],
-        label: name,
-        nodeId: name,
-        concurrency: options.concurrency ?? 2,
-        componentLogLevel: options.componentLogLevel,
-        upstream: { host: "127.0.0.1", port: echo.port },
-        listeners: [{ name: "main", httpFilters: slots.map((slot) => slotHttpFilter(slot, ecdsDir)) }],
-      });
-      envoys.push({
+      const launch = (ports?: { admin: number; listener: number }) =>
+        startEnvoy(options.runtime ?? "process", {
+          readOnlyDirs: [moduleDir],
+          label: name,
+          nodeId: name,
+          concurrency: options.concurrency ?? 2,
+          componentLogLevel: options.componentLogLevel,
+          upstream: { host: "127.0.0.1", port: echo.port },
+          ...(ports ? { adminPort: ports.admin } : {}),
+          listeners: [
+            {
+              name: "main",
+              httpFilters: slots.map((slot) => slotHttpFilter(slot, ecdsDir)),
+              ...(ports ? { port: ports.listener } : {}),
+            },
+          ],
+        });
+      const envoy = await launch();
+      const slotEnvoy: SlotEnvoy = {
         envoy,
         url: await envoy.listenerUrl("main"),
         target: {
@@ -76,9 +91,18 @@ export async function startLocalFleet(options: LocalFleetOptions = {}): Promise<
           moduleDir,
           labels: options.labels?.(index, name) ?? {},
           slots,
-          logs: () => envoy.logs(),
+          logs: () => slotEnvoy.envoy.logs(),
         },
-      });
+        async restart() {
+          const ports = {
+            admin: Number(new URL(slotEnvoy.envoy.admin.baseUrl).port),
+            listener: Number(new URL(slotEnvoy.url).port),
+          };
+          await slotEnvoy.envoy.stop();
+          slotEnvoy.envoy = await launch(ports);
+        },
+      };
+      envoys.push(slotEnvoy);
     }
   } catch (error) {
     await stop();

@@ -2,7 +2,11 @@ import type { TrustPolicy } from "../sign/policy.ts";
 import { appendAuditRecord } from "../audit/log.ts";
 import { LATENCY_BUCKETS_MS } from "../envoy/bootstrap.ts";
 import { injectFleet, rollbackFleet, type AuditContext, type FleetReport } from "../inject/fleet.ts";
-import { adminOf, selectTargets, type Target } from "../inject/target.ts";
+import { agentStatus, hasAgents, newOperationId } from "../inject/agent-fleet.ts";
+import { readHistory } from "../inject/history.ts";
+import { selectTargets, type Target } from "../inject/target.ts";
+import { readEnvelope } from "../sign/dsse.ts";
+import { readStatement } from "../sign/statement.ts";
 import { EnvoySeries, sumTotals, type ArmTotals } from "../observe/collect.ts";
 import { adminApiSource, type MetricSource } from "../observe/source.ts";
 import { judge, type JudgeConfig, type Verdict } from "../judge/judge.ts";
@@ -25,6 +29,7 @@ export interface RolloutArtifact {
   module: Uint8Array;
   envelope: unknown;
   configuration: Record<string, unknown>;
+  /** File mode's trust policy. Targets with agents are verified by each agent against its own. */
   policy: TrustPolicy;
   /** The filter, when it is not the one of filters/ that the envelope names (an author's own folder). */
   filter?: FilterInfo;
@@ -35,6 +40,13 @@ export interface RolloutOptions {
   /** Every target of the targets file; the plan's selectors pick the arms. */
   targets: Target[];
   artifact: RolloutArtifact;
+  /**
+   * The rollout's own records (rollout-start, rollout-decision) go to `auditLog`. With agents,
+   * `caller` is the control-plane key they trust and `operationId` the rollout's id: the canary
+   * injection, the promotion and the rollback are asked as `<id>.canary`, `<id>.promote` and
+   * `<id>.rollback`, so a rollout re-run with the id of an interrupted one never applies a step
+   * twice (each agent audits its own changes in its own signed log).
+   */
   audit: AuditContext;
   /** Judge and report without injecting, promoting or rolling back (the canary must already run). */
   dryRun?: boolean;
@@ -92,6 +104,8 @@ export interface RolloutResult {
   warnings: string[];
   looks: Look[];
   actions: FleetReport[];
+  /** Through agents: the rollout's operation id (re-run with it to resume an interrupted rollout). */
+  operationId?: string;
   startedAt: string;
   endedAt: string;
 }
@@ -248,6 +262,63 @@ function formatDuration(ms: number): string {
   return ms < 120_000 ? `${Math.ceil(ms / 1000)} s` : `${Math.ceil(ms / 60_000)} min`;
 }
 
+/**
+ * Checks a rollout through agents before anything happens: every target has an agent or none does,
+ * the agents' caller key is there, and the judge can read each arm's counters (the agent API serves
+ * no stats: a target needs `admin:` for the admin-API source). Returns whether agents are used.
+ */
+function preflightAgents(
+  involved: Target[],
+  observed: Target[],
+  context: { metrics: MetricSource; audit: AuditContext; dryRun: boolean },
+): boolean {
+  let agents: boolean;
+  try {
+    agents = hasAgents([...new Set(involved)]);
+  } catch (error) {
+    throw new RolloutError(
+      `${(error as Error).message}: a rollout goes through agents everywhere or nowhere`,
+    );
+  }
+  if (!agents) return false;
+  if (!context.dryRun && !context.audit.caller)
+    throw new RolloutError(
+      "these targets have graft agents: give the control-plane key the agents trust (--key <pem> or $GRAFT_CONTROL_KEY)",
+    );
+  if (context.audit.operationId !== undefined && context.audit.operationId.length > 119)
+    throw new RolloutError(
+      `operation id ${context.audit.operationId}: at most 119 characters (the steps add .canary, .promote, .rollback)`,
+    );
+  if (context.metrics === adminApiSource) {
+    const blind = observed.filter((target) => target.adminUrl === "");
+    if (blind.length > 0)
+      throw new RolloutError(
+        `${blind.map((t) => t.name).join(", ")}: no admin URL in the targets file, so the judge cannot read ` +
+          "their counters (the agent owns the slots but serves no stats); add `admin: http://<host>:<port>` " +
+          "to each (graft only reads /stats there) or read the counters from Prometheus",
+      );
+  }
+  return true;
+}
+
+/** The injection id the envelope signs, if it can be read (the agents and the judge verify it). */
+function signedInjectionId(envelope: unknown): string | undefined {
+  try {
+    const read = readEnvelope(envelope);
+    if (!("envelope" in read)) return undefined;
+    const statement = readStatement(Buffer.from(read.envelope.payload, "base64"));
+    return "statement" in statement ? statement.statement.predicate.injectionId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function filterAsync<T>(items: T[], keep: (item: T) => Promise<boolean>): Promise<T[]> {
+  const kept: T[] = [];
+  for (const item of items) if (await keep(item)) kept.push(item);
+  return kept;
+}
+
 function abortReason(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason.message : typeof reason === "string" ? reason : "aborted";
@@ -315,9 +386,19 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
   const promoteTo = plan.promote
     ? selectTargets(options.targets, plan.promote)
     : options.targets.filter((t) => !canary.includes(t));
+  const dryRun = options.dryRun ?? false;
+  const agents = preflightAgents([...canary, ...baseline, ...promoteTo], [...canary, ...baseline], {
+    metrics,
+    audit,
+    dryRun,
+  });
+  const operationId = agents ? (audit.operationId ?? newOperationId("rollout")) : undefined;
+  /** The fleet context of one step: through agents, its own operation id under the rollout's. */
+  const step = (name: "canary" | "promote" | "rollback"): AuditContext =>
+    operationId === undefined ? audit : { ...audit, operationId: `${operationId}.${name}` };
+  const injectionId = signedInjectionId(options.artifact.envelope);
 
   const startedAt = new Date();
-  const dryRun = options.dryRun ?? false;
   const result: RolloutResult = {
     decision: "ERROR",
     reason: "",
@@ -329,6 +410,7 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     warnings: [],
     looks: [],
     actions: [],
+    ...(operationId !== undefined ? { operationId } : {}),
     startedAt: startedAt.toISOString(),
     endedAt: "",
   };
@@ -347,7 +429,28 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
       details: { slot: plan.slot, dryRun: result.dryRun, ...details },
     });
 
-  let injected = false;
+  /**
+   * Canary targets where this rollout's injection may be in: rolled back on ROLLBACK or ERROR. Not
+   * the ones that already served it (outcome "unchanged") or refused it: rolling those back would
+   * remove the release that was there before the rollout.
+   */
+  let inCanary: Target[] = [];
+  let canaryStepDone = false;
+  /** Whether the rollout's own injection is what `target`'s slot serves now (undefined: cannot tell). */
+  const oursActive = async (target: Target): Promise<boolean | undefined> => {
+    if (injectionId === undefined) return undefined;
+    try {
+      if (target.agent) {
+        const status = (await agentStatus(target, audit.caller!)) as {
+          slots?: Record<string, { active?: { injectionId?: string } | null }>;
+        };
+        return status.slots?.[plan.slot]?.active?.injectionId === injectionId;
+      }
+      return (await readHistory(target.ecdsDir, plan.slot)).stack.at(-1)?.injectionId === injectionId;
+    } catch {
+      return undefined;
+    }
+  };
   const finish = async (decision: RolloutDecision, reason: string): Promise<RolloutResult> => {
     result.decision = decision;
     result.reason = reason;
@@ -355,11 +458,12 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
       decision === "ROLLBACK" ||
       decision === "ERROR" ||
       (decision === "INCONCLUSIVE" && plan.onTimeout === "rollback");
-    if (!dryRun && injected) {
+    // PROMOTE needs the canary step done; taking the canary out needs something of ours in it.
+    if (!dryRun && (decision === "PROMOTE" ? canaryStepDone : inCanary.length > 0)) {
       try {
         if (decision === "PROMOTE") {
           const action = await injectFleet({
-            ...audit,
+            ...step("promote"),
             ...options.artifact,
             targets: promoteTo,
             slot: plan.slot,
@@ -371,7 +475,7 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
               `promotion failed on ${action.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`,
             );
         } else if (removeCanary) {
-          const action = await rollbackFleet(canary, plan.slot, audit);
+          const action = await rollbackFleet(inCanary, plan.slot, step("rollback"));
           result.actions.push(action);
           result.canaryState = action.failures.length === 0 ? "rolled back" : "rollback failed";
           if (action.failures.length > 0)
@@ -408,6 +512,7 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     canary: result.canaryTargets,
     baseline: result.baselineTargets,
     plan: { ...plan, signals: plan.signals.map(signalKey) },
+    ...(operationId !== undefined ? { operationId, through: "agents" } : {}),
   });
 
   // Before the canary: the first scrape checks every admin and listener, and its lifetime counters
@@ -437,25 +542,44 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
   }
 
   if (!dryRun) {
+    let injection: FleetReport;
     try {
-      const injection = await injectFleet({
-        ...audit,
+      injection = await injectFleet({
+        ...step("canary"),
         ...options.artifact,
         targets: canary,
         slot: plan.slot,
       });
-      result.actions.push(injection);
-      // A partial injection is still an injection: roll back whatever went in.
-      injected = injection.results.length > 0 || injection.failures.length > 0;
-      if (injection.failures.length > 0) {
-        return finish(
-          "ERROR",
-          `canary injection failed: ${injection.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`,
-        );
-      }
     } catch (error) {
-      injected = true;
+      // Whatever went in before the error (it may have thrown after writing) comes out again.
+      inCanary = await filterAsync(canary, async (t) => (await oursActive(t)) !== false);
       return finish("ERROR", `canary injection failed: ${(error as Error).message}`);
+    }
+    result.actions.push(injection);
+    canaryStepDone = true;
+    // A partial injection is still an injection: roll back whatever went in.
+    const ended: string[] = [];
+    inCanary = await filterAsync(canary, async (target) => {
+      const answer = injection.results.find((r) => r.target === target.name);
+      if (answer?.outcome === "unchanged") return false;
+      if (answer?.outcome === "applied" && !(answer as { replayed?: boolean }).replayed) return true;
+      // Failed, or answered from an earlier run of this operation id: ask what the slot serves now.
+      const active = await oursActive(target);
+      if (answer && active === false) ended.push(target.name);
+      return active !== false;
+    });
+    if (ended.length > 0) {
+      return finish(
+        "ERROR",
+        `operation ${operationId} already ended on ${ended.join(", ")} (an earlier run removed its canary there); ` +
+          "its canary is now removed everywhere; start a new rollout (without --operation-id) to canary again",
+      );
+    }
+    if (injection.failures.length > 0) {
+      return finish(
+        "ERROR",
+        `canary injection failed: ${injection.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`,
+      );
     }
   }
 

@@ -1,11 +1,12 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import yaml from "js-yaml";
-import { generateKeyPair, saveKeyPair, signingKeyFromPem } from "../../src/sign/keys.ts";
+import { generateKeyPair, saveKeyPair, signingKeyFromPem, type KeyPairPem } from "../../src/sign/keys.ts";
 import { parseTrustPolicy } from "../../src/sign/policy.ts";
+import { signPolicy } from "../../src/sign/policy-bundle.ts";
 import { signEnvelope } from "../../src/sign/sign.ts";
 import { createStatement } from "../../src/sign/statement.ts";
-import { verifyAuditLog } from "../../src/audit/log.ts";
+import { checkpointPath, verifyAuditLog } from "../../src/audit/log.ts";
 import { compileModule } from "../../src/compile/compile.ts";
 import {
   runRollout,
@@ -17,7 +18,8 @@ import { parseRolloutPlan } from "../../src/rollout/plan.ts";
 import { writeRolloutReports } from "../../src/rollout/report.ts";
 import { filterInfo } from "../../src/filters/catalog.ts";
 import { injectFleet } from "../../src/inject/fleet.ts";
-import { startLocalFleet } from "../../src/inject/local-fleet.ts";
+import { newOperationId } from "../../src/inject/agent-fleet.ts";
+import { readAgentCheckpoint, startLocalAgents } from "../../src/inject/local-agents.ts";
 import type { EnvoyRuntime } from "../../src/envoy/runtime.ts";
 import { startTraffic } from "../load/traffic.ts";
 import type { EchoedRequest } from "../../src/upstream/echo.ts";
@@ -48,9 +50,11 @@ export interface CanaryDemoOptions {
 }
 
 /**
- * graft's main job against real Envoy: a baseline and a canary Envoy behind live traffic; a good
- * header-rewrite release is canaried and promoted, then a faulty build is canaried and rolled back
- * automatically — signed, injected without restarts, judged, and recorded in the audit log.
+ * graft's main job against real Envoy: a baseline and a canary Envoy behind live traffic, each with
+ * its graft agent (the only writer of its slots, verifying every change against the signed trust
+ * policy pinned in it); a good header-rewrite release is canaried and promoted, then a faulty build
+ * is canaried and rolled back automatically — signed, asked of the agents with a control-plane key,
+ * injected without restarts, judged, and recorded in the control plane's and the agents' audit logs.
  */
 export async function runCanaryDemo(
   print: (line: string) => void,
@@ -72,22 +76,32 @@ export async function runCanaryDemo(
   const goodModule = await readFile(info.releaseWasm);
   const faultyModule = await readFile(faultyPath);
 
-  // 2. A signing key, and a trust policy that trusts it for header-rewrite.
-  const pair = generateKeyPair();
-  const saved = await saveKeyPair(pair, path.join(workDir, "keys"), "demo-operator");
+  // 2. Keys: two trust-root holders (2 of 2 sign the policy every agent pins), a release approver
+  // the policy trusts for header-rewrite, and the control-plane key the agents accept as a caller.
+  const keysDir = path.join(workDir, "keys");
+  const keyPair = async (name: string): Promise<KeyPairPem> => {
+    const pair = generateKeyPair();
+    await saveKeyPair(pair, keysDir, name);
+    return pair;
+  };
+  const rootA = await keyPair("root-a");
+  const rootB = await keyPair("root-b");
+  const pair = await keyPair("demo-operator");
+  const control = await keyPair("demo-ctl");
   const policyPath = path.join(workDir, "trust.yaml");
-  await writeFile(
-    policyPath,
-    yaml.dump({
-      version: 1,
-      maxTtl: "1h",
-      keys: [{ name: "demo-operator", publicKeyPath: saved.publicKeyPath, filters: ["header-rewrite"] }],
-    }),
-  );
-  const policy = parseTrustPolicy(await readFile(policyPath, "utf8"), {
-    source: policyPath,
-    baseDir: workDir,
+  const policyText = yaml.dump({
+    version: 1,
+    serial: 1,
+    maxTtl: "1h",
+    keys: [{ name: "demo-operator", publicKey: pair.publicKeyPem, filters: ["header-rewrite"] }],
   });
+  await writeFile(policyPath, policyText);
+  const signedPolicy = signPolicy(
+    policyText,
+    [rootA, rootB].map((root) => signingKeyFromPem(root.privateKeyPem)),
+    policyPath,
+  );
+  const policy = parseTrustPolicy(policyText, { source: policyPath, baseDir: workDir });
   const key = signingKeyFromPem(pair.privateKeyPem);
   const artifact = (
     module: Uint8Array,
@@ -109,12 +123,17 @@ export async function runCanaryDemo(
     });
     return { module, envelope: signEnvelope(statement, key), configuration, policy };
   };
-  print(`signing key ${pair.keyId.slice(0, 23)}…, trust policy ${path.relative(projectRoot, policyPath)}`);
+  print(
+    `keys in ${path.relative(projectRoot, keysDir)}: release approver demo-operator ${pair.keyId.slice(0, 23)}…, ` +
+      `control plane demo-ctl, trust roots root-a + root-b; trust policy ${path.relative(projectRoot, policyPath)} signed 2 of 2`,
+  );
 
-  // 3. Upstream, and two Envoys with an injectable slot: baseline and canary.
+  // 3. Upstream, and two Envoys with an injectable slot (baseline and canary), each with its graft
+  // agent: a `graft agent` process that pins the trust root and the signed policy, and is the only
+  // writer of its Envoy's slot files.
   const auditLog = path.join(workDir, "audit.log");
-  const audit = { auditLog, actor: "graft-demo" };
-  const fleet = await startLocalFleet({
+  const audit = { auditLog, actor: "graft-demo", caller: signingKeyFromPem(control.privateKeyPem) };
+  const local = await startLocalAgents({
     names: ["envoy-baseline", "envoy-canary"],
     slots: [SLOT],
     concurrency: 1,
@@ -122,24 +141,40 @@ export async function runCanaryDemo(
     workDir,
     componentLogLevel: "wasm:info,config:info",
     labels: (_, name) => ({ role: name.replace("envoy-", ""), app: "demo" }),
+    trustRoot: [
+      { name: "root-a", publicKeyPem: rootA.publicKeyPem },
+      { name: "root-b", publicKeyPem: rootB.publicKeyPem },
+    ],
+    threshold: 2,
+    policy: signedPolicy,
+    callers: [{ name: "demo-ctl", publicKeyPem: control.publicKeyPem }],
+    agentMode: "process",
+    enforceInterval: "1s",
   });
+  const fleet = local.fleet;
   let traffic: ReturnType<typeof startTraffic> | undefined;
   try {
-    const targets = fleet.envoys.map((e) => e.target);
-    await writeFile(
-      path.join(workDir, "targets.yaml"),
-      yaml.dump({ targets: targets.map(({ logs: _logs, adminUrl, ...t }) => ({ ...t, admin: adminUrl })) }),
-    );
+    const targets = local.targets;
     const urls = fleet.envoys.map((e) => e.url);
     print(
       `Envoy (${options.runtime}) baseline ${urls[0]} and canary ${urls[1]}, upstream 127.0.0.1:${fleet.echo.port}`,
     );
+    for (const host of local.hosts)
+      print(
+        `graft agent ${host.name} at ${host.agentUrl} (pid ${host.process?.pid}, key ${host.agentKey.keyId.slice(0, 23)}…): ` +
+          `policy serial 1 pinned, sole writer of ${host.name}'s slots, audit log ${path.relative(projectRoot, host.auditLog)}`,
+      );
+    print(
+      `targets ${path.relative(projectRoot, local.targetsFile)}: each Envoy by its agent (pinned key) and its admin API (read-only, for the judge)`,
+    );
 
-    // 4. The stable release everywhere.
+    // 4. The stable release everywhere, through the agents.
     const stable = artifact(goodModule, "1.0.0", "hr-v1", "stable release");
     const first = await injectFleet({ ...audit, ...stable, targets, slot: SLOT });
     for (const r of first.results)
-      print(`inject hr-v1 → ${r.target}: ${r.outcome} in ${Math.round(r.ms)} ms (no restart)`);
+      print(`inject hr-v1 → ${r.target}: ${r.outcome} by its agent in ${Math.round(r.ms)} ms (no restart)`);
+    for (const f of first.failures) print(`inject hr-v1 → ${f.target}: FAILED: ${f.error}`);
+    if (first.failures.length > 0) throw new Error("the stable release did not go in");
 
     // 5. Live traffic on both, bounded.
     const rate = options.rate ?? 150;
@@ -178,8 +213,18 @@ export async function runCanaryDemo(
       ["(a) good release hr-v2", artifact(goodModule, "1.1.0", "hr-v2", "add x-graft-version")],
       ["(b) faulty build hr-v3", artifact(faultyModule, "1.2.0", "hr-v3", "faulty build, to show rollback")],
     ] as const) {
-      print(`${label}: canary on envoy-canary, judged against envoy-baseline every 2 s`);
-      const result = await runRollout({ plan, targets, artifact: candidate, audit, onLook });
+      const operationId = newOperationId("rollout");
+      print(
+        `${label}: canary on envoy-canary through its agent, judged against envoy-baseline every 2 s ` +
+          `(operation ${operationId}: the agents audit its steps as .canary, .promote, .rollback)`,
+      );
+      const result = await runRollout({
+        plan,
+        targets,
+        artifact: candidate,
+        audit: { ...audit, operationId },
+        onLook,
+      });
       const reports = await writeRolloutReports(
         result,
         path.join(workDir, `rollout-${rollouts.length === 0 ? "good" : "faulty"}`),
@@ -190,7 +235,7 @@ export async function runCanaryDemo(
       for (const action of result.actions.slice(1)) {
         for (const r of action.results)
           print(
-            `     ${action.action} ${r.target}: ${r.outcome} → ${r.injectionId ?? "empty"} in ${Math.round(r.ms)} ms`,
+            `     ${action.action} ${r.target} (by its agent): ${r.outcome} → ${r.injectionId ?? "empty"} in ${Math.round(r.ms)} ms`,
           );
       }
       print(`  report: ${path.relative(projectRoot, reports.html)} (also .md, .json)\n`);
@@ -211,12 +256,23 @@ export async function runCanaryDemo(
     );
     const chain = await verifyAuditLog(auditLog);
     print(
-      `audit log ${path.relative(projectRoot, auditLog)}: ${chain.ok ? `${chain.records} records, chain intact` : `BROKEN at line ${chain.line}: ${chain.problem}`}`,
+      `control-plane audit log ${path.relative(projectRoot, auditLog)} (the rollouts' records): ${chain.ok ? `${chain.records} records, chain intact` : `BROKEN at line ${chain.line}: ${chain.problem}`}`,
     );
+    for (const host of local.hosts) {
+      const signed = await verifyAuditLog(host.auditLog, {
+        keys: [host.agentKey],
+        checkpoint: await readAgentCheckpoint(host),
+      });
+      print(
+        `agent ${host.name} audit log: ${signed.ok ? `${signed.records} records, every one signed by the agent, chain intact up to its signed checkpoint` : `BROKEN at line ${signed.line}: ${signed.problem}`}` +
+          ` (graft audit verify ${path.relative(projectRoot, host.auditLog)} --key ${path.relative(projectRoot, host.agentPublicKeyPath)} --checkpoint ${path.relative(projectRoot, checkpointPath(host.auditLog))})`,
+      );
+    }
+    print("(the agent-less file mode, targets without agent:, stays for development only)");
     return { good: rollouts[0]!, faulty: rollouts[1]! };
   } finally {
     traffic?.stop();
     await traffic?.done;
-    await fleet.stop();
+    await local.stop();
   }
 }

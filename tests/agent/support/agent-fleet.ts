@@ -1,16 +1,14 @@
 // Real Envoys, each with a graft agent beside it (in this process), the keys around them, and the
 // releases tests inject: the fixture every agent test starts from.
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import yaml from "js-yaml";
 import type { AgentConfig } from "../../../src/agent/config.ts";
-import { startAgent, type RunningAgent } from "../../../src/agent/daemon.ts";
-import { startLocalFleet, type LocalFleet, type SlotEnvoy } from "../../../src/inject/local-fleet.ts";
+import type { RunningAgent } from "../../../src/agent/daemon.ts";
+import { startLocalAgents } from "../../../src/inject/local-agents.ts";
+import type { LocalFleet, SlotEnvoy } from "../../../src/inject/local-fleet.ts";
 import type { Target } from "../../../src/inject/target.ts";
 import type { DsseEnvelope } from "../../../src/sign/dsse.ts";
-import { generateKeyPair, signingKeyFromPem, type SigningKey } from "../../../src/sign/keys.ts";
+import type { SigningKey } from "../../../src/sign/keys.ts";
 import { signPolicy } from "../../../src/sign/policy-bundle.ts";
 import { addSignature, signEnvelope } from "../../../src/sign/sign.ts";
 import { createStatement, type StatementInput } from "../../../src/sign/statement.ts";
@@ -122,86 +120,40 @@ export interface AgentFleetOptions {
   enforceIntervalMs?: number;
 }
 
-/** `count` Envoys, each with an agent (labels, signed policy serial 1 by default, 2-of-2 root). */
+/**
+ * `count` Envoys, each with an agent in this process (labels, signed policy serial 1 by default,
+ * 2-of-2 root): src/inject/local-agents.ts with the test keys, agents reachable for reaching in.
+ */
 export async function startAgentFleet(options: AgentFleetOptions = {}): Promise<AgentFleet> {
-  const workDir = await mkdtemp(path.join(tmpdir(), "graft-agents-"));
-  const fleet = await startLocalFleet({ count: options.count ?? 1, workDir, concurrency: 1 });
-  const hosts: AgentHost[] = [];
-  const policyFile = path.join(workDir, "policy.dsse.json");
-  await writeFile(policyFile, JSON.stringify(signedPolicy(options.policy ?? { serial: 1 })));
-  try {
-    for (const envoy of fleet.envoys) {
-      const name = envoy.target.name;
-      const agentKey = generateKeyPair();
-      const config: AgentConfig = {
-        source: `${name}.agent.yaml`,
-        name,
-        labels: options.labels ?? { tier: "payments" },
-        listen: { host: "127.0.0.1", port: 0 },
-        envoy: { admin: envoy.target.adminUrl, ecdsDir: envoy.target.ecdsDir, slots: [SLOT] },
-        moduleStore: path.join(workDir, name, "store"),
-        moduleStoreMode: 0o700,
-        stateDir: path.join(workDir, name, "agent"),
-        key: signingKeyFromPem(agentKey.privateKeyPem),
-        trustRoot: {
-          keys: roots.map((r) => ({ keyId: r.key.keyId, publicKey: r.key.publicKey })),
-          threshold: 2,
-        },
-        policyFile,
-        auditLog: path.join(workDir, name, "audit.log"),
-        callers: [
-          {
-            name: controller.name,
-            key: { keyId: controller.key.keyId, publicKey: controller.key.publicKey },
-          },
-        ],
-        enforceIntervalMs: options.enforceIntervalMs ?? 250,
-      };
-      const host: AgentHost = {
-        name,
-        envoy,
-        url: envoy.url,
-        config,
-        agent: await startAgent(config, { envoyLogs: () => envoy.envoy.logs() }),
-        target: undefined as unknown as Target,
-        async restart() {
-          await host.agent.stop();
-          host.agent = await startAgent(
-            { ...config, listen: { host: "127.0.0.1", port: Number(new URL(host.agent.url).port) } },
-            {
-              envoyLogs: () => envoy.envoy.logs(),
-            },
-          );
-        },
-      };
-      host.target = {
-        name,
-        adminUrl: "",
-        ecdsDir: "",
-        moduleDir: "",
-        labels: { ...config.labels },
-        slots: [SLOT],
-        agent: { url: host.agent.url, publicKey: config.key.publicKey, keyId: config.key.keyId },
-      };
-      hosts.push(host);
-    }
-  } catch (error) {
-    await Promise.all(hosts.map((h) => h.agent.stop()));
-    await fleet.stop();
-    await rm(workDir, { recursive: true, force: true });
-    throw error;
-  }
-  return {
-    fleet,
-    hosts,
-    workDir,
-    caller: controller.key,
-    async stop() {
-      await Promise.all(hosts.map((h) => h.agent.stop()));
-      await fleet.stop();
-      await rm(workDir, { recursive: true, force: true });
+  const local = await startLocalAgents({
+    count: options.count ?? 1,
+    concurrency: 1,
+    slots: [SLOT],
+    labels: () => options.labels ?? { tier: "payments" },
+    trustRoot: roots.map((root) => ({ name: root.name, publicKeyPem: root.pair.publicKeyPem })),
+    threshold: 2,
+    policy: signedPolicy(options.policy ?? { serial: 1 }),
+    callers: [{ name: controller.name, publicKeyPem: controller.pair.publicKeyPem }],
+    agentMode: "in-process",
+    enforceInterval: `${options.enforceIntervalMs ?? 250}ms`,
+  });
+  const hosts = local.hosts.map((host): AgentHost => ({
+    name: host.name,
+    envoy: host.envoy,
+    url: host.url,
+    target: host.target,
+    get config() {
+      return host.config;
     },
-  };
+    get agent() {
+      return host.agent!;
+    },
+    async restart() {
+      await host.stopAgent();
+      await host.startAgent();
+    },
+  }));
+  return { fleet: local.fleet, hosts, workDir: local.workDir, caller: controller.key, stop: local.stop };
 }
 
 /** The x-graft-injection header a listener answers with (null: the slot serves no tagging filter). */

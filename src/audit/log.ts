@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-import { createHash, randomUUID, sign as cryptoSign, verify as cryptoVerify } from "node:crypto";
+import { createHash, sign as cryptoSign, verify as cryptoVerify } from "node:crypto";
 import { constants } from "node:fs";
-import { mkdir, open, readFile, stat, unlink, type FileHandle } from "node:fs/promises";
-import { hostname, userInfo } from "node:os";
+import { mkdir, open, readFile, type FileHandle } from "node:fs/promises";
+import { userInfo } from "node:os";
 import path from "node:path";
 import { canonicalJson } from "../sign/canonical-json.ts";
 import { GraftAuditError } from "../sign/errors.ts";
 import type { SigningKey, VerifyingKey } from "../sign/keys.ts";
+import { acquireLockFile } from "../util/lock-file.ts";
 
 /**
  * The audit log: who injected, rolled back, disabled or refused what, when, where, and with what result.
@@ -197,11 +198,12 @@ async function appendLocked(
   options: AppendOptions,
 ): Promise<AuditRecord> {
   await mkdir(path.dirname(logPath), { recursive: true });
-  const release = await acquireLock(
-    `${logPath}.lock`,
-    options.lockTimeoutMs ?? 10_000,
-    options.staleLockMs ?? 30_000,
-  );
+  const release = await acquireLockFile(`${logPath}.lock`, {
+    timeoutMs: options.lockTimeoutMs ?? 10_000,
+    staleMs: options.staleLockMs ?? 30_000,
+    code: "AUDIT_LOCKED",
+    what: `the audit log ${logPath}`,
+  });
   try {
     const last = await readLastRecord(logPath);
     if (last && options.signer && !recordSignedBy(last, [options.signer])) {
@@ -308,89 +310,6 @@ async function readLastRecord(logPath: string): Promise<AuditRecord | null> {
     }
   } finally {
     await handle.close();
-  }
-}
-
-interface LockContent {
-  pid: number;
-  host: string;
-  nonce: string;
-  time: string;
-}
-
-async function acquireLock(
-  lockPath: string,
-  timeoutMs: number,
-  staleMs: number,
-): Promise<() => Promise<void>> {
-  const content: LockContent = {
-    pid: process.pid,
-    host: hostname(),
-    nonce: randomUUID(),
-    time: new Date().toISOString(),
-  };
-  const text = JSON.stringify(content);
-  const deadline = Date.now() + timeoutMs;
-  let wait = 2;
-  for (;;) {
-    try {
-      const handle = await open(lockPath, "wx", 0o644);
-      try {
-        await handle.writeFile(text, "utf8");
-      } finally {
-        await handle.close();
-      }
-      return async () => {
-        // Only remove our own lock: if it was broken as stale and re-taken, leave the new holder's.
-        const current = await readFile(lockPath, "utf8").catch(() => null);
-        if (current === text) await unlink(lockPath).catch(() => undefined);
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    }
-    if (await breakIfStale(lockPath, staleMs)) continue;
-    if (Date.now() >= deadline) {
-      const holder = await readFile(lockPath, "utf8").catch(() => "(unreadable)");
-      throw new GraftAuditError(
-        "AUDIT_LOCKED",
-        `could not lock ${lockPath} within ${timeoutMs}ms (held by ${holder}); if that writer is gone, delete the lock file`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, wait + Math.random() * wait));
-    wait = Math.min(wait * 2, 50);
-  }
-}
-
-async function breakIfStale(lockPath: string, staleMs: number): Promise<boolean> {
-  let text: string;
-  let mtimeMs: number;
-  try {
-    text = await readFile(lockPath, "utf8");
-    mtimeMs = (await stat(lockPath)).mtimeMs;
-  } catch {
-    return false; // gone already (released), or unreadable: try to take it again
-  }
-  let holder: Partial<LockContent> = {};
-  try {
-    holder = JSON.parse(text) as Partial<LockContent>;
-  } catch {
-    // Empty or partial: the holder is between creating and writing the file; only age makes it stale.
-  }
-  const old = Date.now() - mtimeMs > staleMs;
-  const dead = holder.host === hostname() && typeof holder.pid === "number" && !isAlive(holder.pid);
-  if (!old && !dead) return false;
-  const again = await readFile(lockPath, "utf8").catch(() => null);
-  if (again !== text) return false;
-  await unlink(lockPath).catch(() => undefined);
-  return true;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

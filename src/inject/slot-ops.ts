@@ -1,4 +1,4 @@
-import { mkdir, open, rm, stat } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { storeModule as storeInModuleStore } from "./module-store.ts";
 import { wasmTypedConfig, type FailurePolicy } from "../envoy/wasm-filter.ts";
@@ -6,6 +6,7 @@ import { applySlot, slotStatus } from "./activate.ts";
 import { isExpired, readHistory, writeHistory, type InjectionEntry, type SlotHistory } from "./history.ts";
 import { NOOP_FILTER_CONFIG } from "./slot.ts";
 import { adminOf, type Target } from "./target.ts";
+import { withLockFile } from "../util/lock-file.ts";
 
 /** What to inject into a slot: a verified module and the configuration it was approved with. */
 export interface Injection {
@@ -52,31 +53,11 @@ export async function storeModule(
 async function withSlotLock<T>(target: Target, slot: string, action: () => Promise<T>): Promise<T> {
   const lock = path.join(target.ecdsDir, ".graft", `${slot}.lock`);
   await mkdir(path.dirname(lock), { recursive: true });
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      const handle = await open(lock, "wx");
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      // A lock older than a minute belongs to a process that died mid-action.
-      const age = await stat(lock).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age > 60_000) await rm(lock, { force: true });
-      else if (Date.now() > deadline)
-        throw new Error(`${target.name}: ${slot} is locked by another graft command (${lock})`);
-      else await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-  try {
-    return await action();
-  } finally {
-    await rm(lock, { force: true });
-  }
+  return withLockFile(
+    lock,
+    { timeoutMs: 15_000, staleMs: 60_000, code: "SLOT_LOCKED", what: `slot ${slot} of ${target.name}` },
+    action,
+  );
 }
 
 /** The slot content for a history entry; a fresh version string makes Envoy apply it even if an identical config was refused or shown before. */

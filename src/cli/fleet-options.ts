@@ -3,6 +3,9 @@ import { loadTargetsFile, selectTargets, type Target } from "../inject/target.ts
 import type { AuditContext, FleetReport } from "../inject/fleet.ts";
 import { hasAgents, newOperationId } from "../inject/agent-fleet.ts";
 import { loadSigningKey } from "../sign/keys.ts";
+import { GraftError } from "../util/errors.ts";
+import { emit, jsonOption, note, wantsJson } from "./output.ts";
+import { explainFailures, failureLine, snapshotSlots, type SlotSnapshot } from "./fleet-failures.ts";
 
 export interface FleetOptions {
   targets: string;
@@ -13,11 +16,12 @@ export interface FleetOptions {
   key?: string;
   operationId?: string;
   atomic?: boolean;
+  json?: boolean;
 }
 
 /** The options every fleet command takes: which targets, who acts, where the audit trail goes. */
 export function fleetOptions(command: Command): Command {
-  return command
+  return jsonOption(command)
     .requiredOption(
       "--targets <file>",
       "targets file (YAML): Envoys (or their graft agents) with slots and labels",
@@ -48,8 +52,18 @@ export async function chooseTargets(options: FleetOptions): Promise<Target[]> {
   const percent = options.percent === undefined ? 100 : Number(options.percent);
   const chosen = selectTargets(all, options.select, percent);
   if (chosen.length === 0)
-    throw new Error(`${options.targets}: no target matches --select ${options.select ?? "(all)"}`);
-  if (!hasAgents(chosen)) console.error(FILE_MODE_WARNING);
+    throw new GraftError(
+      "NO_TARGETS",
+      `${options.targets}: no target matches --select ${options.select ?? "(all)"}; its targets are ${all
+        .map(
+          (t) =>
+            `${t.name} {${Object.entries(t.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(",")}}`,
+        )
+        .join(", ")}`,
+    );
+  if (!hasAgents(chosen)) note(FILE_MODE_WARNING);
   return chosen;
 }
 
@@ -59,43 +73,64 @@ export async function fleetContext(options: FleetOptions, targets: Target[]): Pr
   if (!hasAgents(targets)) return context;
   const keyFile = options.key ?? process.env.GRAFT_CONTROL_KEY;
   if (!keyFile)
-    throw new Error(
+    throw new GraftError(
+      "NO_CONTROL_KEY",
       "these targets have graft agents: give the control-plane key with --key or $GRAFT_CONTROL_KEY",
     );
   context.caller = await loadSigningKey(keyFile);
   context.atomic = options.atomic;
   // Printed before any agent is asked: a run killed half-way is resumed with this id.
   context.operationId = options.operationId ?? newOperationId("op");
-  console.log(
-    `operation ${context.operationId} (if interrupted, re-run with --operation-id ${context.operationId})`,
-  );
-  context.onResult = (result) => printResult(result);
+  const line = `operation ${context.operationId} (if interrupted, re-run with --operation-id ${context.operationId})`;
+  if (options.json) note(line);
+  else console.log(line);
+  if (!options.json) context.onResult = (result) => console.log(resultLine(result));
   return context;
 }
 
-function printResult(
+function resultLine(
   result: FleetReport["results"][number] & { replayed?: boolean; confirmed?: boolean },
-): void {
+): string {
   const notes = [
     result.replayed ? "already done by this operation id" : "",
     result.confirmed === false ? "NOT confirmed by Envoy's admin API" : "",
   ].filter(Boolean);
-  console.log(
-    `${result.target}/${result.slot}: ${result.outcome} → ${result.injectionId ?? "empty"} (version ${result.version}, ${Math.round(result.ms)} ms)${notes.length ? ` [${notes.join("; ")}]` : ""}`,
-  );
+  return `${result.target}/${result.slot}: ${result.outcome} → ${result.injectionId ?? "empty"} (version ${result.version}, ${Math.round(result.ms)} ms)${notes.length ? ` [${notes.join("; ")}]` : ""}`;
 }
 
-/** One line per target and slot; exit status 1 when any failed. */
-export function printReport(report: FleetReport & { operationId?: string; reverted?: string[] }): void {
-  for (const expired of report.expired)
-    console.log(
-      `${expired.target}/${expired.slot}: expired injection removed; now ${expired.injectionId ?? "empty"}`,
-    );
-  // Through agents, results were printed as each agent answered.
-  if (report.operationId === undefined) for (const result of report.results) printResult(result);
-  for (const failure of report.failures)
-    console.error(`${failure.target}/${failure.slot}: FAILED: ${failure.error}`);
-  if (report.reverted && report.reverted.length > 0)
-    console.error(`--atomic: rolled back ${report.reverted.join(", ")}`);
-  if (report.failures.length > 0) process.exitCode = 1;
+/** Runs one fleet operation and reports it: what changed where, and each failure explained. */
+export async function runFleetCommand(
+  command: Command,
+  targets: Target[],
+  operate: () => Promise<FleetReport & { operationId?: string; reverted?: string[] }>,
+): Promise<void> {
+  const before: SlotSnapshot = await snapshotSlots(targets);
+  const report = await operate();
+  const failures = await explainFailures(report, targets, before);
+  emit(
+    command,
+    {
+      action: report.action,
+      ...(report.operationId !== undefined ? { operationId: report.operationId } : {}),
+      results: report.results,
+      expired: report.expired,
+      failures,
+      reverted: report.reverted ?? [],
+      ok: failures.length === 0,
+    },
+    () => [
+      ...report.expired.map(
+        (e) => `${e.target}/${e.slot}: expired injection removed; now ${e.injectionId ?? "empty"}`,
+      ),
+      // Through agents, results were printed as each agent answered.
+      ...(report.operationId === undefined ? report.results.map(resultLine) : []),
+      ...(failures.length === 0
+        ? []
+        : [`${failures.length} of ${failures.length + report.results.length} failed (details on stderr)`]),
+    ],
+  );
+  for (const failure of failures) note(failureLine(failure));
+  if (report.reverted && report.reverted.length > 0 && !wantsJson(command))
+    note(`--atomic: rolled back ${report.reverted.join(", ")}`);
+  if (failures.length > 0) process.exitCode = 1;
 }

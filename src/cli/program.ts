@@ -7,6 +7,7 @@ import { register as registerBuild } from "./commands/build.ts";
 import { register as registerControl } from "./commands/control.ts";
 import { register as registerDisable } from "./commands/disable.ts";
 import { register as registerFlagger } from "./commands/flagger.ts";
+import { register as registerInit } from "./commands/init.ts";
 import { register as registerInject } from "./commands/inject.ts";
 import { register as registerIstio } from "./commands/istio.ts";
 import { register as registerKeygen } from "./commands/keygen.ts";
@@ -18,6 +19,7 @@ import { register as registerRollback } from "./commands/rollback.ts";
 import { register as registerRollout } from "./commands/rollout.ts";
 import { register as registerSign } from "./commands/sign.ts";
 import { register as registerSlots } from "./commands/slots.ts";
+import { register as registerStatus } from "./commands/status.ts";
 import { register as registerTest } from "./commands/test.ts";
 import { register as registerVerify } from "./commands/verify.ts";
 import { register as registerVersion } from "./commands/version.ts";
@@ -40,6 +42,7 @@ export function createProgram(): Command {
     registerControl,
     registerDisable,
     registerFlagger,
+    registerInit,
     registerInject,
     registerIstio,
     registerKeygen,
@@ -51,6 +54,7 @@ export function createProgram(): Command {
     registerRollout,
     registerSign,
     registerSlots,
+    registerStatus,
     registerTest,
     registerVerify,
     registerVersion,

@@ -7,6 +7,10 @@ import { AdminClient } from "../envoy/admin.ts";
 import { verifyingKeyFromPem } from "../sign/keys.ts";
 import { isValidSlotName } from "./slot.ts";
 import { GraftError } from "../util/errors.ts";
+import { checkAgainstSchema } from "../init/file-schema.ts";
+
+/** The targets file's JSON Schema (README.md "Files"); editors can validate with it too. */
+export const TARGETS_SCHEMA = new URL("./targets.schema.json", import.meta.url);
 
 /** One Envoy graft can act on: its admin API, the directory its slots are read from, its labels. */
 export interface Target {
@@ -84,7 +88,7 @@ export async function loadTargetsFile(file: string): Promise<Target[]> {
     );
   }
   const names = new Set<string>();
-  return list.map((entry, index) => {
+  const targets = list.map((entry, index): Target => {
     const at = `${file}: targets[${index}]`;
     if (typeof entry !== "object" || entry === null || Array.isArray(entry))
       throw new TargetsFileError(`${at}: expected a mapping with name, slots and admin/ecdsDir or agent`);
@@ -150,6 +154,11 @@ export async function loadTargetsFile(file: string): Promise<Target[]> {
       ...(agent ? { agent } : {}),
     };
   });
+  // The checks above name the field in the reader's words; the schema is the documented contract.
+  checkAgainstSchema(doc, TARGETS_SCHEMA, file, (problem) => {
+    throw new TargetsFileError(problem.message);
+  });
+  return targets;
 }
 
 function readAgent(value: unknown, at: string, base: string): AgentEndpoint {

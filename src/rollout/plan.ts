@@ -3,6 +3,10 @@ import yaml from "js-yaml";
 import { parseDuration } from "../sign/duration.ts";
 import type { MetricConfig } from "../judge/judge.ts";
 import { GraftError } from "../util/errors.ts";
+import { checkAgainstSchema } from "../init/file-schema.ts";
+
+/** The rollout plan's JSON Schema (README.md "Files"); editors can validate with it too. */
+export const PLAN_SCHEMA = new URL("./plan.schema.json", import.meta.url);
 
 /** The health signals the collector knows by name. */
 export type BuiltInSignal = "5xx" | "4xx" | "slow" | "filter_rejections" | "vm_failures";
@@ -210,6 +214,10 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     throw new PlanError(
       `${source}: signals: ${repeated} appears twice; give each slow band its own thresholdMs`,
     );
+  // The checks above are the specific ones; the schema is the documented contract.
+  checkAgainstSchema(doc, PLAN_SCHEMA, source, (problem) => {
+    throw new PlanError(problem.message);
+  });
   return plan;
 }
 

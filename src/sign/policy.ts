@@ -9,6 +9,10 @@ import { GraftPolicyError, GraftSignError } from "./errors.ts";
 import { matchAny } from "./glob.ts";
 import { verifyingKeyFromPem } from "./keys.ts";
 import { parseRfc3339 } from "./time.ts";
+import { checkAgainstSchema } from "../init/file-schema.ts";
+
+/** The trust policy's JSON Schema (README.md "Files"); editors can validate with it too. */
+export const POLICY_SCHEMA = new URL("./policy.schema.json", import.meta.url);
 
 /**
  * The trust policy: which keys may approve which filters for which targets, for how long, and how many
@@ -121,11 +125,17 @@ export function parseTrustPolicy(
       },
     );
   }
-  return new PolicyReader(
+  const policy = new PolicyReader(
     options.source,
     options.baseDir ?? process.cwd(),
     options.inlineKeysOnly ?? false,
   ).read(document);
+  // The reader's checks come first (their messages are the most specific); the schema is the
+  // documented contract and catches what they do not.
+  checkAgainstSchema(document, POLICY_SCHEMA, options.source, (problem) => {
+    throw new GraftPolicyError("POLICY_INVALID", options.source, problem.field, problem.problem, problem.fix);
+  });
+  return policy;
 }
 
 class PolicyReader {

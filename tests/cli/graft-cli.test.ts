@@ -12,11 +12,13 @@ import yaml from "js-yaml";
 import type { HttpFilter } from "../../src/envoy/bootstrap.ts";
 import { validateHttpFilters } from "../../src/envoy/launcher.ts";
 import { projectRoot } from "../../src/util/paths.ts";
-import { builtWasm } from "../support/envoy-fixture.ts";
+import { sampleFilter, SAMPLE_FILTER } from "../support/sample-filter.ts";
 import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
 
 const execFileAsync = promisify(execFile);
 const SLOT = "graft-slot-0";
+/** The sample filter (tests/support/sample-filter.ts) tags every response with its injection id. */
+const INJECTION_HEADER = `x-${SAMPLE_FILTER}`;
 
 async function graft(
   args: string[],
@@ -41,7 +43,7 @@ async function graft(
 async function servedInjection(url: string): Promise<string | null> {
   const response = await fetch(`${url}/x`);
   await response.arrayBuffer();
-  return response.headers.get("x-graft-injection");
+  return response.headers.get(INJECTION_HEADER);
 }
 
 describe("graft version and build", () => {
@@ -55,13 +57,14 @@ describe("graft version and build", () => {
   });
 
   it("builds a filter and prints its size and ABI", async () => {
-    const { code, stdout } = await graft(["build", "header-rewrite"]);
-    assert.equal(code, 0);
+    const { dir } = await sampleFilter();
+    const { code, stdout, stderr } = await graft(["build", dir]);
+    assert.equal(code, 0, stderr);
     assert.match(
       stdout,
-      /release\s+[\d.]+ KiB\s+build\/header-rewrite\.wasm\s+\(proxy_abi_version_0_2_1, \d+ imports\)/,
+      /release\s+[\d.]+ KiB\s+\S*build\/sample-filter\.wasm\s+\(proxy_abi_version_0_2_1, \d+ imports\)/,
     );
-    assert.match(stdout, /debug\s+[\d.]+ KiB\s+build\/debug\/header-rewrite\.wasm/);
+    assert.match(stdout, /debug\s+[\d.]+ KiB\s+\S*build\/debug\/sample-filter\.wasm/);
   });
 
   it("names the unknown filter and exits non-zero", async () => {
@@ -75,9 +78,17 @@ describe("graft slots", () => {
   it("prints slot filters that a real Envoy accepts, and creates their empty slot files", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "graft-slots-"));
     try {
-      const { code, stdout, stderr } = await graft(["slots", "--ecds-dir", dir, "--slot", "edge", "auth"]);
+      const { code, stdout, stderr } = await graft([
+        "slots",
+        "--ecds-dir",
+        dir,
+        "--slot",
+        "edge",
+        "auth",
+        "--json",
+      ]);
       assert.equal(code, 0, stderr);
-      const filters = yaml.load(stdout) as HttpFilter[];
+      const filters = (JSON.parse(stdout) as { httpFilters: HttpFilter[] }).httpFilters;
       assert.deepEqual(
         filters.map((f) => f.name),
         ["edge", "auth"],
@@ -100,17 +111,20 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
   let fleet: SlotFleet | undefined;
   let dir = "";
   const files = { targets: "", policy: "", config: "", envelope: "", badEnvelope: "", audit: "" };
-  /** `graft sign` of header-rewrite with alice's key and the test configuration. */
+  let wasm = "";
+  // The sample filter lives outside filters/: commands name it by its folder.
+  let filterDir = "";
+  /** `graft sign` of the sample filter with alice's key and the test configuration. */
   const sign = (out: string, injectionId: string, version: string, ttl: string) =>
     graft([
       "sign",
-      builtWasm("header-rewrite.wasm"),
+      wasm,
       "--key",
       path.join(dir, "keys", "alice.key.pem"),
       "--out",
       out,
       "--filter",
-      "header-rewrite",
+      filterDir,
       "--version",
       version,
       "--injection-id",
@@ -135,9 +149,12 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
       files.policy,
       "--slot",
       SLOT,
+      "--filter",
+      filterDir,
       ...options,
     ]);
   before(async () => {
+    ({ releaseWasm: wasm, dir: filterDir } = await sampleFilter());
     fleet = await startSlotFleet(2, { labels: (i) => ({ tier: i === 0 ? "payments" : "web" }) });
     dir = fleet.workDir;
     files.targets = path.join(dir, "targets.yaml");
@@ -162,17 +179,13 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
       yaml.dump({
         version: 1,
         maxTtl: "2h",
-        keys: [{ name: "alice", publicKeyPath: "keys/alice.pub.pem", filters: ["header-rewrite"] }],
+        keys: [{ name: "alice", publicKeyPath: "keys/alice.pub.pem", filters: [SAMPLE_FILTER] }],
       }),
     );
     files.config = path.join(dir, "config.yaml");
     await writeFile(
       files.config,
-      yaml.dump({
-        rules: [
-          { name: "tag", response: [{ op: "set", name: "x-graft-injection", value: "${injection_id}" }] },
-        ],
-      }),
+      yaml.dump({ response_header: INJECTION_HEADER, blocked_prefixes: ["/admin"] }),
     );
     files.audit = path.join(dir, "audit.log");
     for (const [name, id] of [
@@ -191,7 +204,7 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
   it("verifies the signed module against the trust policy", async () => {
     const verified = await graft([
       "verify",
-      builtWasm("header-rewrite.wasm"),
+      wasm,
       "--envelope",
       files.envelope,
       "--policy",
@@ -203,13 +216,7 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
   });
 
   it("injects into the selected Envoy only, without a restart", async () => {
-    const result = await inject(
-      builtWasm("header-rewrite.wasm"),
-      files.envelope,
-      "--select",
-      "tier=payments",
-      ...common(),
-    );
+    const result = await inject(wasm, files.envelope, "--select", "tier=payments", ...common());
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /envoy-0\/graft-slot-0: applied → inj-cli-1/);
     assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-1");
@@ -218,7 +225,7 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
 
   it("refuses a module that differs from the signed one, writing nothing", async () => {
     const tampered = path.join(dir, "tampered.wasm");
-    const bytes = await readFile(builtWasm("header-rewrite.wasm"));
+    const bytes = await readFile(wasm);
     await writeFile(tampered, Buffer.concat([bytes, Buffer.from([0])]));
     const result = await inject(tampered, files.badEnvelope, ...common());
     assert.notEqual(result.code, 0);
@@ -231,13 +238,7 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
     const shortLived = path.join(dir, "short.dsse.json");
     const signed = await sign(shortLived, "inj-ttl", "1.0.1", "3s");
     assert.equal(signed.code, 0, signed.stderr);
-    const injected = await inject(
-      builtWasm("header-rewrite.wasm"),
-      shortLived,
-      "--select",
-      "tier=payments",
-      ...common(),
-    );
+    const injected = await inject(wasm, shortLived, "--select", "tier=payments", ...common());
     assert.equal(injected.code, 0, injected.stderr);
     assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-ttl");
     await new Promise((resolve) => setTimeout(resolve, 3_200));
@@ -248,7 +249,7 @@ describe("graft inject, rollback and disable against two running Envoys", () => 
   });
 
   it("rolls back and disables across the fleet, and the audit log verifies", async () => {
-    const all = await inject(builtWasm("header-rewrite.wasm"), files.badEnvelope, ...common());
+    const all = await inject(wasm, files.badEnvelope, ...common());
     assert.equal(all.code, 0, all.stderr);
     assert.equal(await servedInjection(fleet!.envoys[0]!.url), "inj-cli-2");
     assert.equal(await servedInjection(fleet!.envoys[1]!.url), "inj-cli-2");

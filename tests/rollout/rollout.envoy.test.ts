@@ -215,7 +215,7 @@ describe("canary rollouts against real Envoy", () => {
     for (const name of ["report.json", "report.md", "report.html"])
       assert.ok(existsSync(path.join(files.reports, name)), name);
     const html = await readFile(path.join(files.reports, "report.html"), "utf8");
-    assert.match(html, /<svg[^>]+aria-label="5xx canary vs baseline"/);
+    assert.match(html, /<svg[^>]+aria-label="5xx: canary and baseline rates over time"/);
     const versionsAfter = await Promise.all(targets().map((t) => readHistory(t.ecdsDir, SLOT)));
     assert.deepEqual(versionsAfter, versionsBefore, "a dry run injects nothing and rolls nothing back");
   });

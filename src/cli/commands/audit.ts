@@ -2,7 +2,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { fail, say } from "../output.ts";
+import { emit, fail, jsonOption, note, say } from "../output.ts";
 import { GraftAuditError, GraftError } from "../../sign/errors.ts";
 import { loadSigningKey, loadVerifyingKey, type VerifyingKey } from "../../sign/keys.ts";
 import {
@@ -24,8 +24,9 @@ import { chooseTargets, fleetOptions, type FleetOptions } from "../fleet-options
  */
 export function register(program: Command): void {
   const audit = program.command("audit").description("work with the injection audit log");
-  audit
-    .command("verify")
+  const verify = audit.command("verify");
+  jsonOption(verify);
+  verify
     .description("check that no audit record was edited, deleted, inserted, reordered, forged or cut")
     .argument("<log>", "the audit log (JSON Lines)")
     .option(
@@ -75,9 +76,18 @@ export function register(program: Command): void {
             });
           }
           if (!result.ok) throw brokenError(logPath, result);
-          say(
+          emit(
             command,
-            `ok: ${result.records} record(s)${keys.length > 0 ? ", every one signed" : ""}, head seq ${result.headSeq} ${result.headHash}`,
+            {
+              ok: true,
+              log: logPath,
+              records: result.records,
+              signed: keys.length > 0,
+              headSeq: result.headSeq,
+              headHash: result.headHash,
+            },
+            () =>
+              `ok: ${result.records} record(s)${keys.length > 0 ? ", every one signed" : ""}, head seq ${result.headSeq} ${result.headHash}`,
           );
         } catch (error) {
           fail(command, error);
@@ -103,6 +113,13 @@ export function register(program: Command): void {
       const caller = await loadSigningKey(keyFile);
       await mkdir(options.out, { recursive: true, mode: 0o700 });
       let broken: GraftError | undefined;
+      const collected: {
+        target: string;
+        ok: boolean;
+        records?: number;
+        headSeq?: number;
+        problem?: string;
+      }[] = [];
       for (const target of await chooseTargets(options)) {
         if (!target.agent)
           throw new GraftError("FILE_ERROR", `${target.name} has no agent; nothing to collect`);
@@ -124,7 +141,8 @@ export function register(program: Command): void {
         }
         if (!result.ok) {
           broken ??= brokenError(`${target.name} (${logFile})`, result);
-          console.error(`${target.name}: BROKEN: ${result.problem}`);
+          note(`${target.name}: BROKEN: ${result.problem}`);
+          collected.push({ target: target.name, ok: false, problem: result.problem });
           continue;
         }
         if (
@@ -132,8 +150,11 @@ export function register(program: Command): void {
           (!kept || fetched.checkpoint.seq >= kept.seq)
         )
           await writeFileAtomic(keptFile, `${JSON.stringify(fetched.checkpoint)}\n`, { mode: 0o600 });
-        say(command, `${target.name}: ok: ${result.records} signed record(s), head seq ${result.headSeq}`);
+        collected.push({ target: target.name, ok: true, records: result.records, headSeq: result.headSeq });
+        if (!options.json)
+          say(command, `${target.name}: ok: ${result.records} signed record(s), head seq ${result.headSeq}`);
       }
+      if (options.json && !broken) emit(command, { out: options.out, agents: collected }, () => []);
       if (broken) throw broken;
     } catch (error) {
       fail(command, error);

@@ -4,7 +4,7 @@ import {
   chooseTargets,
   fleetContext,
   fleetOptions,
-  printReport,
+  runFleetCommand,
   type FleetOptions,
 } from "../fleet-options.ts";
 
@@ -13,8 +13,9 @@ export function register(program: Command): void {
     program
       .command("disable")
       .description("kill switch: every slot of the chosen Envoys back to the no-op filter"),
-  ).action(async (options: FleetOptions) => {
+  ).action(async (options: FleetOptions, command: Command) => {
     const targets = await chooseTargets(options);
-    printReport(await disableFleet(targets, await fleetContext(options, targets)));
+    const context = await fleetContext(options, targets);
+    await runFleetCommand(command, targets, () => disableFleet(targets, context));
   });
 }

@@ -5,13 +5,17 @@ import { loadConfigurationFile, readJsonFile } from "../../sign/files.ts";
 import { injectFleet } from "../../inject/fleet.ts";
 import type { FailurePolicy } from "../../envoy/wasm-filter.ts";
 import { hasAgents } from "../../inject/agent-fleet.ts";
+import { findFilter } from "../../filters/catalog.ts";
 import {
   chooseTargets,
   fleetContext,
   fleetOptions,
-  printReport,
+  runFleetCommand,
   type FleetOptions,
 } from "../fleet-options.ts";
+import { GraftError } from "../../util/errors.ts";
+import { explainModuleMismatch } from "../module-mismatch.ts";
+import { note } from "../output.ts";
 
 export function register(program: Command): void {
   fleetOptions(
@@ -33,6 +37,10 @@ export function register(program: Command): void {
         "FAIL_CLOSED, FAIL_OPEN or FAIL_RELOAD when the filter traps",
         "FAIL_CLOSED",
       )
+      .option(
+        "--filter <folder>",
+        "file mode: the filter's folder, for a filter outside this repository (default: the filters/ one the envelope names)",
+      )
       .option("--atomic", "through agents: when one agent fails, roll back the ones this operation changed"),
   ).action(
     async (
@@ -43,39 +51,56 @@ export function register(program: Command): void {
         policy?: string;
         slot: string;
         failurePolicy: FailurePolicy;
+        filter?: string;
       },
+      command: Command,
     ) => {
       if (!["FAIL_CLOSED", "FAIL_OPEN", "FAIL_RELOAD"].includes(options.failurePolicy)) {
-        throw new Error(
+        throw new GraftError(
+          "INVALID_OPTION",
           `--failure-policy ${options.failurePolicy}: expected FAIL_CLOSED, FAIL_OPEN or FAIL_RELOAD`,
         );
       }
       const configuration = await loadConfigurationFile(options.config);
       if (typeof configuration !== "object" || configuration === null || Array.isArray(configuration)) {
-        throw new Error(`${options.config}: a filter configuration must be an object`);
+        throw new GraftError(
+          "INVALID_FILTER_CONFIG",
+          `${options.config}: a filter configuration must be a mapping (an object), e.g. { rules: [] }`,
+        );
       }
       const targets = await chooseTargets(options);
       const agents = hasAgents(targets);
       if (!agents && options.policy === undefined)
-        throw new Error(
+        throw new GraftError(
+          "INVALID_OPTION",
           "file mode needs --policy <trust.yaml> (targets with agents use the agents' own policy)",
         );
       if (agents && options.policy !== undefined)
-        console.error(
+        note(
           `graft: note: --policy ${options.policy} is not used: each agent verifies against its own signed policy`,
         );
-      const report = await injectFleet({
-        ...(await fleetContext(options, targets)),
-        targets,
-        slot: options.slot,
-        module: await readFile(module),
-        envelope: await readJsonFile(options.envelope, "--envelope"),
-        configuration: configuration as Record<string, unknown>,
-        configSource: options.config,
-        policy: agents ? emptyPolicy() : await loadTrustPolicy(options.policy!),
-        failurePolicy: options.failurePolicy,
+      const context = await fleetContext(options, targets);
+      const policy = agents ? emptyPolicy() : await loadTrustPolicy(options.policy!);
+      const moduleBytes = await readFile(module).catch((error: NodeJS.ErrnoException) => {
+        throw new GraftError("FILE_ERROR", `cannot read module ${module}: ${error.code ?? error.message}`);
       });
-      printReport(report);
+      const envelope = await readJsonFile(options.envelope, "--envelope");
+      await runFleetCommand(command, targets, () =>
+        injectFleet({
+          ...context,
+          targets,
+          slot: options.slot,
+          module: moduleBytes,
+          envelope,
+          configuration: configuration as Record<string, unknown>,
+          configSource: options.config,
+          policy,
+          failurePolicy: options.failurePolicy,
+          ...(options.filter ? { filter: findFilter(options.filter) } : {}),
+        }).catch((error: unknown) => {
+          throw explainModuleMismatch(error, module);
+        }),
+      );
     },
   );
 }

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 import { readFile } from "node:fs/promises";
 import { Command } from "commander";
-import { fail, say } from "../output.ts";
+import { emit, fail, jsonOption, note } from "../output.ts";
 import { readJsonFile, writeFileAtomic } from "../../sign/files.ts";
 import { loadSigningKey } from "../../sign/keys.ts";
 import { addPolicySignature, signPolicy } from "../../sign/policy-bundle.ts";
 import { installPolicyThroughAgents } from "../../inject/agent-fleet.ts";
+import { GraftError } from "../../util/errors.ts";
 import { chooseTargets, fleetOptions, type FleetOptions } from "../fleet-options.ts";
 
 /**
@@ -17,8 +18,9 @@ export function register(program: Command): void {
   const policy = program
     .command("policy")
     .description("sign trust policies with root keys and push them to agents");
-  policy
-    .command("sign")
+  const sign = policy.command("sign");
+  jsonOption(sign);
+  sign
     .description("sign a trust policy (YAML with serial:) with a trust-root key, or add a root signature")
     .argument("[policy.yaml]", "the policy to sign (omit with --envelope)")
     .requiredOption("--key <pem>", "a trust-root private key")
@@ -37,9 +39,10 @@ export function register(program: Command): void {
               ? addPolicySignature(await readJsonFile(options.envelope, "--envelope"), key)
               : signPolicy(await readFile(file ?? "", "utf8"), [key], file ?? "policy");
           await writeFileAtomic(options.out, `${JSON.stringify(signed, null, 2)}\n`);
-          say(
+          emit(
             command,
-            `signed with ${key.keyId} (${signed.signatures.length} signature(s)) -> ${options.out}`,
+            { out: options.out, keyId: key.keyId, signatures: signed.signatures.length },
+            () => `signed with ${key.keyId} (${signed.signatures.length} signature(s)) -> ${options.out}`,
           );
         } catch (error) {
           fail(command, error);
@@ -51,18 +54,19 @@ export function register(program: Command): void {
       .command("push")
       .description("send a signed policy to the agents of the chosen targets")
       .argument("<policy.dsse.json>", "signed policy"),
-  ).action(async (file: string, options: FleetOptions) => {
+  ).action(async (file: string, options: FleetOptions, command: Command) => {
     const keyFile = options.key ?? process.env.GRAFT_CONTROL_KEY;
-    if (!keyFile) throw new Error("give the control-plane key with --key or $GRAFT_CONTROL_KEY");
+    if (!keyFile)
+      throw new GraftError("NO_CONTROL_KEY", "give the control-plane key with --key or $GRAFT_CONTROL_KEY");
     const answers = await installPolicyThroughAgents(
       await chooseTargets(options),
       await readJsonFile(file, "policy"),
       await loadSigningKey(keyFile),
     );
-    for (const answer of answers) {
-      if (answer.error) console.error(`${answer.target}: FAILED: ${answer.error}`);
-      else console.log(`${answer.target}: policy serial ${answer.serial} ${answer.outcome}`);
-    }
+    emit(command, { answers, ok: answers.every((answer) => !answer.error) }, () =>
+      answers.filter((a) => !a.error).map((a) => `${a.target}: policy serial ${a.serial} ${a.outcome}`),
+    );
+    for (const answer of answers) if (answer.error) note(`${answer.target}: FAILED: ${answer.error}`);
     if (answers.some((answer) => answer.error)) process.exitCode = 1;
   });
 }

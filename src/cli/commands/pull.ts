@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command } from "commander";
-import { fail, say } from "../output.ts";
+import { fail, emit, jsonOption } from "../output.ts";
 import { loadConfigurationFile, writeFileAtomic } from "../../sign/files.ts";
 import { loadTrustPolicy } from "../../sign/policy.ts";
 import { canonicalJson } from "../../sign/canonical-json.ts";
@@ -29,8 +29,9 @@ interface PullOptions {
  * and its attached signatures and writes the module only after one verifies under the policy.
  */
 export function register(program: Command): void {
-  program
-    .command("pull")
+  const pull = program.command("pull");
+  jsonOption(pull);
+  pull
     .description(
       "pull a Wasm filter image and write it only if its attached signature verifies under the trust policy",
     )
@@ -73,15 +74,26 @@ export function register(program: Command): void {
         if (options.configOut !== undefined)
           await writeFileAtomic(options.configOut, `${canonicalJson(pulled.configuration)}\n`);
         const { predicate, signers } = pulled.verified;
-        say(
+        emit(
           command,
-          [
+          {
+            out: options.out,
+            filter: predicate.filter,
+            version: predicate.version,
+            injectionId: predicate.injectionId,
+            manifestDigest: pulled.manifestDigest,
+            moduleSha256: pulled.verified.moduleSha256,
+            signers: signers.map((s) => ({ keyId: s.keyId, name: s.name ?? null })),
+            approvalsRequired: pulled.verified.approvalsRequired,
+            expires: predicate.expires,
+          },
+          () => [
             `pulled and verified: ${predicate.filter} ${predicate.version} (injection ${predicate.injectionId}) -> ${options.out}`,
             `  image:     ${pulled.manifestDigest}`,
             `  module:    sha256:${pulled.verified.moduleSha256}`,
             `  signed by: ${signers.map((s) => s.name ?? s.keyId).join(", ")} [${signers.length} of ${pulled.verified.approvalsRequired} required]`,
             `  expires:   ${predicate.expires}`,
-          ].join("\n"),
+          ],
         );
       } catch (error) {
         fail(command, asGraftError(error));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command } from "commander";
-import { fail, say } from "../output.ts";
+import { fail, emit, jsonOption } from "../output.ts";
 import { loadConfigurationFile, readInputFile } from "../../sign/files.ts";
 import { asGraftError, registryCredentials } from "../../mesh/cli-options.ts";
 import { MeshError } from "../../mesh/errors.ts";
@@ -22,8 +22,9 @@ interface PushOptions {
  * and the sha256 for `graft istio plugin`.
  */
 export function register(program: Command): void {
-  program
-    .command("push")
+  const push = program.command("push");
+  jsonOption(push);
+  push
     .description("push a Wasm filter as an OCI image Istio can pull, with its signed envelope attached")
     .argument("<module.wasm>", "the compiled filter")
     .argument("<reference>", "oci://host[:port]/repository:tag")
@@ -60,9 +61,16 @@ export function register(program: Command): void {
               }
             : {}),
         });
-        say(
+        emit(
           command,
-          [
+          {
+            reference: referenceText,
+            url: result.pinnedUrl,
+            manifestDigest: result.manifestDigest,
+            moduleSha256: result.moduleSha256,
+            signatureDigest: result.signatureDigest ?? null,
+          },
+          () => [
             `pushed: ${referenceText}`,
             `  url:       ${result.pinnedUrl}`,
             `  sha256:    ${result.manifestDigest.slice("sha256:".length)}   (WasmPlugin.sha256: the image manifest digest)`,
@@ -70,7 +78,7 @@ export function register(program: Command): void {
             result.signatureDigest
               ? `  signature: ${result.signatureDigest} (referrer via ${result.referrersVia === "api" ? "the referrers API" : "the sha256-<hex> tag"})`
               : "  signature: none (graft pull will refuse this image; push again with --envelope)",
-          ].join("\n"),
+          ],
         );
       } catch (error) {
         fail(command, asGraftError(error));

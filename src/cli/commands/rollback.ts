@@ -4,7 +4,7 @@ import {
   chooseTargets,
   fleetContext,
   fleetOptions,
-  printReport,
+  runFleetCommand,
   type FleetOptions,
 } from "../fleet-options.ts";
 
@@ -14,8 +14,9 @@ export function register(program: Command): void {
       .command("rollback")
       .description("return a slot on the chosen Envoys to the injection before the active one (or empty)")
       .requiredOption("--slot <name>", "filter slot"),
-  ).action(async (options: FleetOptions & { slot: string }) => {
+  ).action(async (options: FleetOptions & { slot: string }, command: Command) => {
     const targets = await chooseTargets(options);
-    printReport(await rollbackFleet(targets, options.slot, await fleetContext(options, targets)));
+    const context = await fleetContext(options, targets);
+    await runFleetCommand(command, targets, () => rollbackFleet(targets, options.slot, context));
   });
 }

@@ -4,92 +4,194 @@ import path from "node:path";
 import { loadConfigurationFile, readJsonFile } from "../../sign/files.ts";
 import { loadTrustPolicy } from "../../sign/policy.ts";
 import { loadRolloutPlan } from "../../rollout/plan.ts";
-import { ROLLOUT_EXIT_CODES, runRollout } from "../../rollout/rollout.ts";
-import { loadTargetsFile } from "../../inject/target.ts";
+import {
+  FALLBACK_MAX_DURATION_MS,
+  ROLLOUT_EXIT_CODES,
+  runRollout,
+  type RolloutArtifact,
+} from "../../rollout/rollout.ts";
+import { actionLines, describeArtifact, plainVerdict, writeRolloutReports } from "../../rollout/report.ts";
+import { LiveView } from "../../rollout/live-view.ts";
+import { loadTargetsFile, selectTargets } from "../../inject/target.ts";
 import { findFilter } from "../../filters/catalog.ts";
+import { GraftError } from "../../util/errors.ts";
+import { emit, jsonOption, note, say } from "../output.ts";
+import { explainModuleMismatch, explainModuleMismatchText } from "../module-mismatch.ts";
+
+interface RolloutOptions {
+  plan: string;
+  targets: string;
+  envelope: string;
+  config: string;
+  policy: string;
+  reportDir: string;
+  filter?: string;
+  dryRun?: boolean;
+  auditLog: string;
+  actor?: string;
+  serve?: string | boolean;
+  json?: boolean;
+}
+
+/** How often the live view refreshes; it stays up two refreshes after the end so open pages see the verdict. */
+const LIVE_REFRESH_MS = 2000;
 
 export function register(program: Command): void {
-  program
-    .command("rollout")
-    .description(
-      "canary a signed filter: inject into the canary arm, judge it against the baseline, then promote or roll back " +
-        "(exit 0 PROMOTE, 3 ROLLBACK, 4 INCONCLUSIVE, 5 rolled back after an error)",
-    )
-    .argument("<module>", "the .wasm module")
-    .requiredOption(
-      "--plan <file>",
-      "rollout plan (YAML): slot, canary and baseline selectors, interval, durations, signals",
-    )
-    .requiredOption("--targets <file>", "targets file (YAML)")
-    .requiredOption("--envelope <file>", "DSSE envelope from `graft sign`")
-    .requiredOption("--config <file>", "the filter configuration it was signed with")
-    .requiredOption("--policy <file>", "trust policy (YAML)")
-    .option(
-      "--filter <folder>",
-      "the filter's folder, for a filter outside this repository (default: the filters/ one the envelope names)",
-    )
-    .option("--report-dir <dir>", "where report.json, report.md and report.html go", ".graft/rollout")
-    .option(
-      "--dry-run",
-      "judge and report without injecting, promoting or rolling back (the canary must already run)",
-    )
-    .option("--audit-log <file>", "append-only audit log", process.env.GRAFT_AUDIT_LOG ?? ".graft/audit.log")
-    .option("--actor <name>", "who is acting (default: $GRAFT_ACTOR or the OS user)")
-    .action(
-      async (
-        module: string,
-        options: {
-          plan: string;
-          targets: string;
-          envelope: string;
-          config: string;
-          policy: string;
-          reportDir: string;
-          filter?: string;
-          dryRun?: boolean;
-          auditLog: string;
-          actor?: string;
+  jsonOption(
+    program
+      .command("rollout")
+      .description(
+        "canary a signed filter: inject into the canary arm, judge it against the baseline, then promote or roll back " +
+          "(exit 0 PROMOTE, 3 ROLLBACK, 4 INCONCLUSIVE, 5 rolled back after an error)",
+      )
+      .argument("<module>", "the .wasm module")
+      .requiredOption(
+        "--plan <file>",
+        "rollout plan (YAML; graft init writes a commented one; schema src/rollout/plan.schema.json)",
+      )
+      .requiredOption("--targets <file>", "targets file (YAML)")
+      .requiredOption("--envelope <file>", "DSSE envelope from `graft sign`")
+      .requiredOption("--config <file>", "the filter configuration it was signed with")
+      .requiredOption("--policy <file>", "trust policy (YAML)")
+      .option(
+        "--filter <folder>",
+        "the filter's folder, for a filter outside this repository (default: the filters/ one the envelope names)",
+      )
+      .option("--report-dir <dir>", "where report.json, report.md and report.html go", ".graft/rollout")
+      .option(
+        "--serve [port]",
+        "serve a live view of the canary on http://127.0.0.1:<port>/ while it runs (default: a free port)",
+      )
+      .option(
+        "--dry-run",
+        "judge and report without injecting, promoting or rolling back (the canary must already run)",
+      )
+      .option(
+        "--audit-log <file>",
+        "append-only audit log",
+        process.env.GRAFT_AUDIT_LOG ?? ".graft/audit.log",
+      )
+      .option("--actor <name>", "who is acting (default: $GRAFT_ACTOR or the OS user)"),
+  ).action(async (module: string, options: RolloutOptions, command: Command) => {
+    const configuration = await loadConfigurationFile(options.config);
+    if (typeof configuration !== "object" || configuration === null || Array.isArray(configuration))
+      throw new GraftError(
+        "INVALID_FILTER_CONFIG",
+        `${options.config}: a filter configuration must be a mapping (an object), e.g. { rules: [] }`,
+      );
+    const plan = await loadRolloutPlan(options.plan);
+    const targets = await loadTargetsFile(options.targets);
+    const artifact: RolloutArtifact = {
+      module: await readFile(module).catch((error: NodeJS.ErrnoException) => {
+        throw new GraftError("FILE_ERROR", `cannot read module ${module}: ${error.code ?? error.message}`);
+      }),
+      envelope: await readJsonFile(options.envelope, "--envelope"),
+      configuration: configuration as Record<string, unknown>,
+      policy: await loadTrustPolicy(options.policy),
+      ...(options.filter ? { filter: findFilter(options.filter) } : {}),
+    };
+    const rolledOut = describeArtifact(artifact);
+    const log = (line: string) => (options.json ? note(line) : say(command, line));
+
+    let live: LiveView | undefined;
+    if (options.serve !== undefined) {
+      const port = options.serve === true ? 0 : Number(options.serve);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new GraftError("INVALID_OPTION", `--serve ${String(options.serve)}: expected a port number`);
+      live = await LiveView.start(
+        {
+          decision: "RUNNING",
+          reason: "",
+          canaryState: options.dryRun ? "untouched (dry run)" : "not injected",
+          dryRun: Boolean(options.dryRun),
+          canaryTargets: selectTargets(targets, plan.canary).map((t) => t.name),
+          baselineTargets: selectTargets(targets, plan.baseline).map((t) => t.name),
+          maxDurationMs: plan.maxDurationMs ?? FALLBACK_MAX_DURATION_MS,
+          warnings: [],
+          looks: [],
+          actions: [],
+          startedAt: new Date().toISOString(),
+          endedAt: "",
+          ...(rolledOut ? { rolledOut } : {}),
         },
-      ) => {
-        const configuration = await loadConfigurationFile(options.config);
-        if (typeof configuration !== "object" || configuration === null || Array.isArray(configuration)) {
-          throw new Error(`${options.config}: a filter configuration must be an object`);
-        }
-        // SIGINT/SIGTERM mid-rollout: roll the canary back, write the report, then exit (ERROR).
-        const interrupt = new AbortController();
-        const onSignal = (signal: NodeJS.Signals) => interrupt.abort(new Error(`interrupted by ${signal}`));
-        process.once("SIGINT", onSignal);
-        process.once("SIGTERM", onSignal);
-        const result = await runRollout({
-          plan: await loadRolloutPlan(options.plan),
-          targets: await loadTargetsFile(options.targets),
-          artifact: {
-            module: await readFile(module),
-            envelope: await readJsonFile(options.envelope, "--envelope"),
-            configuration: configuration as Record<string, unknown>,
-            policy: await loadTrustPolicy(options.policy),
-            ...(options.filter ? { filter: findFilter(options.filter) } : {}),
-          },
-          audit: { auditLog: options.auditLog, actor: options.actor },
-          dryRun: options.dryRun,
-          reportDir: options.reportDir,
-          signal: interrupt.signal,
-          onLook: (look) =>
-            console.log(
-              `t=${(look.elapsedMs / 1000).toFixed(0)}s ${look.verdict.decision}: ${look.verdict.reasons[0] ?? ""}`,
-            ),
-        }).finally(() => {
-          process.off("SIGINT", onSignal);
-          process.off("SIGTERM", onSignal);
-        });
-        for (const warning of result.warnings) console.log(`warning: ${warning}`);
-        console.log(
-          `${result.decision}${result.dryRun ? " (dry run)" : ""}: ${result.reason} [canary ${result.canaryState}]`,
-        );
-        for (const line of result.looks.at(-1)?.verdict.lines ?? []) console.log(`  ${line}`);
-        console.log(`report: ${path.relative(process.cwd(), path.join(options.reportDir, "report.html"))}`);
-        // 0 PROMOTE, 3 ROLLBACK, 4 INCONCLUSIVE, 5 rolled back after an error (src/judge/README.md).
-        process.exitCode = ROLLOUT_EXIT_CODES[result.decision];
-      },
+        { port, refreshMs: LIVE_REFRESH_MS },
+      );
+      log(`live view: ${live.url}`);
+    }
+    if (rolledOut)
+      log(
+        `rolling out ${rolledOut.filter} ${rolledOut.version} (injection ${rolledOut.injectionId}, module sha256:${rolledOut.moduleSha256.slice(0, 16)}…, signed by ${rolledOut.signers.join(", ")})`,
+      );
+
+    // SIGINT/SIGTERM mid-rollout: roll the canary back, write the report, then exit (ERROR).
+    const interrupt = new AbortController();
+    const onSignal = (signal: NodeJS.Signals) => interrupt.abort(new Error(`interrupted by ${signal}`));
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    let result;
+    try {
+      result = await runRollout({
+        plan,
+        targets,
+        artifact,
+        audit: { auditLog: options.auditLog, actor: options.actor },
+        dryRun: options.dryRun,
+        reportDir: options.reportDir,
+        signal: interrupt.signal,
+        onLook: (look) => {
+          live?.addLook(look);
+          log(
+            `t=${(look.elapsedMs / 1000).toFixed(0)}s ${look.verdict.decision}: ${look.verdict.reasons[0] ?? ""}`,
+          );
+        },
+      });
+    } catch (error) {
+      await live?.stop();
+      throw explainModuleMismatch(error, module);
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
+    result.reason = explainModuleMismatchText(result.reason, module);
+    // The report with what was rolled out (the rollout wrote it without).
+    const reports = await writeRolloutReports(
+      { ...result, ...(rolledOut ? { rolledOut } : {}) },
+      options.reportDir,
     );
+    if (live) {
+      live.finish(result);
+      await new Promise((resolve) => setTimeout(resolve, 2 * LIVE_REFRESH_MS));
+      await live.stop();
+    }
+    const full = { ...result, ...(rolledOut ? { rolledOut } : {}) };
+    emit(
+      command,
+      {
+        decision: result.decision,
+        verdict: plainVerdict(full),
+        reason: result.reason,
+        canaryState: result.canaryState,
+        dryRun: result.dryRun,
+        rolledOut: rolledOut ?? null,
+        canary: result.canaryTargets,
+        baseline: result.baselineTargets,
+        actions: result.actions.map((a) => ({ action: a.action, results: a.results, failures: a.failures })),
+        looks: result.looks.length,
+        warnings: result.warnings,
+        lines: result.looks.at(-1)?.verdict.lines ?? [],
+        report: reports,
+        exitCode: ROLLOUT_EXIT_CODES[result.decision],
+      },
+      () => [
+        ...result.warnings.map((warning) => `warning: ${warning}`),
+        `${result.decision}${result.dryRun ? " (dry run)" : ""}: ${result.reason} [canary ${result.canaryState}]`,
+        plainVerdict(full),
+        ...actionLines(full).map((line) => `  ${line}`),
+        ...(result.looks.at(-1)?.verdict.lines ?? []).map((line) => `  ${line}`),
+        `report: ${path.relative(process.cwd(), reports.html)}`,
+      ],
+    );
+    // 0 PROMOTE, 3 ROLLBACK, 4 INCONCLUSIVE, 5 rolled back after an error (src/judge/README.md).
+    process.exitCode = ROLLOUT_EXIT_CODES[result.decision];
+  });
 }

@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { fail, say } from "../output.ts";
+import { emit, fail, jsonOption, note } from "../output.ts";
+import { formatDuration, parseDuration } from "../../sign/duration.ts";
+import { loadTrustPolicy } from "../../sign/policy.ts";
+import { findFilter, type FilterInfo } from "../../filters/catalog.ts";
+import { errorCode } from "../../util/errors.ts";
+import { validateFilterConfig } from "../../filters/config-schema.ts";
+import { explainModuleMismatch } from "../module-mismatch.ts";
 import { GraftSignError } from "../../sign/errors.ts";
 import { loadConfigurationFile, readInputFile, readJsonFile, writeFileAtomic } from "../../sign/files.ts";
 import { loadSigningKey } from "../../sign/keys.ts";
@@ -23,6 +29,8 @@ interface SignOptions {
   scopeSlot?: string[];
   scopeLabel?: Record<string, string>;
   downgradeFrom?: string;
+  policy?: string;
+  json?: boolean;
 }
 
 /**
@@ -39,15 +47,19 @@ interface SignOptions {
  */
 export function register(program: Command): void {
   program.enablePositionalOptions();
-  program
-    .command("sign")
+  const sign = program.command("sign");
+  jsonOption(sign);
+  sign
     .description(
       "sign a Wasm filter for injection (in-toto statement in a DSSE envelope), or co-sign an envelope",
     )
     .argument("<module.wasm>", "the compiled filter module")
     .requiredOption("--key <pem>", "Ed25519 private key (from graft keygen)")
     .requiredOption("--out <file>", "where to write the envelope (may be the same file as --envelope)")
-    .option("--filter <name>", "filter name (plugin name / root_id)")
+    .option(
+      "--filter <name|folder>",
+      "filter name (plugin name / root_id), or the folder of a filter outside this repository",
+    )
     .option("--version <v>", "filter version")
     .option("--injection-id <id>", "id of this injection")
     .option("--config <file>", "filter configuration (.json or .yaml) that is being approved")
@@ -62,10 +74,15 @@ export function register(program: Command): void {
       collectLabel,
     )
     .option(
+      "--policy <trust.yaml>",
+      "the trust policy verifiers will use: warns when --ttl is above its maxTtl (they would refuse it)",
+    )
+    .option(
       "--downgrade-from <version>",
       "approve replacing this newer active release with this older one (agents refuse a downgrade otherwise)",
     )
     .action(async (modulePath: string, options: SignOptions, command: Command) => {
+      const warnings: string[] = [];
       try {
         const wasmBytes = await readInputFile(modulePath, "module");
         const key = await loadSigningKey(options.key);
@@ -91,7 +108,7 @@ export function register(program: Command): void {
           envelope = coSign(await readJsonFile(options.envelope, "--envelope"), key, {
             wasmBytes,
             configuration,
-            filter: options.filter,
+            filter: options.filter === undefined ? undefined : filterName(options.filter),
             version: options.version,
             injectionId: options.injectionId,
           });
@@ -108,10 +125,31 @@ export function register(program: Command): void {
               `a new statement needs ${flags.join(", ")} (or --envelope to co-sign an existing one)`,
             );
           }
+          // Refuse now what every verifier would refuse later: a configuration the filter's schema
+          // rejects (injection_id is added by graft at injection).
+          const filter = knownFilter(options.filter as string);
+          if (filter)
+            validateFilterConfig(
+              filter,
+              { ...(configuration as Record<string, unknown>), injection_id: options.injectionId },
+              options.config as string,
+            );
+          else
+            note(
+              `graft: note: ${options.filter} is not a filter of this repository's filters/, so ${options.config} was not checked against its schema here (name a filter of your own by its folder: --filter ../my-filter)`,
+            );
+          if (options.policy !== undefined) {
+            const policy = await loadTrustPolicy(options.policy);
+            const ttlMs = parseDuration(options.ttl as string);
+            if (ttlMs !== null && ttlMs > policy.maxTtlMs)
+              warnings.push(
+                `--ttl ${options.ttl} is above maxTtl of ${options.policy} (${formatDuration(policy.maxTtlMs)}): verify, inject and rollout with that policy will refuse it (TTL_ABOVE_POLICY); sign again with a shorter --ttl`,
+              );
+          }
           const statement = createStatement({
             wasmBytes,
             moduleName: path.basename(modulePath),
-            filter: options.filter as string,
+            filter: filter?.name ?? (options.filter as string),
             version: options.version as string,
             injectionId: options.injectionId as string,
             author: resolveActor(options.author),
@@ -125,14 +163,34 @@ export function register(program: Command): void {
           envelope = signEnvelope(statement, key);
         }
         await writeFileAtomic(options.out, `${JSON.stringify(envelope, null, 2)}\n`);
-        say(
+        for (const warning of warnings) note(`graft: warning: ${warning}`);
+        emit(
           command,
-          `signed with ${key.keyId} (${envelope.signatures.length} signature(s)) -> ${options.out}`,
+          { envelope: options.out, keyId: key.keyId, signatures: envelope.signatures.length, warnings },
+          () => `signed with ${key.keyId} (${envelope.signatures.length} signature(s)) -> ${options.out}`,
         );
       } catch (error) {
-        fail(command, error);
+        fail(command, explainModuleMismatch(error, modulePath));
       }
     });
+}
+
+/** The signed name of `--filter`: a filter's name, or the name in the contract of the folder given. */
+function filterName(nameOrFolder: string): string {
+  return knownFilter(nameOrFolder)?.name ?? nameOrFolder;
+}
+
+/**
+ * The filter `--filter` names: one of filters/ by name, or a folder (a filter outside this
+ * repository); undefined for a name filters/ does not have.
+ */
+function knownFilter(name: string): FilterInfo | undefined {
+  try {
+    return findFilter(name);
+  } catch (error) {
+    if (errorCode(error) === "UNKNOWN_FILTER") return undefined;
+    throw error;
+  }
 }
 
 function collectLabel(value: string, previous: Record<string, string> = {}): Record<string, string> {

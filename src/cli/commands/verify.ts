@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Command, InvalidArgumentError } from "commander";
-import { fail, say } from "../output.ts";
+import { emit, fail, jsonOption } from "../output.ts";
+import { explainModuleMismatch } from "../module-mismatch.ts";
 import { GraftVerifyError } from "../../sign/errors.ts";
 import { loadConfigurationFile, readInputFile } from "../../sign/files.ts";
 import { loadTrustPolicy } from "../../sign/policy.ts";
@@ -24,8 +25,9 @@ interface VerifyOptions {
  * prints the verified injection, or `error: <CODE>: <message>` on stderr and exits 2 when refused.
  */
 export function register(program: Command): void {
-  program
-    .command("verify")
+  const verify = program.command("verify");
+  jsonOption(verify);
+  verify
     .description("check a signed Wasm filter against a trust policy before injecting it")
     .argument("<module.wasm>", "the module that is about to be injected")
     .requiredOption("--envelope <file>", "the DSSE envelope from graft sign")
@@ -83,19 +85,30 @@ export function register(program: Command): void {
           version: predicate.version,
           injectionId: predicate.injectionId,
         });
-        say(
+        emit(
           command,
-          [
+          {
+            filter: predicate.filter,
+            version: predicate.version,
+            injectionId: predicate.injectionId,
+            moduleSha256: verified.moduleSha256,
+            signers: signers.map((signer) => ({ keyId: signer.keyId, name: signer.name ?? null })),
+            approvalsRequired: verified.approvalsRequired,
+            author: predicate.author,
+            reason: predicate.reason,
+            expires: predicate.expires,
+          },
+          () => [
             `verified: ${predicate.filter} ${predicate.version} (injection ${predicate.injectionId})`,
             `  module:    sha256:${verified.moduleSha256}`,
             `  signed by: ${signers.map((signer) => (signer.name ? `${signer.name} (${signer.keyId})` : signer.keyId)).join(", ")} [${signers.length} of ${verified.approvalsRequired} required]`,
             `  author:    ${predicate.author}`,
             `  reason:    ${predicate.reason}`,
             `  expires:   ${predicate.expires}`,
-          ].join("\n"),
+          ],
         );
       } catch (error) {
-        fail(command, error);
+        fail(command, explainModuleMismatch(error, modulePath));
       }
     });
 }

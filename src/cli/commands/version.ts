@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { createRequire } from "node:module";
 import { envoyVersion, resolveEnvoyBinary } from "../../envoy/binary.ts";
+import { emit, jsonOption } from "../output.ts";
 
 const require = createRequire(import.meta.url);
 
@@ -19,16 +20,14 @@ export async function versions(): Promise<Versions> {
 }
 
 export function register(program: Command): void {
-  program
-    .command("version")
-    .description("print the graft, Envoy and AssemblyScript versions")
-    .option("--json", "print JSON")
-    .action(async (options: { json?: boolean }) => {
-      const v = await versions();
-      if (options.json) console.log(JSON.stringify(v));
-      else
-        console.log(
-          `graft ${v.graft}\nenvoy ${v.envoy} (${v.envoyBuild})\nassemblyscript ${v.assemblyscript}`,
-        );
-    });
+  jsonOption(
+    program.command("version").description("print the graft, Envoy and AssemblyScript versions"),
+  ).action(async (_options: unknown, command: Command) => {
+    const v = await versions();
+    emit(
+      command,
+      { ...v },
+      () => `graft ${v.graft}\nenvoy ${v.envoy} (${v.envoyBuild})\nassemblyscript ${v.assemblyscript}`,
+    );
+  });
 }

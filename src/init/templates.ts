@@ -1,0 +1,171 @@
+/**
+ * `graft init`'s starter files, with comments that say what each field does. The bootstrap comes
+ * from src/envoy/bootstrap.ts (slots from src/inject/slot.ts, stats tags from src/metrics/tags.ts),
+ * so a starter Envoy is configured exactly like the ones graft starts itself.
+ */
+import path from "node:path";
+import yaml from "js-yaml";
+import { bootstrapYaml } from "../envoy/bootstrap.ts";
+import { slotHttpFilter } from "../inject/slot.ts";
+
+export interface StarterFleet {
+  /** Absolute folder the files go to; the bootstraps name their slot files by absolute path. */
+  dir: string;
+  slot: string;
+  /** Admin port of the first Envoy; the others count up from it. */
+  adminPort: number;
+  /** Listener port of the first Envoy; the others count up from it. */
+  port: number;
+  upstream: { host: string; port: number };
+  /** Names of the Envoys: the first is the canary, the rest the baseline. */
+  envoys: string[];
+  keyName: string;
+}
+
+export interface StarterFile {
+  name: string;
+  text: string;
+}
+
+const ecdsDirOf = (fleet: StarterFleet, envoy: string) => path.join(fleet.dir, "ecds", envoy);
+
+/** A trust policy trusting one key for every filter; valid as soon as the key exists. */
+export function starterPolicy(key: { name: string; keyId?: string; publicKeyPath: string }): string {
+  return [
+    "# graft trust policy (schema: src/sign/policy.schema.json). graft verify, inject and rollout",
+    "# accept an artifact only when keys listed here signed it, within maxTtl.",
+    "version: 1",
+    "maxTtl: 24h            # the longest TTL (expires - created) a signature may ask for",
+    "clockSkew: 1m          # how far a signature's creation time may lie in the future",
+    "keys:",
+    `  - name: ${key.name}           # shown in messages and audit records`,
+    ...(key.keyId ? [`    id: ${key.keyId}   # checked against the key file`] : []),
+    `    publicKeyPath: ${key.publicKeyPath}   # relative to this file (or publicKey: | PEM)`,
+    '    filters: ["*"]     # filter names or globs this key may approve, e.g. ["header-*"]',
+    "    # targets: { tier: payments }     # only for targets carrying these labels",
+    "    # notBefore: 2026-01-01T00:00:00Z # validity window (RFC 3339)",
+    "revoked: []            # key ids that no longer count",
+    'approvalRules: []      # e.g. [{ filters: ["*"], targets: { tier: payments }, approvals: 2 }]',
+    "",
+  ].join("\n");
+}
+
+export function starterTargets(fleet: StarterFleet): string {
+  const lines = [
+    "# graft targets file (schema: src/inject/targets.schema.json): the Envoys graft acts on.",
+    "# Relative paths resolve against this file's folder. Commands pick targets with",
+    "# --select key=value,key!=value on the labels; the rollout plan's canary/baseline too.",
+    "targets:",
+  ];
+  fleet.envoys.forEach((envoy, index) => {
+    lines.push(
+      `  - name: ${envoy}`,
+      `    admin: http://127.0.0.1:${fleet.adminPort + index}   # its admin API (keep it on loopback)`,
+      `    ecdsDir: ecds/${envoy}            # the slot files this Envoy watches (its bootstrap names them)`,
+      `    # moduleDir: modules               # where modules are stored (default <ecdsDir>/modules)`,
+      `    slots: [${fleet.slot}]`,
+      `    labels: { role: ${index === 0 ? "canary" : "baseline"} }`,
+      `    # logPath: logs/${envoy}.log       # Envoy's --log-path: rejection reasons are quoted from it`,
+    );
+  });
+  lines.push(
+    "# Production: run `graft agent` beside each Envoy and give the agent instead of admin/ecdsDir:",
+    "#  - name: payments-1",
+    "#    agent: { url: http://10.0.0.12:7070, publicKeyPath: keys/payments-1.pub.pem }",
+    "#    slots: [graft-slot-0]",
+    "#    labels: { tier: payments }",
+    "",
+  );
+  return lines.join("\n");
+}
+
+export function starterPlan(fleet: StarterFleet): string {
+  return [
+    "# graft rollout plan (schema: src/rollout/plan.schema.json; the judge: src/judge/README.md).",
+    "# These values suit a first try on one machine, where a verdict comes in seconds; for",
+    "# production, raise interval to 10s-30s and minDuration to 5m or more.",
+    `slot: ${fleet.slot}          # the slot to canary into`,
+    "listener: main              # the listener whose HTTP stats are judged (its stat_prefix)",
+    "canary: role=canary         # label selector of the canary arm",
+    "baseline: role=baseline     # label selector of the baseline arm (disjoint from the canary)",
+    "# promote: tier=payments    # who gets it on PROMOTE (default: every target not in the canary)",
+    "interval: 2s                # time between looks",
+    "minDuration: 10s            # PROMOTE never comes earlier",
+    "maxDuration: 90s            # no verdict by then: INCONCLUSIVE (auto: derived from the traffic)",
+    "onTimeout: rollback         # INCONCLUSIVE takes the canary out (or hold: leave it in)",
+    "minRequests: 1000           # canary requests before any PROMOTE",
+    "burstWindow: 6s             # bursts shorter than this count as one unit of evidence",
+    "alpha: 0.05                 # false-rollback budget",
+    "signals:                    # what counts as harm: canary rate > maxRatio x baseline, above floorRate",
+    "  - { name: 5xx, maxRatio: 1.5, floorRate: 0.005 }",
+    "  - { name: slow, thresholdMs: 100, maxRatio: 1.5, floorRate: 0.03 }  # thresholdMs: a latency bucket bound",
+    "  # - { name: filter_rejections, maxRatio: 1.25, floorRate: 0.002 }  # the filter's own bad events",
+    "# crashLoop: { maxFailures: 3, windowMinutes: 5 }   # VM failures on the canary",
+    "# burnRate: [{ signal: 5xx, slo: 0.999, maxBurn: 3 }]",
+    "",
+  ].join("\n");
+}
+
+/** A header-rewrite configuration to sign and inject first: visible in every response. */
+export function starterFilterConfig(): string {
+  return [
+    "# header-rewrite configuration (schema: filters/header-rewrite/schema.json).",
+    "# graft sign approves exactly this content; inject and rollout must be given the same file.",
+    "rules:",
+    "  - name: tag",
+    "    response:",
+    '      - { op: set, name: x-graft-injection, value: "${injection_id}" }',
+    "",
+  ].join("\n");
+}
+
+export function starterBootstrap(fleet: StarterFleet, envoy: string, index: number): string {
+  const body = bootstrapYaml({
+    nodeId: envoy,
+    adminPort: fleet.adminPort + index,
+    listeners: [
+      {
+        name: "main",
+        port: fleet.port + index,
+        httpFilters: [slotHttpFilter(fleet.slot, ecdsDirOf(fleet, envoy))],
+      },
+    ],
+    upstream: fleet.upstream,
+  });
+  return [
+    `# Envoy bootstrap for ${envoy}: envoy -c ${path.basename(bootstrapFile(envoy))} --base-id ${index + 1}`,
+    "# What graft needs here, besides your own listeners and clusters:",
+    "#  - node: ECDS (the slot files) is refused without one;",
+    "#  - stats_config.stats_tags: filter metrics become graft_<name>{filter,injection,…} in",
+    "#    /stats/prometheus instead of one metric name per injection;",
+    `#  - in http_filters, before the router: the slot ${fleet.slot}, read from its slot file.`,
+    "# The admin API stays on 127.0.0.1: graft reads it, and nobody else should.",
+    yaml.dump(yaml.load(body), { noRefs: true, lineWidth: -1 }).trimEnd(),
+    "",
+  ].join("\n");
+}
+
+export function bootstrapFile(envoy: string): string {
+  return `envoy-${envoy}.yaml`;
+}
+
+/** Every starter file of a fleet, by name relative to its folder. */
+export function starterFiles(fleet: StarterFleet): StarterFile[] {
+  return [
+    { name: "targets.yaml", text: starterTargets(fleet) },
+    {
+      name: "trust.yaml",
+      text:
+        `# Valid once the key exists: run graft keygen --out keys --name ${fleet.keyName} in this folder.\n` +
+        starterPolicy({ name: fleet.keyName, publicKeyPath: `keys/${fleet.keyName}.pub.pem` }),
+    },
+    { name: "plan.yaml", text: starterPlan(fleet) },
+    { name: "header-rewrite.yaml", text: starterFilterConfig() },
+    ...fleet.envoys.map((envoy, index) => ({
+      name: bootstrapFile(envoy),
+      text: starterBootstrap(fleet, envoy, index),
+    })),
+  ];
+}
+
+export { ecdsDirOf };

@@ -1,7 +1,65 @@
 // The request as filters see it. Filter logic takes a RequestView, so it runs unchanged on Envoy's
 // headers (EnvoyRequest) and on fakes in as-pect tests.
-import { HeaderMapTypeValues } from "@solo-io/proxy-runtime/assembly";
-import { encodePropertyPath, getHeader, getHeaderPairs, getPropertyEncoded } from "./host";
+import { HeaderMapTypeValues, WasmResultValues } from "@solo-io/proxy-runtime/assembly";
+import * as imports from "@solo-io/proxy-runtime/assembly/imports";
+import { getHeader, getHeaderPairs, getPropertyEncoded } from "./host";
+
+// Header operations on UTF-8 bytes, for hot paths: names and literal values encoded once at
+// configure time, values read from Envoy kept as the bytes it gave (no UTF-16 round trip). Same
+// status policy as ./host: a failure is an outcome, never an abort.
+const valueSlot = memory.data(8); // the host writes (pointer, size) of a value here
+
+/** The header's value as UTF-8 bytes, or null when absent; `name` is the lowercase name in UTF-8. */
+export function getHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer): ArrayBuffer | null {
+  store<u64>(valueSlot, 0);
+  const result = imports.proxy_get_header_map_value(
+    map,
+    changetype<usize>(name),
+    name.byteLength,
+    valueSlot,
+    valueSlot + 4,
+  );
+  const data = load<usize>(valueSlot);
+  // The host allocated the value through the module's malloc, which pins it: hand it to the GC.
+  let value: ArrayBuffer | null = null;
+  if (data != 0) {
+    value = changetype<ArrayBuffer>(data);
+    __unpin(data);
+  }
+  if (result != WasmResultValues.Ok) return null;
+  return value === null ? new ArrayBuffer(0) : value;
+}
+
+export function setHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer, value: ArrayBuffer): bool {
+  return (
+    imports.proxy_replace_header_map_value(
+      map,
+      changetype<usize>(name),
+      name.byteLength,
+      changetype<usize>(value),
+      value.byteLength,
+    ) == WasmResultValues.Ok
+  );
+}
+
+export function appendHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer, value: ArrayBuffer): bool {
+  return (
+    imports.proxy_add_header_map_value(
+      map,
+      changetype<usize>(name),
+      name.byteLength,
+      changetype<usize>(value),
+      value.byteLength,
+    ) == WasmResultValues.Ok
+  );
+}
+
+export function removeHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer): bool {
+  return (
+    imports.proxy_remove_header_map_value(map, changetype<usize>(name), name.byteLength) ==
+    WasmResultValues.Ok
+  );
+}
 
 export abstract class RequestView {
   abstract method(): string;
@@ -9,6 +67,14 @@ export abstract class RequestView {
   abstract path(): string;
   /** The first value of a header, or null when absent. Names are lowercase. */
   abstract header(name: string): string | null;
+  /**
+   * header() as UTF-8 bytes; `encoded` is the name in UTF-8 when the caller has it (hot paths
+   * encode names once). Views on Envoy read the bytes Envoy gives without decoding them.
+   */
+  headerBytes(name: string, encoded: ArrayBuffer | null = null): ArrayBuffer | null {
+    const value = this.header(name);
+    return value === null ? null : String.UTF8.encode(value);
+  }
   /** Every value of the header `name` (all headers' values when `name` is ""). */
   headerValues(name: string): string[] {
     const value = this.header(name);
@@ -20,7 +86,9 @@ export abstract class RequestView {
   }
 }
 
-const SOURCE_ADDRESS = encodePropertyPath("source.address");
+// `source.address` as the ABI spells a property path (NUL-separated), written out: encodePropertyPath
+// would pull String#split into every module that reads requests.
+const SOURCE_ADDRESS = String.UTF8.encode("source\0address");
 
 /**
  * The current request's headers in Envoy, read lazily and at most once per request: call reset()
@@ -61,6 +129,13 @@ export class EnvoyRequest extends RequestView {
 
   header(name: string): string | null {
     return getHeader(HeaderMapTypeValues.RequestHeaders, name);
+  }
+
+  headerBytes(name: string, encoded: ArrayBuffer | null = null): ArrayBuffer | null {
+    return getHeaderBytes(
+      HeaderMapTypeValues.RequestHeaders,
+      encoded === null ? String.UTF8.encode(name) : encoded,
+    );
   }
 
   // proxy_get_header_map_value returns only the first of repeated headers; this reads them all.
@@ -107,6 +182,33 @@ export class RequestHeaderSnapshot extends EnvoyRequest {
     const values = this.fromAllHeaders(name, true);
     return values.length == 0 ? null : values[0];
   }
+
+  headerBytes(name: string, encoded: ArrayBuffer | null = null): ArrayBuffer | null {
+    const value = this.header(name);
+    return value === null ? null : String.UTF8.encode(value);
+  }
+}
+
+/**
+ * `text` with ASCII letters in lowercase, everything else as it is: header names and media types
+ * are ASCII tokens, and String#toLowerCase carries Unicode case tables (about 6 KiB of module).
+ */
+export function lowerAscii(text: string): string {
+  let i = 0;
+  const length = text.length;
+  while (i < length) {
+    const c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) break;
+    i++;
+  }
+  if (i == length) return text;
+  const out = changetype<string>(__new((<usize>length) << 1, idof<string>()));
+  memory.copy(changetype<usize>(out), changetype<usize>(text), (<usize>length) << 1);
+  for (; i < length; i++) {
+    const c = load<u16>(changetype<usize>(out) + ((<usize>i) << 1));
+    if (c >= 65 && c <= 90) store<u16>(changetype<usize>(out) + ((<usize>i) << 1), c + 32);
+  }
+  return out;
 }
 
 /**

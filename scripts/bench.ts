@@ -8,11 +8,14 @@ import { listFilters } from "../src/filters/catalog.ts";
 import { judgeBenchMarkdown } from "../tools/bench/judge.ts";
 import { benchSwap } from "../tools/bench/swap-bench.ts";
 import { benchEmulator } from "../tools/bench/emulator.ts";
+import { benchPeers } from "../tools/bench/peers/index.ts";
 
 const benches: Record<string, () => Promise<string>> = {
   judge: async () => judgeBenchMarkdown({}),
   swap: benchSwap,
   emulator: benchEmulator,
+  // Every filter against the peers an operator would pick instead (about 12 minutes): BENCHMARKS.md.
+  peers: () => benchPeers(),
 };
 for (const filter of listFilters()) {
   const file = path.join(filter.dir, "bench.ts");

@@ -10,6 +10,7 @@ export {
   proxy_on_vm_start,
   proxy_validate_configuration,
   proxy_on_configure,
+  proxy_on_tick,
   proxy_on_context_create,
   proxy_on_request_headers,
   proxy_on_response_headers,

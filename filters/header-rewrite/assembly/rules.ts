@@ -1,16 +1,28 @@
 // header-rewrite's configuration and matching, free of host calls so as-pect can test it.
 import { MAX_RENDERED_BYTES, MAX_RULES } from "./contract.generated";
 import { ConfigReader } from "../../../assembly/config";
-import { JsonValue, JsonKind } from "../../../assembly/json";
-import { RequestView } from "../../../assembly/request";
+import { JsonValue } from "../../../assembly/json";
+import { RequestView, lowerAscii } from "../../../assembly/request";
 
 export { RequestView };
 
-export const enum HeaderTest { Present, Absent, Equals }
-export const enum Op { Set, Append, Remove }
+export const enum HeaderTest {
+  Present,
+  Absent,
+  Equals,
+}
+export const enum Op {
+  Set,
+  Append,
+  Remove,
+}
 
 export class HeaderMatch {
-  constructor(public name: string, public test: HeaderTest, public value: string) {}
+  constructor(
+    public name: string,
+    public test: HeaderTest,
+    public value: string,
+  ) {}
 
   matches(view: RequestView): bool {
     const actual = view.header(this.name);
@@ -27,89 +39,126 @@ const PART_HEADER: i32 = 1;
 
 /**
  * What one request may render: at most MAX_RENDERED_BYTES (UTF-8) of header values over all its
- * actions, and each quoted request header read from the host once. One instance per worker,
- * reset as each request starts.
+ * actions, and each quoted request header read from the host once (as the UTF-8 bytes the host
+ * gives: values are never decoded). One instance per worker, reset as each request starts.
  */
 export class RenderBudget {
   remaining: i32 = MAX_RENDERED_BYTES;
   private names: string[] = [];
-  private values: (string | null)[] = [];
-  private sizes: i32[] = [];
+  private values: (ArrayBuffer | null)[] = [];
   reset(): void {
     this.remaining = MAX_RENDERED_BYTES;
     if (this.names.length > 0) {
       this.names.length = 0;
       this.values.length = 0;
-      this.sizes.length = 0;
     }
   }
-  /** The quoted header's value (null when absent) and its UTF-8 size, read once per request. */
-  quote(view: RequestView, name: string): i32 {
-    for (let i = 0; i < this.names.length; i++) if (this.names[i] == name) return i;
-    const value = view.header(name);
-    this.names.push(name);
-    this.values.push(value);
-    this.sizes.push(value === null ? 0 : String.UTF8.byteLength(value));
-    return this.names.length - 1;
+  /** The quoted header's index here, read once per request; `encoded` is its name in UTF-8. */
+  quote(view: RequestView, name: string, encoded: ArrayBuffer | null = null): i32 {
+    const names = this.names;
+    for (let i = 0; i < names.length; i++) if (unchecked(names[i]) == name) return i;
+    names.push(name);
+    this.values.push(view.headerBytes(name, encoded));
+    return names.length - 1;
   }
-  value(index: i32): string | null {
+  /** The quoted header's value as UTF-8, or null when absent. */
+  value(index: i32): ArrayBuffer | null {
     return this.values[index];
   }
+  /** The quoted header's size in bytes (0 when absent). */
   size(index: i32): i32 {
-    return this.sizes[index];
+    const value = this.values[index];
+    return value === null ? 0 : value.byteLength;
   }
 }
+
+// Where renderBytes() keeps each part's quote index: one buffer for the worker, grown as needed.
+let quoteScratch = new StaticArray<i32>(8);
 
 export class Template {
   kinds: i32[] = [];
   texts: string[] = [];
+  /** Each part's text in UTF-8: a literal's value, a quoted header's name. */
+  bytes: ArrayBuffer[] = [];
   /** UTF-8 bytes of the literal parts. */
   literalBytes: i32 = 0;
+
+  /** Encodes the parts once, when the template is parsed. */
+  seal(): void {
+    this.bytes = new Array<ArrayBuffer>(this.texts.length);
+    for (let k = 0; k < this.texts.length; k++) {
+      const encoded = String.UTF8.encode(this.texts[k]);
+      this.bytes[k] = encoded;
+      if (this.kinds[k] == PART_LITERAL) this.literalBytes += encoded.byteLength;
+    }
+  }
+
   /**
-   * The value for this request, or null when it would take the request's rendered bytes past
-   * MAX_RENDERED_BYTES (then nothing is built and the budget is unchanged).
+   * The value for this request in UTF-8, or null when it would take the request's rendered bytes
+   * past MAX_RENDERED_BYTES (then nothing is built and the budget is unchanged).
    */
-  render(view: RequestView, budget: RenderBudget): string | null {
-    // Common case: a plain value, no lookups.
-    if (this.kinds.length == 1 && this.kinds[0] == PART_LITERAL) {
+  renderBytes(view: RequestView, budget: RenderBudget): ArrayBuffer | null {
+    const kinds = this.kinds;
+    const count = kinds.length;
+    // Common case: a plain value, no lookups, no copy.
+    if (count == 1 && unchecked(kinds[0]) == PART_LITERAL) {
       if (this.literalBytes > budget.remaining) return null;
       budget.remaining -= this.literalBytes;
-      return this.texts[0];
+      return unchecked(this.bytes[0]);
     }
     // Size first, so an oversized value is never built.
-    let bytes = this.literalBytes;
-    const quotes = new StaticArray<i32>(this.kinds.length);
-    for (let i = 0; i < this.kinds.length; i++) {
-      if (this.kinds[i] == PART_HEADER) {
-        const index = budget.quote(view, this.texts[i]);
+    let size = this.literalBytes;
+    if (quoteScratch.length < count) quoteScratch = new StaticArray<i32>(count);
+    const quotes = quoteScratch;
+    for (let i = 0; i < count; i++) {
+      if (unchecked(kinds[i]) == PART_HEADER) {
+        const index = budget.quote(view, unchecked(this.texts[i]), unchecked(this.bytes[i]));
         quotes[i] = index;
-        bytes += budget.size(index);
-        if (bytes > budget.remaining) return null;
+        size += budget.size(index);
+        if (size > budget.remaining) return null;
       }
     }
-    budget.remaining -= bytes;
-    const parts = new Array<string>(this.kinds.length);
-    for (let i = 0; i < this.kinds.length; i++) {
-      if (this.kinds[i] == PART_LITERAL) {
-        parts[i] = this.texts[i];
-      } else {
-        const value = budget.value(quotes[i]);
-        parts[i] = value === null ? "" : value;
-      }
+    budget.remaining -= size;
+    const out = new ArrayBuffer(size);
+    let at = changetype<usize>(out);
+    for (let i = 0; i < count; i++) {
+      let part: ArrayBuffer | null;
+      if (unchecked(kinds[i]) == PART_LITERAL) part = unchecked(this.bytes[i]);
+      else part = budget.value(unchecked(quotes[i]));
+      if (part === null) continue;
+      memory.copy(at, changetype<usize>(part), <usize>part.byteLength);
+      at += <usize>part.byteLength;
     }
-    return parts.join("");
+    return out;
+  }
+
+  /** renderBytes() as a string (tests, logs). */
+  render(view: RequestView, budget: RenderBudget): string | null {
+    const bytes = this.renderBytes(view, budget);
+    return bytes === null ? null : String.UTF8.decode(bytes);
   }
 }
 
 const HEADER_VARIABLE = "request.header.";
 
 /** Parses a template; on a bad variable it records the error on `reader` at `path`. */
-export function parseTemplate(source: string, reader: ConfigReader, path: string, filter: string, injection: string, rule: string): Template {
+export function parseTemplate(
+  source: string,
+  reader: ConfigReader,
+  path: string,
+  filter: string,
+  injection: string,
+  rule: string,
+): Template {
   const template = new Template();
   let literal = "";
   let i = 0;
   while (i < source.length) {
-    if (source.charCodeAt(i) == 36 /* $ */ && i + 1 < source.length && source.charCodeAt(i + 1) == 123 /* { */) {
+    if (
+      source.charCodeAt(i) == 36 /* $ */ &&
+      i + 1 < source.length &&
+      source.charCodeAt(i + 1) == 123 /* { */
+    ) {
       const end = source.indexOf("}", i + 2);
       if (end < 0) {
         reader.fail(path, "unclosed ${ at character " + i.toString());
@@ -126,9 +175,14 @@ export function parseTemplate(source: string, reader: ConfigReader, path: string
           literal = "";
         }
         template.kinds.push(PART_HEADER);
-        template.texts.push(variable.substring(HEADER_VARIABLE.length).toLowerCase());
+        template.texts.push(lowerAscii(variable.substring(HEADER_VARIABLE.length)));
       } else {
-        reader.fail(path, "unknown variable ${" + variable + "}; use ${injection_id}, ${filter}, ${rule} or ${request.header.<name>}");
+        reader.fail(
+          path,
+          "unknown variable ${" +
+            variable +
+            "}; use ${injection_id}, ${filter}, ${rule} or ${request.header.<name>}",
+        );
         return template;
       }
       i = end + 1;
@@ -141,19 +195,29 @@ export function parseTemplate(source: string, reader: ConfigReader, path: string
     template.kinds.push(PART_LITERAL);
     template.texts.push(literal);
   }
-  for (let k = 0; k < template.kinds.length; k++) {
-    if (template.kinds[k] == PART_LITERAL) template.literalBytes += String.UTF8.byteLength(template.texts[k]);
-  }
+  template.seal();
   return template;
 }
 
 export class Action {
-  constructor(public op: Op, public name: string, public value: Template | null) {}
+  /** The name in UTF-8, encoded once. */
+  nameBytes: ArrayBuffer;
+  constructor(
+    public op: Op,
+    public name: string,
+    public value: Template | null,
+  ) {
+    this.nameBytes = String.UTF8.encode(name);
+  }
 }
 
 /** A response action resolved at request time, applied when the response headers arrive. */
 export class PendingAction {
-  constructor(public op: Op, public name: string, public value: string, public failedMetricId: u32 = 0) {}
+  constructor(
+    public action: Action,
+    public value: ArrayBuffer,
+    public failedMetricId: u32 = 0,
+  ) {}
 }
 
 export class Rule {
@@ -195,7 +259,12 @@ export function pathWithoutQuery(path: string): string {
 const METHODS: string[] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
 
 /** Reads and checks the whole configuration; errors land on `reader` with their JSON Pointer. */
-export function parseConfig(reader: ConfigReader, root: JsonValue, filter: string, injection: string): HeaderRewriteConfig {
+export function parseConfig(
+  reader: ConfigReader,
+  root: JsonValue,
+  filter: string,
+  injection: string,
+): HeaderRewriteConfig {
   const config = new HeaderRewriteConfig();
   reader.onlyKeys(root, "", ["rules"]);
   const rules = reader.objects(root, "", "rules", true, MAX_RULES);
@@ -229,8 +298,16 @@ function checkRenderedBytes(reader: ConfigReader, config: HeaderRewriteConfig): 
         if (template === null) continue;
         total += template.literalBytes;
         if (total > MAX_RENDERED_BYTES) {
-          const at = "/rules/" + i.toString() + (side == 0 ? "/request/" : "/response/") + j.toString() + "/value";
-          reader.fail(at, "the rules' values render " + total.toString() + " bytes of literal text per request, over the limit of " + MAX_RENDERED_BYTES.toString() + " (max_rendered_bytes); shorten the values or split the rules across injections");
+          const at =
+            "/rules/" + i.toString() + (side == 0 ? "/request/" : "/response/") + j.toString() + "/value";
+          reader.fail(
+            at,
+            "the rules' values render " +
+              total.toString() +
+              " bytes of literal text per request, over the limit of " +
+              MAX_RENDERED_BYTES.toString() +
+              " (max_rendered_bytes); shorten the values or split the rules across injections",
+          );
           return;
         }
       }
@@ -238,15 +315,23 @@ function checkRenderedBytes(reader: ConfigReader, config: HeaderRewriteConfig): 
   }
 }
 
-function parseRule(reader: ConfigReader, item: JsonValue, path: string, filter: string, injection: string): Rule {
+function parseRule(
+  reader: ConfigReader,
+  item: JsonValue,
+  path: string,
+  filter: string,
+  injection: string,
+): Rule {
   reader.onlyKeys(item, path, ["name", "match", "request", "response"]);
   const rule = new Rule(reader.identifier(item, path, "name", true));
   const match = reader.object(item, path, "match", false);
   if (match !== null) parseMatch(reader, match, path + "/match", rule);
   const request = reader.objects(item, path, "request", false);
-  if (request !== null) rule.request = parseActions(reader, request, path + "/request", filter, injection, rule.name);
+  if (request !== null)
+    rule.request = parseActions(reader, request, path + "/request", filter, injection, rule.name);
   const response = reader.objects(item, path, "response", false);
-  if (response !== null) rule.response = parseActions(reader, response, path + "/response", filter, injection, rule.name);
+  if (response !== null)
+    rule.response = parseActions(reader, response, path + "/response", filter, injection, rule.name);
   if (reader.ok() && rule.request.length == 0 && rule.response.length == 0) {
     reader.fail(path, "a rule needs at least one request or response action");
   }
@@ -258,7 +343,10 @@ function parseMatch(reader: ConfigReader, match: JsonValue, path: string, rule: 
   const methods = reader.strings(match, path, "methods", false);
   for (let i = 0; i < methods.length && reader.ok(); i++) {
     if (!METHODS.includes(methods[i])) {
-      reader.fail(path + "/methods/" + i.toString(), "unknown method \"" + methods[i] + "\"; use one of " + METHODS.join(", "));
+      reader.fail(
+        path + "/methods/" + i.toString(),
+        'unknown method "' + methods[i] + '"; use one of ' + METHODS.join(", "),
+      );
     }
   }
   rule.methods = methods;
@@ -269,8 +357,10 @@ function parseMatch(reader: ConfigReader, match: JsonValue, path: string, rule: 
     const hasExact = pathMatch.get("exact") !== null;
     const hasPrefix = pathMatch.get("prefix") !== null;
     if (reader.ok() && hasExact == hasPrefix) reader.fail(at, "give exactly one of exact, prefix");
-    if (hasExact) rule.pathExact = startsWithSlash(reader, at + "/exact", reader.string(pathMatch, at, "exact", true));
-    if (hasPrefix) rule.pathPrefix = startsWithSlash(reader, at + "/prefix", reader.string(pathMatch, at, "prefix", true));
+    if (hasExact)
+      rule.pathExact = startsWithSlash(reader, at + "/exact", reader.string(pathMatch, at, "exact", true));
+    if (hasPrefix)
+      rule.pathPrefix = startsWithSlash(reader, at + "/prefix", reader.string(pathMatch, at, "prefix", true));
   }
   const headers = reader.objects(match, path, "headers", false);
   if (headers === null) return;
@@ -306,24 +396,40 @@ function headerName(reader: ConfigReader, object: JsonValue, path: string, forAc
   if (name.length == 0) {
     reader.fail(path + "/name", "must not be empty");
   } else if (name.charCodeAt(0) == 58 /* : */) {
-    if (forAction) reader.fail(path + "/name", "pseudo-headers (" + name + ") cannot be rewritten; header-rewrite changes regular headers only");
-    else if (name != ":authority" && name != ":method" && name != ":path" && name != ":scheme") reader.fail(path + "/name", "unknown pseudo-header " + name);
+    if (forAction)
+      reader.fail(
+        path + "/name",
+        "pseudo-headers (" + name + ") cannot be rewritten; header-rewrite changes regular headers only",
+      );
+    else if (name != ":authority" && name != ":method" && name != ":path" && name != ":scheme")
+      reader.fail(path + "/name", "unknown pseudo-header " + name);
   } else if (!isToken(name)) {
-    reader.fail(path + "/name", "\"" + name + "\" is not a valid header name");
+    reader.fail(path + "/name", '"' + name + '" is not a valid header name');
   }
-  return name.toLowerCase();
+  return lowerAscii(name);
 }
 
 function isToken(name: string): bool {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c));
+    const ok =
+      (c >= 48 && c <= 57) ||
+      (c >= 65 && c <= 90) ||
+      (c >= 97 && c <= 122) ||
+      "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c));
     if (!ok) return false;
   }
   return true;
 }
 
-function parseActions(reader: ConfigReader, list: JsonValue[], path: string, filter: string, injection: string, rule: string): Action[] {
+function parseActions(
+  reader: ConfigReader,
+  list: JsonValue[],
+  path: string,
+  filter: string,
+  injection: string,
+  rule: string,
+): Action[] {
   const actions: Action[] = [];
   for (let i = 0; i < list.length && reader.ok(); i++) {
     const at = path + "/" + i.toString();

@@ -1,7 +1,7 @@
 // payload-validator's checks on one request, as events: headers, body chunks, end of stream. Free
 // of host calls (the filter feeds it), so as-pect can drive whole requests through it.
 import { StreamMatcher, matchesDecoded, matchesPlain, pathPart, queryPart } from "./deny";
-import { RequestView } from "../../../assembly/request";
+import { RequestView, lowerAscii } from "../../../assembly/request";
 import {
   REASON_BODY_FORBIDDEN,
   REASON_BODY_REQUIRED,
@@ -19,7 +19,16 @@ export { RequestView };
 /** The media type of a content-type value: without parameters, trimmed, lowercase. */
 export function mediaType(value: string): string {
   const semicolon = value.indexOf(";");
-  return (semicolon < 0 ? value : value.substring(0, semicolon)).trim().toLowerCase();
+  return lowerAscii(trimOws(semicolon < 0 ? value : value.substring(0, semicolon)));
+}
+
+/** `text` without leading and trailing HTTP whitespace (spaces and tabs, RFC 9110 OWS). */
+function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text.charCodeAt(start) == 32 || text.charCodeAt(start) == 9)) start++;
+  while (end > start && (text.charCodeAt(end - 1) == 32 || text.charCodeAt(end - 1) == 9)) end--;
+  return start == 0 && end == text.length ? text : text.substring(start, end);
 }
 
 /** application/json and every `…+json` type (application/merge-patch+json, …). */
@@ -124,11 +133,13 @@ export class RequestCheck {
       const target = view.path();
       const path = pathPart(target);
       for (let i = 0; i < config.pathRules.length; i++) {
-        if (matchesDecoded(path, config.pathRules[i], false)) return this.refuse(REASON_DENIED, config.pathRules[i].describe());
+        if (matchesDecoded(path, config.pathRules[i], false))
+          return this.refuse(REASON_DENIED, config.pathRules[i].describe());
       }
       const query = queryPart(target);
       for (let i = 0; i < config.queryRules.length && query.length > 0; i++) {
-        if (matchesDecoded(query, config.queryRules[i], true)) return this.refuse(REASON_DENIED, config.queryRules[i].describe());
+        if (matchesDecoded(query, config.queryRules[i], true))
+          return this.refuse(REASON_DENIED, config.queryRules[i].describe());
       }
     }
 
@@ -144,12 +155,20 @@ export class RequestCheck {
     this.contentLength = length;
     if (endOfStream || length == 0) {
       if (endOfStream) this.finished = true;
-      if (this.requireBody) return this.refuse(REASON_BODY_REQUIRED, excerpt(this.method) + " requires a request body");
+      if (this.requireBody)
+        return this.refuse(REASON_BODY_REQUIRED, excerpt(this.method) + " requires a request body");
       return null;
     }
     if (this.forbidBody && length > 0) return this.forbidden();
     if (config.maxBodyBytes > 0 && length > config.maxBodyBytes) {
-      return this.refuse(REASON_BODY_TOO_LARGE, "content-length " + length.toString() + " exceeds the limit of " + config.maxBodyBytes.toString() + " bytes");
+      return this.refuse(
+        REASON_BODY_TOO_LARGE,
+        "content-length " +
+          length.toString() +
+          " exceeds the limit of " +
+          config.maxBodyBytes.toString() +
+          " bytes",
+      );
     }
     let type = "";
     if (config.jsonTypesOnly || config.contentTypes.length > 0) {
@@ -157,7 +176,10 @@ export class RequestCheck {
       if (header === null) return this.refuse(REASON_UNSUPPORTED_MEDIA_TYPE, "content-type is missing");
       type = mediaType(header);
       if (!mediaTypeAllowed(config, type)) {
-        return this.refuse(REASON_UNSUPPORTED_MEDIA_TYPE, "content-type " + excerpt(type) + " is not allowed");
+        return this.refuse(
+          REASON_UNSUPPORTED_MEDIA_TYPE,
+          "content-type " + excerpt(type) + " is not allowed",
+        );
       }
     }
     const json = config.json;
@@ -184,14 +206,16 @@ export class RequestCheck {
       return this.refuse(REASON_BODY_TOO_LARGE, "body exceeds the limit of " + limit.toString() + " bytes");
     }
     if (this.pending !== null) return null;
-    if (this.forbidBody) return this.bodyVerdict(REASON_BODY_FORBIDDEN, excerpt(this.method) + " must not carry a request body");
+    if (this.forbidBody)
+      return this.bodyVerdict(REASON_BODY_FORBIDDEN, excerpt(this.method) + " must not carry a request body");
     const matcher = this.matcher;
     if (matcher !== null) {
       const rule = matcher.feed(ptr, length);
       if (rule !== null) return this.bodyVerdict(REASON_DENIED, rule.describe());
     }
     const json = this.json;
-    if (json !== null && !json.feedBytes(ptr, length)) return this.bodyVerdict(json.verdict!.reason, json.verdict!.detail);
+    if (json !== null && !json.feedBytes(ptr, length))
+      return this.bodyVerdict(json.verdict!.reason, json.verdict!.detail);
     return null;
   }
 
@@ -225,7 +249,8 @@ export class RequestCheck {
     }
     this.finished = true;
     if (this.bodyBytes == 0) {
-      if (this.requireBody) return this.refuse(REASON_BODY_REQUIRED, excerpt(this.method) + " requires a request body");
+      if (this.requireBody)
+        return this.refuse(REASON_BODY_REQUIRED, excerpt(this.method) + " requires a request body");
       return null;
     }
     const json = this.json;

@@ -17,7 +17,14 @@ import {
   TAG_REASON,
   RequestHeaderSnapshot,
 } from "../../../assembly";
-import { FILTER, METRIC_BODY_BYTES, METRIC_REJECTED_TOTAL, METRIC_VALIDATED_TOTAL, METRIC_WOULD_REJECT_TOTAL } from "./contract.generated";
+import { batchCounters, flushCounters } from "../../../assembly/metrics";
+import {
+  FILTER,
+  METRIC_BODY_BYTES,
+  METRIC_REJECTED_TOTAL,
+  METRIC_VALIDATED_TOTAL,
+  METRIC_WOULD_REJECT_TOTAL,
+} from "./contract.generated";
 import { RequestCheck } from "./check";
 import { PROBLEM_CONTENT_TYPE, REASONS, REASON_INVALID_JSON, Verdict } from "./problem";
 import { PayloadConfig, parseConfig } from "./settings";
@@ -43,18 +50,23 @@ export class PayloadValidatorRoot extends GraftRootContext {
     if (!reader.ok()) return;
     const ids = new ValidatorMetrics();
     const base = config.monitor ? METRIC_WOULD_REJECT_TOTAL : METRIC_REJECTED_TOTAL;
-    for (let i = 0; i < REASONS.length; i++) ids.byReason.set(REASONS[i], metrics.counter(base, TAG_REASON, REASONS[i]));
+    for (let i = 0; i < REASONS.length; i++)
+      ids.byReason.set(REASONS[i], metrics.counter(base, TAG_REASON, REASONS[i]));
     ids.validated = metrics.counter(METRIC_VALIDATED_TOTAL);
     ids.bodyBytes = metrics.histogram(METRIC_BODY_BYTES);
     this.ids = ids;
     this.config = config;
+    if (!batchCounters()) this.log.warn("no tick: every counter increment is a host call");
+  }
+
+  onTick(): void {
+    flushCounters();
   }
 
   createContext(context_id: u32): PayloadValidatorStream {
     return new PayloadValidatorStream(context_id, this);
   }
 }
-
 
 // The checks read several request headers and change none: one host call reads them all. One
 // instance serves the worker's streams, reset as each request starts.
@@ -172,6 +184,11 @@ export class PayloadValidatorStream extends GraftStream<PayloadValidatorRoot> {
     }
     this.rejected = true;
     root.log.debug("rejected: " + verdict.toString());
-    sendReply(verdict.status(), "graft_payload_" + verdict.reason, verdict.problemJson(), PROBLEM_CONTENT_TYPE);
+    sendReply(
+      verdict.status(),
+      "graft_payload_" + verdict.reason,
+      verdict.problemJson(),
+      PROBLEM_CONTENT_TYPE,
+    );
   }
 }

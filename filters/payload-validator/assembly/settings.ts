@@ -1,7 +1,7 @@
 // payload-validator's configuration (../schema.json), read with the SDK's ConfigReader: every
 // refusal names the field by its JSON Pointer. Pure logic, tested by as-pect.
 import { ConfigReader } from "../../../assembly/config";
-import { JsonKind, JsonValue } from "../../../assembly/json";
+import { JsonValue } from "../../../assembly/json";
 import { DENY_LOCATIONS, DenyRule, IN_BODY, IN_HEADER, IN_PATH } from "./deny";
 import { JsonOptions, compileSchema } from "./schema";
 import { MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_PATTERN_CHARS } from "./contract.generated";

@@ -1,18 +1,43 @@
 // rate-limiter's configuration, rule matching and key extraction, free of host calls so as-pect
 // can test it. Schema: ../schema.json; behaviour: ../README.md.
-import { MAX_CAS_RETRIES, MAX_FILL_INTERVAL_MS, MAX_PATH_SEGMENTS, MAX_PROBES, MAX_RULES, MAX_SLOTS, MAX_TOKENS, MAX_TOTAL_SLOTS } from "./contract.generated";
+import {
+  MAX_CAS_RETRIES,
+  MAX_FILL_INTERVAL_MS,
+  MAX_PATH_SEGMENTS,
+  MAX_PROBES,
+  MAX_RULES,
+  MAX_SLOTS,
+  MAX_TOKENS,
+  MAX_TOTAL_SLOTS,
+} from "./contract.generated";
 import { ConfigReader } from "../../../assembly/config";
-import { RequestView } from "../../../assembly/request";
-import { JsonValue, JsonKind } from "../../../assembly/json";
+import { RequestView, lowerAscii } from "../../../assembly/request";
+import { JsonValue } from "../../../assembly/json";
 import { BucketParams, SlotCache } from "./bucket";
-import { MISSING_FINGERPRINT, addressFingerprint, headerFingerprint, pathFingerprint, pathWithoutQuery, slotKeyPrefix } from "./keys";
+import {
+  MISSING_FINGERPRINT,
+  addressFingerprint,
+  headerFingerprint,
+  pathFingerprint,
+  pathWithoutQuery,
+  slotKeyPrefix,
+} from "./keys";
 
 export { RequestView };
 
-export const enum KeySource { Global, Header, ClientAddress, Path }
+export const enum KeySource {
+  Global,
+  Header,
+  ClientAddress,
+  Path,
+}
 /** The one key of a global rule. */
 export const GLOBAL_FINGERPRINT: u64 = 1;
-export const enum Overflow { Share, Deny, Allow }
+export const enum Overflow {
+  Share,
+  Deny,
+  Allow,
+}
 
 export class Rule {
   methods: string[] = [];
@@ -51,7 +76,8 @@ export class Rule {
    */
   keyFingerprint(view: RequestView): u64 {
     switch (this.source) {
-      case KeySource.Global: return GLOBAL_FINGERPRINT;
+      case KeySource.Global:
+        return GLOBAL_FINGERPRINT;
       case KeySource.Header: {
         const value = view.header(this.headerName);
         if (value !== null) return headerFingerprint(value);
@@ -62,7 +88,8 @@ export class Rule {
         if (address !== null) return addressFingerprint(address);
         return this.skipMissing ? 0 : MISSING_FINGERPRINT;
       }
-      default: return pathFingerprint(view.path(), this.segments);
+      default:
+        return pathFingerprint(view.path(), this.segments);
     }
   }
 
@@ -78,7 +105,8 @@ export class Rule {
   /** The shared-data key of `slot`, as UTF-8 bytes. */
   slotKey(slot: i32): ArrayBuffer {
     if (slot >= KEY_CACHE_SLOTS) return String.UTF8.encode(this.keyPrefix + slot.toString());
-    if (this.slotKeys.length == 0) this.slotKeys = new Array<ArrayBuffer | null>(min(this.slots, KEY_CACHE_SLOTS));
+    if (this.slotKeys.length == 0)
+      this.slotKeys = new Array<ArrayBuffer | null>(min(this.slots, KEY_CACHE_SLOTS));
     let key = unchecked(this.slotKeys[slot]);
     if (key === null) {
       key = String.UTF8.encode(this.keyPrefix + slot.toString());
@@ -88,7 +116,10 @@ export class Rule {
   }
 }
 
-export const enum Mode { Enforce, Monitor }
+export const enum Mode {
+  Enforce,
+  Monitor,
+}
 
 export class RateLimitConfig {
   mode: Mode = Mode.Enforce;
@@ -107,16 +138,39 @@ export const DEFAULT_SLOTS: i32 = 1024;
 export const DEFAULT_PROBES: i32 = 4;
 
 const METHODS: string[] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
-const TOP_KEYS: string[] = ["mode", "on_cas_exhausted", "cas_max_retries", "quota_headers", "rules", "test_stale_cas"];
-const RULE_KEYS: string[] = ["name", "match", "key", "tokens_per_fill", "fill_interval_ms", "max_tokens", "slots", "probes", "on_overflow"];
+const TOP_KEYS: string[] = [
+  "mode",
+  "on_cas_exhausted",
+  "cas_max_retries",
+  "quota_headers",
+  "rules",
+  "test_stale_cas",
+];
+const RULE_KEYS: string[] = [
+  "name",
+  "match",
+  "key",
+  "tokens_per_fill",
+  "fill_interval_ms",
+  "max_tokens",
+  "slots",
+  "probes",
+  "on_overflow",
+];
 
 /** Reads and checks the whole configuration; errors land on `reader` with their JSON Pointer. */
 export function parseConfig(reader: ConfigReader, root: JsonValue, injection: string): RateLimitConfig {
   const config = new RateLimitConfig();
   reader.onlyKeys(root, "", TOP_KEYS);
-  config.mode = reader.choice(root, "", "mode", false, ["enforce", "monitor"], "enforce") == "monitor" ? Mode.Monitor : Mode.Enforce;
-  config.denyOnCasExhausted = reader.choice(root, "", "on_cas_exhausted", false, ["deny", "allow"], "deny") == "deny";
-  config.casMaxRetries = <i32>reader.integer(root, "", "cas_max_retries", false, 0, MAX_CAS_RETRIES, DEFAULT_CAS_RETRIES);
+  config.mode =
+    reader.choice(root, "", "mode", false, ["enforce", "monitor"], "enforce") == "monitor"
+      ? Mode.Monitor
+      : Mode.Enforce;
+  config.denyOnCasExhausted =
+    reader.choice(root, "", "on_cas_exhausted", false, ["deny", "allow"], "deny") == "deny";
+  config.casMaxRetries = <i32>(
+    reader.integer(root, "", "cas_max_retries", false, 0, MAX_CAS_RETRIES, DEFAULT_CAS_RETRIES)
+  );
   config.quotaHeaders = reader.boolean(root, "", "quota_headers", false, false);
   config.staleCas = reader.boolean(root, "", "test_stale_cas", false, false);
   const rules = reader.objects(root, "", "rules", true, MAX_RULES);
@@ -131,7 +185,12 @@ export function parseConfig(reader: ConfigReader, root: JsonValue, injection: st
     if (!reader.ok()) break;
     totalSlots += rule.slots;
     if (totalSlots > MAX_TOTAL_SLOTS) {
-      reader.fail(path + "/slots", "all rules together may keep at most " + MAX_TOTAL_SLOTS.toString() + " slots (shared data has no delete)");
+      reader.fail(
+        path + "/slots",
+        "all rules together may keep at most " +
+          MAX_TOTAL_SLOTS.toString() +
+          " slots (shared data has no delete)",
+      );
       break;
     }
     config.rules.push(rule);
@@ -151,10 +210,15 @@ function parseRule(reader: ConfigReader, item: JsonValue, path: string, injectio
   const maxTokens = reader.integer(item, path, "max_tokens", true, 1, MAX_TOKENS);
   const global = rule.source == KeySource.Global;
   rule.slots = <i32>reader.integer(item, path, "slots", false, 1, MAX_SLOTS, global ? 1 : DEFAULT_SLOTS);
-  rule.probes = <i32>reader.integer(item, path, "probes", false, 1, MAX_PROBES, <i64>min(DEFAULT_PROBES, rule.slots));
+  rule.probes = <i32>(
+    reader.integer(item, path, "probes", false, 1, MAX_PROBES, <i64>min(DEFAULT_PROBES, rule.slots))
+  );
   const overflow = reader.choice(item, path, "on_overflow", false, ["share", "deny", "allow"], "share");
   if (!reader.ok()) return rule;
-  if (global && (item.get("slots") !== null || item.get("probes") !== null || item.get("on_overflow") !== null)) {
+  if (
+    global &&
+    (item.get("slots") !== null || item.get("probes") !== null || item.get("on_overflow") !== null)
+  ) {
     reader.fail(path + "/key", "a global key has one bucket: slots, probes and on_overflow do not apply");
     return rule;
   }
@@ -174,7 +238,10 @@ function parseMatch(reader: ConfigReader, match: JsonValue, path: string, rule: 
   const methods = reader.strings(match, path, "methods", false);
   for (let i = 0; i < methods.length && reader.ok(); i++) {
     if (!METHODS.includes(methods[i])) {
-      reader.fail(path + "/methods/" + i.toString(), "unknown method \"" + methods[i] + "\"; use one of " + METHODS.join(", "));
+      reader.fail(
+        path + "/methods/" + i.toString(),
+        'unknown method "' + methods[i] + '"; use one of ' + METHODS.join(", "),
+      );
     }
   }
   rule.methods = methods;
@@ -195,8 +262,9 @@ function parseKey(reader: ConfigReader, key: JsonValue, path: string, rule: Rule
     reader.onlyKeys(key, path, ["source", "name", "missing"]);
     rule.source = KeySource.Header;
     const name = reader.string(key, path, "name", true);
-    if (reader.ok() && !isToken(name)) reader.fail(path + "/name", "\"" + name + "\" is not a valid header name");
-    rule.headerName = name.toLowerCase();
+    if (reader.ok() && !isToken(name))
+      reader.fail(path + "/name", '"' + name + '" is not a valid header name');
+    rule.headerName = lowerAscii(name);
     rule.skipMissing = reader.choice(key, path, "missing", false, ["shared", "skip"], "shared") == "skip";
   } else if (source == "client_address") {
     reader.onlyKeys(key, path, ["source", "missing"]);
@@ -213,7 +281,11 @@ function isToken(name: string): bool {
   if (name.length == 0) return false;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
-    const ok = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c));
+    const ok =
+      (c >= 48 && c <= 57) ||
+      (c >= 65 && c <= 90) ||
+      (c >= 97 && c <= 122) ||
+      "!#$%&'*+-.^_`|~".includes(String.fromCharCode(c));
     if (!ok) return false;
   }
   return true;
@@ -227,5 +299,5 @@ function isToken(name: string): bool {
 export function policyItem(name: string, tokensPerFill: u64, fillIntervalMs: u64): string {
   const window = (fillIntervalMs + 999) / 1000;
   const quota = (tokensPerFill * window * 1000) / fillIntervalMs;
-  return "\"" + name + "\";q=" + quota.toString() + ";w=" + window.toString();
+  return '"' + name + '";q=' + quota.toString() + ";w=" + window.toString();
 }

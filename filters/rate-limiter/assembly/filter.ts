@@ -10,7 +10,6 @@ import {
   HeaderMapTypeValues,
   WasmResultValues,
   setHeader,
-  setTickPeriod,
   increment,
   nowNanos,
   sendReply,
@@ -19,6 +18,7 @@ import {
   setSharedData,
   EnvoyRequest,
 } from "../../../assembly";
+import { batchCounters, flushCounters } from "../../../assembly/metrics";
 import {
   FILTER,
   METRIC_ALLOWED_TOTAL,
@@ -30,7 +30,16 @@ import {
 } from "./contract.generated";
 import { Mode, RateLimitConfig, Rule, parseConfig } from "./config";
 import { Decision, Limiter, Outcome, SharedStore } from "./limiter";
-import { REASON_CAS_EXHAUSTED, REASON_LIMITED, REASON_OVERFLOW, deniedBody, rateLimitItem, replyDetails, resetSeconds, retryAfterSeconds } from "./headers";
+import {
+  REASON_CAS_EXHAUSTED,
+  REASON_LIMITED,
+  REASON_OVERFLOW,
+  deniedBody,
+  rateLimitItem,
+  replyDetails,
+  resetSeconds,
+  retryAfterSeconds,
+} from "./headers";
 
 /** Rules with at most this many slots get them all at configure time; larger ones create slots on first use. */
 const CREATE_SLOTS_UP_TO: i32 = 1024;
@@ -54,59 +63,30 @@ class EnvoySharedData extends SharedStore {
   }
 }
 
-/**
- * A counter whose increments gather in the VM and reach Envoy in one host call per flush: a host
- * call costs about as much as the rest of the limiter's work, and every request counts something.
- */
-class BatchedCounter {
-  pending: i64 = 0;
-  constructor(public id: u32) {}
-  @inline add(n: i64 = 1): void {
-    this.pending += n;
-  }
-  flush(): void {
-    if (this.pending == 0) return;
-    increment(this.id, this.pending);
-    this.pending = 0;
-  }
-}
-
 /** One rule's counters: `graft.<name>{filter, injection, rule}`. */
+// Counters are batched by the SDK (assembly/metrics.ts): flushed on the tick, exact at low traffic.
 class RuleCounters {
-  allowed: BatchedCounter;
-  limited: BatchedCounter;
-  casRetries: BatchedCounter;
-  casExhausted: BatchedCounter;
-  overflow: BatchedCounter;
+  allowed: u32;
+  limited: u32;
+  casRetries: u32;
+  casExhausted: u32;
+  overflow: u32;
 
   constructor(metrics: FilterMetrics, rule: string) {
-    this.allowed = new BatchedCounter(metrics.counter(METRIC_ALLOWED_TOTAL, TAG_RULE, rule));
-    this.limited = new BatchedCounter(metrics.counter(METRIC_LIMITED_TOTAL, TAG_RULE, rule));
-    this.casRetries = new BatchedCounter(metrics.counter(METRIC_CAS_RETRIES_TOTAL, TAG_RULE, rule));
-    this.casExhausted = new BatchedCounter(metrics.counter(METRIC_CAS_EXHAUSTED_TOTAL, TAG_RULE, rule));
-    this.overflow = new BatchedCounter(metrics.counter(METRIC_OVERFLOW_TOTAL, TAG_RULE, rule));
-  }
-
-  flush(): void {
-    this.allowed.flush();
-    this.limited.flush();
-    this.casRetries.flush();
-    this.casExhausted.flush();
-    this.overflow.flush();
+    this.allowed = metrics.counter(METRIC_ALLOWED_TOTAL, TAG_RULE, rule);
+    this.limited = metrics.counter(METRIC_LIMITED_TOTAL, TAG_RULE, rule);
+    this.casRetries = metrics.counter(METRIC_CAS_RETRIES_TOTAL, TAG_RULE, rule);
+    this.casExhausted = metrics.counter(METRIC_CAS_EXHAUSTED_TOTAL, TAG_RULE, rule);
+    this.overflow = metrics.counter(METRIC_OVERFLOW_TOTAL, TAG_RULE, rule);
   }
 }
-
-/** Counters reach Envoy on this tick, and at the latest on the first request FLUSH_AFTER_NS after the last flush. */
-const FLUSH_TICK_MS: u32 = 100;
-const FLUSH_AFTER_NS: u64 = 1_000_000_000;
 
 export class RateLimitRoot extends GraftRootContext {
   config: RateLimitConfig = new RateLimitConfig();
   limiter: Limiter = new Limiter(new EnvoySharedData(), 0, true);
-  requests: BatchedCounter = new BatchedCounter(0);
+  requests: u32 = 0;
   /** Counters of config.rules, index for index. */
   counters: RuleCounters[] = [];
-  lastFlush: u64 = 0;
 
   constructor(context_id: u32) {
     super(context_id, FILTER);
@@ -124,31 +104,22 @@ export class RateLimitRoot extends GraftRootContext {
       counters.push(new RuleCounters(metrics, rule.name));
       if (rule.slots <= CREATE_SLOTS_UP_TO) limiter.createSlots(rule, now);
     }
-    this.flush(now);
-    this.requests = new BatchedCounter(metrics.counter(METRIC_REQUESTS_TOTAL));
+    flushCounters();
+    this.requests = metrics.counter(METRIC_REQUESTS_TOTAL);
     this.counters = counters;
     this.limiter = limiter;
     this.config = config;
-    // Without the tick, counters reach Envoy only with the next request after FLUSH_AFTER_NS.
-    if (!setTickPeriod(FLUSH_TICK_MS)) this.log.warn("no tick: counters flush only with requests");
+    if (!batchCounters()) this.log.warn("no tick: every counter increment is a host call");
   }
 
   onTick(): void {
-    this.flush(nowNanos());
-  }
-
-  flush(now: u64): void {
-    this.lastFlush = now;
-    this.requests.flush();
-    const counters = this.counters;
-    for (let i = 0; i < counters.length; i++) unchecked(counters[i]).flush();
+    flushCounters();
   }
 
   createContext(context_id: u32): RateLimitStream {
     return new RateLimitStream(context_id, this);
   }
 }
-
 
 const envoyRequest = new EnvoyRequest();
 const decision = new Decision();
@@ -160,7 +131,7 @@ export class RateLimitStream extends GraftStream<RateLimitRoot> {
 
   onRequestHeaders(headers: u32, end_of_stream: bool): FilterHeadersStatusValues {
     const root = this.root;
-    root.requests.add();
+    increment(root.requests);
     const config = root.config;
     const rules = config.rules;
     if (rules.length == 0) return FilterHeadersStatusValues.Continue;
@@ -177,30 +148,28 @@ export class RateLimitStream extends GraftStream<RateLimitRoot> {
       if (fp == 0) continue;
       root.limiter.decide(rule, fp, now, decision);
       const counters = unchecked(root.counters[i]);
-      if (decision.casRetries > 0) counters.casRetries.add(decision.casRetries);
-      if (decision.overflowed) counters.overflow.add();
+      if (decision.casRetries > 0) increment(counters.casRetries, decision.casRetries);
+      if (decision.overflowed) increment(counters.overflow);
       const outcome = decision.outcome;
       if (outcome == Outcome.Allowed) {
-        counters.allowed.add();
+        increment(counters.allowed);
         if (decision.remaining < quotaRemaining) {
           quotaRule = rule;
           quotaRemaining = decision.remaining;
           quotaReset = resetSeconds(decision.waitNs);
         }
       } else if (outcome == Outcome.Limited) {
-        counters.limited.add();
+        increment(counters.limited);
       } else if (outcome == Outcome.CasExhausted) {
-        counters.casExhausted.add();
+        increment(counters.casExhausted);
       }
       if (decision.passes()) continue;
       anyDenied = true;
       if (config.mode == Mode.Enforce) {
-        if (now - root.lastFlush >= FLUSH_AFTER_NS) root.flush(now);
         deny(rule, decision);
         return FilterHeadersStatusValues.StopIteration;
       }
     }
-    if (now - root.lastFlush >= FLUSH_AFTER_NS) root.flush(now);
     if (config.quotaHeaders && quotaRule !== null && !anyDenied) {
       this.quotaPolicy = quotaRule.policy;
       this.quotaValue = rateLimitItem(quotaRule.name, quotaRemaining, quotaReset);
@@ -231,5 +200,11 @@ function deny(rule: Rule, decision: Decision): void {
   }
   headers.push("retry-after");
   headers.push(retryAfter.toString());
-  sendReply(429, replyDetails(reason), deniedBody(reason, rule.name, retryAfter), "application/json", headers);
+  sendReply(
+    429,
+    replyDetails(reason),
+    deniedBody(reason, rule.name, retryAfter),
+    "application/json",
+    headers,
+  );
 }

@@ -132,7 +132,10 @@ describe("mesh commands", () => {
         badConfig,
       );
       assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /error: INVALID_FILTER_CONFIG: .*bad\.json: invalid header-rewrite configuration/);
+      assert.match(
+        refused.stderr,
+        /error: INVALID_FILTER_CONFIG: .*bad\.json: invalid header-rewrite configuration/,
+      );
     });
   });
 

@@ -102,6 +102,7 @@ export function starterPlan(fleet: StarterFleet): string {
     "  # - { name: filter_rejections, maxRatio: 1.25, floorRate: 0.002 }  # the filter's own bad events",
     "# crashLoop: { maxFailures: 3, windowMinutes: 5 }   # VM failures on the canary",
     "# burnRate: [{ signal: 5xx, slo: 0.999, maxBurn: 3 }]",
+    "# metrics: { source: prometheus, url: http://127.0.0.1:9090 }  # read counters from Prometheus, not admin APIs",
     "",
   ].join("\n");
 }

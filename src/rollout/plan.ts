@@ -63,6 +63,31 @@ export interface RolloutPlan {
   crashLoop: { maxFailures: number; windowMinutes: number };
   /** Roll back when the canary provably burns a signal's error budget faster than maxBurn × the SLO allows. */
   burnRate: { signal: string; slo: number; maxBurn: number }[];
+  /** Where the Envoys' counters are read: their admin APIs (default) or a Prometheus scraping them. */
+  metrics: PlanMetrics;
+}
+
+export type PlanMetrics = { source: "admin" } | { source: "prometheus"; url: string };
+
+function planMetrics(value: unknown, source: string): PlanMetrics {
+  if (value === undefined) return { source: "admin" };
+  const example = "metrics: { source: prometheus, url: http://127.0.0.1:9090 }";
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new PlanError(`${source}: metrics: expected a mapping, e.g. ${example}`);
+  const raw = value as Record<string, unknown>;
+  for (const key of Object.keys(raw))
+    if (key !== "source" && key !== "url")
+      throw new PlanError(`${source}: metrics.${key}: unknown field; fields are source, url`);
+  if (raw.source === "admin" || raw.source === undefined) {
+    if (raw.url !== undefined)
+      throw new PlanError(`${source}: metrics.url: only a prometheus source takes a url`);
+    return { source: "admin" };
+  }
+  if (raw.source !== "prometheus")
+    throw new PlanError(`${source}: metrics.source: expected admin (each Envoy's admin API) or prometheus`);
+  if (typeof raw.url !== "string" || !/^https?:\/\/[^/\s]+/.test(raw.url))
+    throw new PlanError(`${source}: metrics.url: expected Prometheus's base URL, e.g. ${example}`);
+  return { source: "prometheus", url: raw.url };
 }
 
 /** The observation key of a signal: `slow` is one per latency band, e.g. `slow>50ms`. */
@@ -119,6 +144,7 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     "burnRate",
     "onTimeout",
     "burstWindow",
+    "metrics",
   ];
   for (const key of Object.keys(raw)) {
     if (!known.includes(key))
@@ -158,6 +184,7 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
         ? undefined
         : duration("maxDuration", "10m"),
     onTimeout: onTimeout(raw.onTimeout, source),
+    metrics: planMetrics(raw.metrics, source),
     burstWindowMs: duration("burstWindow", "1m"),
     alpha: number("alpha", 0.05, (n) => n > 0 && n < 0.5, "a probability between 0 and 0.5, e.g. 0.05"),
     minRequests: number(

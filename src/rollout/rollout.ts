@@ -8,7 +8,7 @@ import { selectTargets, type Target } from "../inject/target.ts";
 import { readEnvelope } from "../sign/dsse.ts";
 import { readStatement } from "../sign/statement.ts";
 import { EnvoySeries, sumTotals, type ArmTotals } from "../observe/collect.ts";
-import { adminApiSource, type MetricSource } from "../observe/source.ts";
+import { adminApiSource, prometheusSource, type MetricSource } from "../observe/source.ts";
 import { judge, type JudgeConfig, type Verdict } from "../judge/judge.ts";
 import { minutesToPromote } from "../judge/horizon.ts";
 import type { Observations, Snapshot } from "../observe/observations.ts";
@@ -357,7 +357,9 @@ function abortableSleep(
  */
 export async function runRollout(options: RolloutOptions): Promise<RolloutResult> {
   const { plan, audit } = options;
-  const metrics = options.metrics ?? adminApiSource;
+  const metrics =
+    options.metrics ??
+    (plan.metrics.source === "prometheus" ? prometheusSource(plan.metrics.url) : adminApiSource);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const judgeFn = options.judge ?? judge;
   for (const signal of plan.signals) {

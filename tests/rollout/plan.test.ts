@@ -126,3 +126,27 @@ describe("rollout plans", () => {
     });
   }
 });
+
+describe("a plan's metric source", () => {
+  it("reads each Envoy's admin API unless the plan names a Prometheus", () => {
+    assert.deepEqual(parseRolloutPlan(minimal, "plan.yaml").metrics, { source: "admin" });
+    assert.deepEqual(
+      parseRolloutPlan(
+        { ...minimal, metrics: { source: "prometheus", url: "http://127.0.0.1:9090" } },
+        "plan.yaml",
+      ).metrics,
+      { source: "prometheus", url: "http://127.0.0.1:9090" },
+    );
+  });
+
+  it("refuses a source it does not know and a Prometheus without a URL, naming the field", () => {
+    assert.throws(
+      () => parseRolloutPlan({ ...minimal, metrics: { source: "datadog" } }, "plan.yaml"),
+      /plan\.yaml: metrics\.source: expected admin .* or prometheus/,
+    );
+    assert.throws(
+      () => parseRolloutPlan({ ...minimal, metrics: { source: "prometheus" } }, "plan.yaml"),
+      /plan\.yaml: metrics\.url: expected Prometheus's base URL/,
+    );
+  });
+});

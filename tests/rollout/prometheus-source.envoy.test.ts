@@ -75,9 +75,19 @@ describe("rollouts judged from Prometheus", { skip }, () => {
       },
       "test",
     );
-    const run = (metrics: typeof adminApiSource) =>
-      runRollout({ plan, targets: targets(), artifact: candidate, audit, dryRun: true, metrics });
-    return Promise.all([run(adminApiSource), run(prometheusSource(prometheus!.url))]);
+    // The Prometheus run takes its source from the plan, as `graft rollout --plan` does.
+    const fromPlan = { ...plan, metrics: { source: "prometheus" as const, url: prometheus!.url } };
+    return Promise.all([
+      runRollout({
+        plan,
+        targets: targets(),
+        artifact: candidate,
+        audit,
+        dryRun: true,
+        metrics: adminApiSource,
+      }),
+      runRollout({ plan: fromPlan, targets: targets(), artifact: candidate, audit, dryRun: true }),
+    ]);
   }
 
   before(async () => {

@@ -1,10 +1,22 @@
 // npm run fuzz [-- --requests N --seed S --numbers N --pairs N]: seeded request fuzzing of every
-// filter on the emulator (memory tracked per VM, minimised findings in .graft/fuzz/), then the JSON
-// number and payload-validator differential fuzzers. Exit 1 on any finding.
+// filter on the emulator (memory tracked per VM, minimised findings in .graft/fuzz/), the JSON
+// number fuzzer, then each filter's own fuzzer (filters/<name>/fuzz.ts, run with --pairs cases).
+// Exit 1 on any finding.
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { listFilters } from "../src/filters/catalog.ts";
 import { runRequestFuzz } from "../tools/fuzz/requests.ts";
 import { runNumberFuzz } from "../tools/fuzz/json-numbers.ts";
-import { runDifferential, summarize } from "../tools/fuzz/payload-validator-differential.ts";
+
+interface FilterFuzzer {
+  fuzz(options: {
+    count: number;
+    seed: number;
+    log: (line: string) => void;
+  }): Promise<{ failed: boolean; summary: string }>;
+}
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +38,14 @@ console.log(
 );
 const numbers = runNumberFuzz({ count: Number(values.numbers), seed, log });
 console.log(`json numbers: ${numbers.count} texts, ${numbers.mismatchCount} mismatches`);
-const differential = await runDifferential({ pairs: Number(values.pairs), seed, log });
-console.log(summarize(differential));
-const failed = requests.findings.length > 0 || numbers.mismatchCount > 0 || differential.undocumented > 0;
+let filterFailed = false;
+for (const filter of listFilters()) {
+  const file = path.join(filter.dir, "fuzz.ts");
+  if (!existsSync(file)) continue;
+  const fuzzer = (await import(pathToFileURL(file).href)) as FilterFuzzer;
+  const result = await fuzzer.fuzz({ count: Number(values.pairs), seed, log });
+  console.log(`${filter.name}: ${result.summary}`);
+  filterFailed ||= result.failed;
+}
+const failed = requests.findings.length > 0 || numbers.mismatchCount > 0 || filterFailed;
 process.exit(failed ? 1 : 0);

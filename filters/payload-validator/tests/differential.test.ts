@@ -14,8 +14,8 @@ import {
   summarize,
   type CaseDelivery,
   type Verdict,
-} from "../../tools/fuzz/payload-validator-differential.ts";
-import { configFor, type GeneratedConfig, type Schema } from "../../tools/fuzz/payload-validator-schema.ts";
+} from "../fuzz/differential.ts";
+import { configFor, type GeneratedConfig, type Schema } from "../fuzz/schema-generator.ts";
 
 const bytes = (text: string) => Buffer.from(text, "utf8");
 const oneByteChunks = (body: Uint8Array) => Array.from(body, () => 1);

@@ -5,13 +5,13 @@
 // malformed ones included). Any verdict that differs is a disagreement; the few the filter's
 // README documents are listed once, in DOCUMENTED_EXCEPTIONS.
 //
-//   node --import tsx tools/fuzz/payload-validator-differential.ts --pairs 1000000 --seed 1
+//   node --import tsx filters/payload-validator/fuzz/differential.ts --pairs 1000000 --seed 1
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
-import { Emulator, type StreamResult } from "../../src/host/index.ts";
-import { projectRoot } from "../../src/util/paths.ts";
+import { Emulator, type StreamResult } from "../../../src/host/index.ts";
+import { projectRoot } from "../../../src/util/paths.ts";
 import {
   DEFAULT_MAX_DEPTH,
   DocumentGenerator,
@@ -23,7 +23,7 @@ import {
   type MutationFamily,
   type Schema,
   type SchemaObject,
-} from "./payload-validator-schema.ts";
+} from "./schema-generator.ts";
 
 export const ROOT_ID = "payload-validator";
 export const MODULE_PATH = path.join(projectRoot, "build", "payload-validator.wasm");
@@ -444,7 +444,7 @@ export interface DocumentedException {
 
 /**
  * Every disagreement the documentation accounts for: ONE list, each entry narrow, each with its own
- * test in tests/filters/payload-validator.differential.test.ts.
+ * test in filters/payload-validator/tests/differential.test.ts.
  */
 export const DOCUMENTED_EXCEPTIONS: readonly DocumentedException[] = [
   {

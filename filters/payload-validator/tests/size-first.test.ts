@@ -3,8 +3,8 @@
 // that takes the body past the limit is refused without being copied into the VM.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Emulator } from "../../src/host/index.ts";
-import { builtWasm } from "../support/envoy-fixture.ts";
+import { Emulator } from "../../../src/host/index.ts";
+import { builtWasm } from "../../../tests/support/envoy-fixture.ts";
 
 const configuration = {
   injection_id: "pv",

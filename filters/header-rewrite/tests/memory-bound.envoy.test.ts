@@ -6,9 +6,14 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
-import { wasmHttpFilter } from "../../src/envoy/wasm-filter.ts";
-import { builtWasm, startEnvoyFixture, withEnvoyLog, type EnvoyFixture } from "../support/envoy-fixture.ts";
-import { rssBytes, sendRequests } from "./support.ts";
+import { wasmHttpFilter } from "../../../src/envoy/wasm-filter.ts";
+import {
+  builtWasm,
+  startEnvoyFixture,
+  withEnvoyLog,
+  type EnvoyFixture,
+} from "../../../tests/support/envoy-fixture.ts";
+import { rssBytes, sendRequests } from "../../../tests/hardening/support.ts";
 
 const MiB = 1024 * 1024;
 /** filters/header-rewrite/README.md, "Memory": linear memory per worker for this configuration. */

@@ -1,6 +1,6 @@
 // Runs every TypeScript test (tests/**/*.test.ts and filters/<name>/tests/*.test.ts) with node's
 // test runner. Arguments narrow the run to files whose path contains one of them:
-// `npm run test:ts -- launcher header-rewrite`.
+// `npm run test:ts -- launcher inject`.
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";

@@ -47,7 +47,7 @@ export function rolloutFilter(given: FilterInfo | undefined, envelope: unknown):
   }
 }
 
-// `wasmcustom.filter=.=rate-limiter;.;injection=.=rl-2;.;rule=.=r;.;graft.limited_total`
+// `wasmcustom.filter=.=<filter>;.;injection=.=<id>;.;rule=.=r;.;graft.<metric>`
 const TAGGED_STAT = /^wasmcustom\.((?:[a-z_]+=\.=[^;]*;\.;)*)(.+)$/;
 
 /** Sum of a filter counter over the arm's Envoys, counting only the named filter's series when given. */

@@ -5,7 +5,7 @@ import { isDigest } from "./digest.ts";
 export interface ImageReference {
   /** host[:port], e.g. `127.0.0.1:5055` or `registry.example.com`. */
   registry: string;
-  /** e.g. `graft/header-rewrite`. */
+  /** e.g. `graft/my-filter`. */
   repository: string;
   tag?: string;
   digest?: string;
@@ -20,7 +20,7 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
  * Docker Hub by accident) and a tag or a digest (`:latest` is not implied).
  */
 export function parseImageReference(text: string, what = "image reference"): ImageReference {
-  const fix = `write it as [oci://]host[:port]/repository:tag or …@sha256:<64 hex>, e.g. oci://127.0.0.1:5000/graft/header-rewrite:1.0.0`;
+  const fix = `write it as [oci://]host[:port]/repository:tag or …@sha256:<64 hex>, e.g. oci://127.0.0.1:5000/graft/my-filter:1.0.0`;
   let rest = text.startsWith("oci://") ? text.slice("oci://".length) : text;
   if (/^[a-z]+:\/\//.test(rest))
     throw new Error(`${what} ${JSON.stringify(text)}: only oci:// references name images; ${fix}`);

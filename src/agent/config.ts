@@ -5,6 +5,7 @@ import { parseDuration } from "../sign/duration.ts";
 import { loadSigningKey, verifyingKeyFromPem, type SigningKey, type VerifyingKey } from "../sign/keys.ts";
 import type { TrustRoot } from "../sign/policy-bundle.ts";
 import { isValidSlotName } from "../inject/slot.ts";
+import { GraftError } from "../util/errors.ts";
 
 /**
  * The agent's own configuration: who it is (name, labels), the Envoy it guards, the keys it trusts
@@ -52,7 +53,11 @@ export interface AgentConfig {
   enforceIntervalMs: number;
 }
 
-export class AgentConfigError extends Error {}
+export class AgentConfigError extends GraftError<"INVALID_AGENT_CONFIG"> {
+  constructor(message: string) {
+    super("INVALID_AGENT_CONFIG", message);
+  }
+}
 
 const TOP = [
   "name",

@@ -150,6 +150,43 @@ export function bootstrapFile(envoy: string): string {
   return `envoy-${envoy}.yaml`;
 }
 
+/**
+ * The configuration of the `graft agent` beside one Envoy (production mode): the same Envoy as the
+ * targets file's entry, its own key, the trust root that signs policies, and the control plane's
+ * caller key. Paths are relative to the file.
+ */
+export function starterAgent(fleet: StarterFleet, envoy: string, index: number): string {
+  return [
+    `# graft agent configuration for ${envoy}: graft agent --config agent-${envoy}.yaml (src/agent/README.md).`,
+    "# The agent becomes the only writer of this Envoy's slots and verifies every change itself. Before",
+    "# starting it, make its keys in this folder:",
+    `#   graft keygen --out keys --name agent-${envoy}   # the agent's own key (pin its .pub.pem in targets.yaml)`,
+    "#   graft keygen --out keys --name root-a           # the trust root that signs policies",
+    "#   graft keygen --out keys --name ctl              # the control plane's caller key",
+    "#   graft policy sign trust.yaml --key keys/root-a.key.pem --out policy.dsse.json   (trust.yaml needs serial: 1)",
+    "# Relative paths resolve against this file's folder. Unknown fields are errors.",
+    `name: ${envoy}                      # = its name in targets.yaml`,
+    `labels: { role: ${index === 0 ? "canary" : "baseline"} }          # approval rules and key scopes are checked against these, not the caller's`,
+    `listen: 127.0.0.1:${7070 + index}             # the signed API the control plane calls`,
+    "envoy:",
+    `  admin: http://127.0.0.1:${fleet.adminPort + index}`,
+    `  ecdsDir: ecds/${envoy}            # the agent is the only writer of these slot files`,
+    `  slots: [${fleet.slot}]`,
+    `moduleStore: agents/${envoy}/modules   # 0700, content-addressed: Envoy reads modules from here`,
+    `stateDir: agents/${envoy}/state        # 0700: verified history, policy, operation ids`,
+    `key: keys/agent-${envoy}.key.pem        # signs its answers, audit records and checkpoints`,
+    "trustRoot:",
+    "  threshold: 1                   # root signatures a policy needs",
+    "  keys: [{ name: root-a, publicKeyPath: keys/root-a.pub.pem }]",
+    "policy: policy.dsse.json         # the signed policy it starts from (newer serials arrive by API)",
+    `auditLog: agents/${envoy}/audit.log`,
+    "callers:                         # who may call the API; the name is the audit actor",
+    "  - { name: ctl, publicKeyPath: keys/ctl.pub.pem }",
+    "enforceInterval: 1s              # TTLs, re-verification and drift repair",
+    "",
+  ].join("\n");
+}
+
 /** Every starter file of a fleet, by name relative to its folder. */
 export function starterFiles(fleet: StarterFleet): StarterFile[] {
   return [
@@ -165,6 +202,10 @@ export function starterFiles(fleet: StarterFleet): StarterFile[] {
     ...fleet.envoys.map((envoy, index) => ({
       name: bootstrapFile(envoy),
       text: starterBootstrap(fleet, envoy, index),
+    })),
+    ...fleet.envoys.map((envoy, index) => ({
+      name: `agent-${envoy}.yaml`,
+      text: starterAgent(fleet, envoy, index),
     })),
   ];
 }

@@ -1,6 +1,7 @@
 // The operator's edges without an Envoy: graft init's files and their schemas, --json shapes and
 // the one error object, failures that name target, URL and what changed, sign's early checks and
 // control's report. (tests/operator/ runs the README walkthrough against real Envoys.)
+import { loadAgentConfig } from "../../src/agent/config.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -84,6 +85,8 @@ describe("graft init, keygen and the file schemas", () => {
         "header-rewrite.yaml",
         "envoy-edge-1.yaml",
         "envoy-edge-2.yaml",
+        "agent-edge-1.yaml",
+        "agent-edge-2.yaml",
       ],
     );
     for (const name of ["targets.yaml", "trust.yaml", "plan.yaml", "envoy-edge-1.yaml"])
@@ -102,6 +105,15 @@ describe("graft init, keygen and the file schemas", () => {
     assert.equal((await loadTargetsFile(path.join(fleet, "targets.yaml"))).length, 2);
     assert.equal((await loadTrustPolicy(path.join(fleet, "trust.yaml"))).keys.has(key.keyId), true);
     assert.equal((await loadRolloutPlan(path.join(fleet, "plan.yaml"))).canary, "role=canary");
+    // The agent beside each Envoy reads its starter configuration once its keys exist.
+    for (const name of ["agent-edge-1", "root-a", "ctl"]) {
+      const made = await graft(fleet, "keygen", "--out", "keys", "--name", name);
+      assert.equal(made.code, 0, made.stderr);
+    }
+    const agent = await loadAgentConfig(path.join(fleet, "agent-edge-1.yaml"));
+    assert.equal(agent.name, "edge-1");
+    assert.equal(agent.envoy.ecdsDir, path.join(fleet, "ecds", "edge-1"));
+    assert.deepEqual(agent.labels, { role: "canary" });
   });
 
   it("init refuses to overwrite, with the error object", async () => {

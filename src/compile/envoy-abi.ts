@@ -1,7 +1,8 @@
 /**
  * What Envoy 1.40 (proxy-wasm-cpp-host) gives a module that exports proxy_abi_version_0_2_1.
  * A module importing anything else fails to load in Envoy with "missing import", so the build
- * refuses it first, naming the import. Source: shared/docs/ENVOY.md §5.
+ * refuses it first, naming the import. Source: proxy-wasm-cpp-host as built into Envoy 1.40, checked
+ * against the real binary by tests/sdk/proxy-runtime-patch.test.ts.
  */
 export const SUPPORTED_ABI_EXPORTS = ["proxy_abi_version_0_2_0", "proxy_abi_version_0_2_1"] as const;
 

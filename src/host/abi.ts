@@ -1,6 +1,6 @@
 /**
  * Proxy-Wasm ABI 0.2.x numbers as Envoy 1.40 (proxy-wasm-cpp-host) uses them. Source:
- * proxy-wasm/spec and shared/docs/ENVOY.md §5; metric id layout from proxy-wasm-cpp-host.
+ * proxy-wasm/spec and proxy-wasm-cpp-host (metric id layout included), as Envoy 1.40 answers them.
  */
 export const WasmResult = {
   Ok: 0,

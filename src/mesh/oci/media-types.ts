@@ -3,7 +3,7 @@
  * Media types of the images graft pushes. The module layout is the one Istio's fetcher
  * (istio.io/istio/pkg/wasm, imagefetcher.go) reads as the OCI "compat" variant: an OCI image manifest
  * whose last layer is a tar+gzip holding `plugin.wasm`. The CNCF `application/vnd.wasm.*` artifact
- * layout is refused by that fetcher (../shared MESH-NOTES Q2), so graft does not push it.
+ * layout is refused by that fetcher (tests/mesh/istio-fetch.test.ts runs it), so graft does not push it.
  */
 export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 export const OCI_INDEX = "application/vnd.oci.image.index.v1+json";

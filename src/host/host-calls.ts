@@ -8,48 +8,6 @@ import { concat, decodeBytes, EMPTY, encodeLatin1, encoder, encodeUtf8 } from ".
 import { incrementMetric, recordMetric } from "./state.ts";
 import { ModuleLoadError, type Callout, type UpstreamRequest, type WorkerVm } from "./vm.ts";
 
-const ENV_FUNCTIONS = [
-  "proxy_log",
-  "proxy_get_status",
-  "proxy_set_property",
-  "proxy_get_property",
-  "proxy_send_local_response",
-  "proxy_get_shared_data",
-  "proxy_set_shared_data",
-  "proxy_register_shared_queue",
-  "proxy_resolve_shared_queue",
-  "proxy_enqueue_shared_queue",
-  "proxy_dequeue_shared_queue",
-  "proxy_get_header_map_value",
-  "proxy_add_header_map_value",
-  "proxy_replace_header_map_value",
-  "proxy_remove_header_map_value",
-  "proxy_get_header_map_pairs",
-  "proxy_set_header_map_pairs",
-  "proxy_get_header_map_size",
-  "proxy_get_buffer_status",
-  "proxy_get_buffer_bytes",
-  "proxy_set_buffer_bytes",
-  "proxy_http_call",
-  "proxy_grpc_call",
-  "proxy_grpc_stream",
-  "proxy_grpc_close",
-  "proxy_grpc_cancel",
-  "proxy_grpc_send",
-  "proxy_set_tick_period_milliseconds",
-  "proxy_get_current_time_nanoseconds",
-  "proxy_define_metric",
-  "proxy_increment_metric",
-  "proxy_record_metric",
-  "proxy_get_metric",
-  "proxy_set_effective_context",
-  "proxy_done",
-  "proxy_call_foreign_function",
-  "proxy_continue_stream",
-  "proxy_close_stream",
-  "proxy_get_log_level",
-] as const;
-
 type Fn = (...args: never[]) => unknown;
 
 /** Checks a module the way Envoy does before instantiating it: ABI marker, then every import. */
@@ -386,12 +344,9 @@ export function hostImports(vm: WorkerVm): WebAssembly.Imports {
       valuePtr: number,
       valueSize: number,
     ): number {
-      const map = headerMap(self, type);
-      if (!map) return WasmResult.BadArgument;
-      if (!self.mem.inBounds(keyPtr, keySize) || !self.mem.inBounds(valuePtr, valueSize))
-        return WasmResult.InvalidMemoryAccess;
-      map.add(asciiLower(self.mem.readLatin1(keyPtr, keySize)), self.mem.readLatin1(valuePtr, valueSize));
-      return WasmResult.Ok;
+      return writeHeader(self, type, keyPtr, keySize, valuePtr, valueSize, (map, name, value) =>
+        map.add(name, value),
+      );
     },
     proxy_replace_header_map_value(
       type: number,
@@ -400,12 +355,9 @@ export function hostImports(vm: WorkerVm): WebAssembly.Imports {
       valuePtr: number,
       valueSize: number,
     ): number {
-      const map = headerMap(self, type);
-      if (!map) return WasmResult.BadArgument;
-      if (!self.mem.inBounds(keyPtr, keySize) || !self.mem.inBounds(valuePtr, valueSize))
-        return WasmResult.InvalidMemoryAccess;
-      map.replace(asciiLower(self.mem.readLatin1(keyPtr, keySize)), self.mem.readLatin1(valuePtr, valueSize));
-      return WasmResult.Ok;
+      return writeHeader(self, type, keyPtr, keySize, valuePtr, valueSize, (map, name, value) =>
+        map.replace(name, value),
+      );
     },
     proxy_remove_header_map_value(type: number, keyPtr: number, keySize: number): number {
       const map = headerMap(self, type);
@@ -696,8 +648,23 @@ export function hostImports(vm: WorkerVm): WebAssembly.Imports {
   return imports;
 }
 
-/** The names the emulator provides in `env` (kept in step with Envoy's list in src/compile/envoy-abi.ts). */
-export const EMULATED_ENV_FUNCTIONS: readonly string[] = ENV_FUNCTIONS;
+/** Adds or replaces one header from guest memory: the two ABI calls differ only in the write. */
+function writeHeader(
+  self: WorkerVm,
+  type: number,
+  keyPtr: number,
+  keySize: number,
+  valuePtr: number,
+  valueSize: number,
+  write: (map: HeaderMap, name: string, value: string) => void,
+): number {
+  const map = headerMap(self, type);
+  if (!map) return WasmResult.BadArgument;
+  if (!self.mem.inBounds(keyPtr, keySize) || !self.mem.inBounds(valuePtr, valueSize))
+    return WasmResult.InvalidMemoryAccess;
+  write(map, asciiLower(self.mem.readLatin1(keyPtr, keySize)), self.mem.readLatin1(valuePtr, valueSize));
+  return WasmResult.Ok;
+}
 
 function environ(env: Record<string, string>): Uint8Array[] {
   return Object.entries(env).map(([key, value]) => encoder.encode(`${key}=${value}\0`));

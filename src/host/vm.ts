@@ -414,7 +414,6 @@ export class WorkerVm implements QueueOwner {
   }
 }
 
-export { EMULATED_ENV_FUNCTIONS } from "./host-calls.ts";
 export { encodeUtf8 } from "./memory.ts";
 
 /** A fresh x-request-id, as Envoy's connection manager adds one to every request. */

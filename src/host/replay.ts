@@ -262,10 +262,7 @@ export async function replayOnBoth(options: ReplayOptions): Promise<ReplayResult
         const after = await wasmStats(envoy);
         const metrics = metricDeltas(before, after);
         before = after;
-        const echoed = echo.received
-          .slice(received)
-          .reverse()
-          .find((request) => request.headers["x-envoy-internal"] !== "true");
+        const echoed = echo.streamRequestSince(received);
         if (answer === "timeout") {
           envoyRun.observations.push({
             step: c.name,

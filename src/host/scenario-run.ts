@@ -302,11 +302,7 @@ export async function runOnEnvoy(scenario: Scenario, options: RunOptions = {}): 
         const answer = await sendRequest(url, step.request, stepHeaders(step), 3_000);
         await new Promise((done) => setTimeout(done, 10));
         const metrics = metricDeltas(before, await wasmStats(envoy));
-        // The stream's own request: callouts (which Envoy marks x-envoy-internal) reach the echo too.
-        const echoed = echo.received
-          .slice(received)
-          .reverse()
-          .find((request) => request.headers["x-envoy-internal"] !== "true");
+        const echoed = echo.streamRequestSince(received);
         if (answer === "timeout") {
           run.observations.push({
             step: step.name,

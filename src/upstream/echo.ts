@@ -62,6 +62,17 @@ export class EchoUpstream {
     return new EchoUpstream(server, (server.address() as AddressInfo).port, received);
   }
 
+  /**
+   * The stream's own request among those received since index `since`: callouts (which Envoy
+   * marks x-envoy-internal) reach the echo too.
+   */
+  streamRequestSince(since: number): EchoedRequest | undefined {
+    return this.received
+      .slice(since)
+      .reverse()
+      .find((request) => request.headers["x-envoy-internal"] !== "true");
+  }
+
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -76,6 +76,12 @@ async function wrkRun(wrk: string, url: string, options: LoadOptions): Promise<T
     pin === null
       ? await execFileAsync(wrk, args)
       : await execFileAsync("taskset", ["-c", String(pin), wrk, ...args]);
+  const { seconds: _seconds, ...throughput } = parseWrkOutput(stdout);
+  return throughput;
+}
+
+/** Requests, rate, non-2xx answers and socket errors from wrk's summary. */
+export function parseWrkOutput(stdout: string): Throughput & { seconds: number } {
   const counted = /(\d+) requests in ([\d.]+)(m?s)/.exec(stdout);
   if (!counted) throw new Error(`cannot read wrk output:\n${stdout}`);
   const seconds = Number(counted[2]) / (counted[3] === "ms" ? 1000 : 1);
@@ -85,6 +91,7 @@ async function wrkRun(wrk: string, url: string, options: LoadOptions): Promise<T
     requests: Number(counted[1]),
     non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0),
     errors: socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
+    seconds,
   };
 }
 

@@ -7,7 +7,7 @@ import { writeFile } from "node:fs/promises";
 import net from "node:net";
 import { promisify } from "node:util";
 import { assertLoopback } from "../../load/loopback.ts";
-import { wrkPath } from "../closed-loop.ts";
+import { parseWrkOutput, wrkPath } from "../closed-loop.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -58,17 +58,7 @@ export async function saturate(
   const { stdout } = await execFileAsync(command[0]!, command.slice(1), {
     timeout: (options.seconds + 30) * 1000,
   });
-  const counted = /(\d+) requests in ([\d.]+)(m?s)/.exec(stdout);
-  if (!counted) throw new Error(`cannot read wrk output:\n${stdout}`);
-  const seconds = Number(counted[2]) / (counted[3] === "ms" ? 1000 : 1);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  return {
-    rps: Number(counted[1]) / seconds,
-    requests: Number(counted[1]),
-    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0),
-    errors: socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
-    seconds,
-  };
+  return parseWrkOutput(stdout);
 }
 
 export interface FixedRateResult {

@@ -89,8 +89,3 @@ export function findFilter(nameOrDir: string): FilterInfo {
 export function loadSchema(info: FilterInfo): Record<string, unknown> {
   return configurationSchema(info.dir, info.contract);
 }
-
-/** This repository's filter `name` (an alias of findFilter for callers that only name filters/). */
-export function filterInfo(name: string): FilterInfo {
-  return findFilter(name);
-}

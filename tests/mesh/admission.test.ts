@@ -9,7 +9,7 @@ import { request } from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { filterInfo } from "../../src/filters/catalog.ts";
+import { findFilter } from "../../src/filters/catalog.ts";
 import { ModuleSource } from "../../src/mesh/admission/module-source.ts";
 import type { AdmissionReviewReply } from "../../src/mesh/admission/review.ts";
 import { startWebhookServer, type RunningWebhook } from "../../src/mesh/admission/server.ts";
@@ -148,7 +148,7 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
 
   const plugin = (overrides: { envelope?: object | null; url?: string; sha256?: string } = {}) =>
     renderWasmPlugin({
-      filter: filterInfo("header-rewrite"),
+      filter: findFilter("header-rewrite"),
       name: "header-rewrite",
       namespace: "shop",
       url: overrides.url ?? moduleUrl,

@@ -4,15 +4,15 @@
 // bad-event ratio.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { filterInfo } from "../../src/filters/catalog.ts";
+import { findFilter } from "../../src/filters/catalog.ts";
 import { renderAnalysisTemplate } from "../../src/mesh/analysis/argo.ts";
 import { renderCanary, renderMetricTemplate, type FlaggerInput } from "../../src/mesh/analysis/flagger.ts";
 import { badEventSeries } from "../../src/mesh/analysis/promql.ts";
 import { crdValidator } from "./crd-validator.ts";
 import { prometheusSkipReason, startPrometheusWith, type RunningPrometheus } from "./prometheus.ts";
 
-const headerRewrite = filterInfo("header-rewrite");
-const rateLimiter = filterInfo("rate-limiter");
+const headerRewrite = findFilter("header-rewrite");
+const rateLimiter = findFilter("rate-limiter");
 const metricTemplateCrd = crdValidator("flagger-crds.yaml", "MetricTemplate");
 const canaryCrd = crdValidator("flagger-crds.yaml", "Canary");
 const analysisTemplateCrd = crdValidator("argo-rollouts-analysistemplate.yaml", "AnalysisTemplate");

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { filterInfo } from "../../src/filters/catalog.ts";
+import { findFilter } from "../../src/filters/catalog.ts";
 import { renderWasmPlugin } from "../../src/mesh/istio/wasmplugin.ts";
 import { pushWasmImage } from "../../src/mesh/oci/push.ts";
 import { parseImageReference } from "../../src/mesh/oci/reference.ts";
@@ -45,7 +45,7 @@ describe(
         signature: { envelopeJson: JSON.stringify(signed([alice], configuration)), configuration },
       });
       const plugin = renderWasmPlugin({
-        filter: filterInfo("header-rewrite"),
+        filter: findFilter("header-rewrite"),
         url: pushed.pinnedUrl,
         configuration,
         configurationSource: "config.json",

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import yaml from "js-yaml";
-import { filterInfo, listFilters } from "../../src/filters/catalog.ts";
+import { findFilter, listFilters } from "../../src/filters/catalog.ts";
 import { FilterConfigError } from "../../src/filters/config-schema.ts";
 import { renderCanaryPair } from "../../src/mesh/istio/canary-pair.ts";
 import { GRAFT_STATS_PREFIX, renderProxyStatsSettings } from "../../src/mesh/istio/proxy-stats.ts";
@@ -18,7 +18,7 @@ import { crdValidator } from "./crd-validator.ts";
 import { alice, exampleConfig, signed } from "./fixtures.ts";
 
 const wasmPluginCrd = crdValidator("istio-wasmplugin.yaml", "WasmPlugin");
-const filter = filterInfo("header-rewrite");
+const filter = findFilter("header-rewrite");
 const DIGEST = "a".repeat(64);
 
 function input(overrides: Partial<WasmPluginInput> = {}): WasmPluginInput {

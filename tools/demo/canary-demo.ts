@@ -16,7 +16,7 @@ import {
 } from "../../src/rollout/rollout.ts";
 import { parseRolloutPlan } from "../../src/rollout/plan.ts";
 import { writeRolloutReports } from "../../src/rollout/report.ts";
-import { filterInfo } from "../../src/filters/catalog.ts";
+import { findFilter } from "../../src/filters/catalog.ts";
 import { injectFleet } from "../../src/inject/fleet.ts";
 import { newOperationId } from "../../src/inject/agent-fleet.ts";
 import { readAgentCheckpoint, startLocalAgents } from "../../src/inject/local-agents.ts";
@@ -63,7 +63,7 @@ export async function runCanaryDemo(
   const workDir = options.workDir ?? path.join(projectRoot, ".graft", "demo");
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
-  const info = filterInfo("header-rewrite");
+  const info = findFilter("header-rewrite");
 
   // 1. The faulty build: the same filter with an injected fault (every 25th request answered 503).
   const faultyPath = path.join(workDir, "header-rewrite-faulty.wasm");

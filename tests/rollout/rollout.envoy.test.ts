@@ -82,6 +82,35 @@ describe("canary rollouts against real Envoy", () => {
   };
   const targets = () => fleet!.envoys.map((e) => e.target);
 
+  /** The files `graft rollout` reads for `release`, named after `name`, in the fleet's folder. */
+  const cliFiles = async (name: string, release: RolloutArtifact, plan: Record<string, unknown>) => {
+    const dir = fleet!.workDir;
+    const files = {
+      plan: path.join(dir, `plan-${name}.yaml`),
+      targets: path.join(dir, `targets-${name}.yaml`),
+      config: path.join(dir, `config-${name}.json`),
+      envelope: path.join(dir, `${name}.dsse.json`),
+      policy: path.join(dir, `trust-${name}.yaml`),
+      reports: path.join(dir, `reports-${name}`),
+    };
+    await writeFile(files.plan, yaml.dump(plan));
+    await writeFile(
+      files.targets,
+      yaml.dump({ targets: targets().map(({ logs: _logs, adminUrl, ...t }) => ({ ...t, admin: adminUrl })) }),
+    );
+    await writeFile(files.config, JSON.stringify(release.configuration));
+    await writeFile(files.envelope, JSON.stringify(release.envelope));
+    await writeFile(
+      files.policy,
+      yaml.dump({
+        version: 1,
+        maxTtl: "2h",
+        keys: [{ name: "op", publicKeyPath: "keys/op.pub.pem", filters: ["*"] }],
+      }),
+    );
+    return files;
+  };
+
   before(async () => {
     fleet = await startSlotFleet(2, {
       concurrency: 1,
@@ -153,31 +182,8 @@ describe("canary rollouts against real Envoy", () => {
   });
 
   it("judges without acting under `graft rollout --dry-run`, and writes the reports", async () => {
-    const dir = fleet!.workDir;
-    const files = {
-      plan: path.join(dir, "plan.yaml"),
-      targets: path.join(dir, "targets.yaml"),
-      config: path.join(dir, "config.json"),
-      envelope: path.join(dir, "dry.dsse.json"),
-      policy: path.join(dir, "trust.yaml"),
-      reports: path.join(dir, "reports"),
-    };
     const good = artifact(await readFile(builtWasm("header-rewrite.wasm")), "dry");
-    await writeFile(files.plan, yaml.dump({ ...PLAN, maxDuration: "4s", minDuration: "2s" }));
-    await writeFile(
-      files.targets,
-      yaml.dump({ targets: targets().map(({ logs: _logs, adminUrl, ...t }) => ({ ...t, admin: adminUrl })) }),
-    );
-    await writeFile(files.config, JSON.stringify(good.configuration));
-    await writeFile(files.envelope, JSON.stringify(good.envelope));
-    await writeFile(
-      files.policy,
-      yaml.dump({
-        version: 1,
-        maxTtl: "2h",
-        keys: [{ name: "op", publicKeyPath: "keys/op.pub.pem", filters: ["*"] }],
-      }),
-    );
+    const files = await cliFiles("dry", good, { ...PLAN, maxDuration: "4s", minDuration: "2s" });
     const versionsBefore = await Promise.all(targets().map((t) => readHistory(t.ecdsDir, SLOT)));
     let stdout = "";
     let code = 0;
@@ -297,31 +303,8 @@ describe("canary rollouts against real Envoy", () => {
   });
 
   it("rolls the canary back on SIGTERM to `graft rollout`, writes the report and exits 5", async () => {
-    const dir = fleet!.workDir;
-    const files = {
-      plan: path.join(dir, "plan-sigterm.yaml"),
-      targets: path.join(dir, "targets-sigterm.yaml"),
-      config: path.join(dir, "config-sigterm.json"),
-      envelope: path.join(dir, "sigterm.dsse.json"),
-      policy: path.join(dir, "trust-sigterm.yaml"),
-      reports: path.join(dir, "reports-sigterm"),
-    };
     const candidate = artifact(await readFile(builtWasm("header-rewrite.wasm")), "sigterm");
-    await writeFile(files.plan, yaml.dump({ ...PLAN, minDuration: "30s", maxDuration: "60s" }));
-    await writeFile(
-      files.targets,
-      yaml.dump({ targets: targets().map(({ logs: _logs, adminUrl, ...t }) => ({ ...t, admin: adminUrl })) }),
-    );
-    await writeFile(files.config, JSON.stringify(candidate.configuration));
-    await writeFile(files.envelope, JSON.stringify(candidate.envelope));
-    await writeFile(
-      files.policy,
-      yaml.dump({
-        version: 1,
-        maxTtl: "2h",
-        keys: [{ name: "op", publicKeyPath: "keys/op.pub.pem", filters: ["*"] }],
-      }),
-    );
+    const files = await cliFiles("sigterm", candidate, { ...PLAN, minDuration: "30s", maxDuration: "60s" });
     const child = spawn(
       process.execPath,
       [

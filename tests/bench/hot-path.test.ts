@@ -6,13 +6,14 @@ import { existsSync } from "node:fs";
 import { describe, it } from "node:test";
 import { Emulator } from "../../src/host/emulator.ts";
 import { countHostCalls } from "../../tools/bench/peers/hostcalls.ts";
-import {
-  HEADER_REWRITE_CONFIG,
-  REWRITE_REQUEST_HEADERS,
-  graftRateLimitConfig,
-  NEVER,
-  wasmPaths,
-} from "../../tools/bench/peers/variants.ts";
+import { findFilter } from "../../src/filters/catalog.ts";
+import { HEADER_REWRITE_CONFIG, REWRITE_REQUEST_HEADERS } from "../../filters/header-rewrite/peers/index.ts";
+import { graftRateLimitConfig, NEVER } from "../../filters/rate-limiter/peers.ts";
+
+const wasmPaths = {
+  headerRewrite: findFilter("header-rewrite").releaseWasm,
+  rateLimiter: findFilter("rate-limiter").releaseWasm,
+};
 
 const built =
   existsSync(wasmPaths.headerRewrite) && existsSync(wasmPaths.rateLimiter)

@@ -1,13 +1,17 @@
 // One Envoy per benchmark variant: a bootstrap of our own (direct_response route or one loopback
 // upstream, no request ids, logs at warn), `--concurrency N`, pinned to a CPU with taskset, and
-// its CPU time (per-thread schedstat, nanoseconds) and RSS read from /proc.
+// its CPU time (per-thread schedstat, nanoseconds) and RSS read from /proc. Also a check that a
+// filter's peer groups make bootstraps Envoy accepts.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { resolveEnvoyBinary } from "../../../src/envoy/binary.ts";
 import type { HttpFilter } from "../../../src/envoy/bootstrap.ts";
+import { validateBootstrap } from "../../../src/envoy/launcher.ts";
+import { variantsOf, type FilterPeers, type GroupContext } from "./groups.ts";
+import type { Variant } from "./variants.ts";
 
 export type Route = { kind: "direct" } | { kind: "upstream"; port: number };
 
@@ -101,6 +105,60 @@ export function peerBootstrap(options: PeerEnvoyOptions): Record<string, unknown
       clusters,
     },
   };
+}
+
+/** Has `envoy --mode validate` load a variant's bootstrap (Wasm VMs are created and configured). */
+export async function validatePeerBootstrap(options: PeerEnvoyOptions): Promise<void> {
+  const dir = await mkdtemp(path.join(tmpdir(), "graft-peer-check-"));
+  try {
+    const file = path.join(dir, "bootstrap.json");
+    await writeFile(file, JSON.stringify(peerBootstrap(options)));
+    await validateBootstrap(file);
+  } catch (error) {
+    if (error instanceof Error) error.message = `${options.label}: ${error.message}`;
+    throw error;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Has Envoy validate the bootstrap of every variant of `peers`' groups, on each group's route (a
+ * variant shared by groups on the same route once), and of its memory chain entry. A variant whose
+ * peer is not built is left out (the benchmark builds it). `context` stands in for the run: a
+ * group whose variants depend on it gets these figures. Returns the labels validated.
+ */
+export async function validatePeerGroups(
+  peers: FilterPeers,
+  context: GroupContext = { noFilterSaturation: async () => 10_000, note: () => {} },
+): Promise<string[]> {
+  const done = new Map<Variant, Set<string>>();
+  const validated: string[] = [];
+  for (const group of peers.groups)
+    for (const variant of await variantsOf(group, context)) {
+      if (variant.build && !existsSync(variant.build.output)) continue;
+      const routes = done.get(variant) ?? new Set<string>();
+      if (routes.has(group.route)) continue;
+      done.set(variant, routes.add(group.route));
+      const label = `${group.id}/${variant.id}`;
+      await validatePeerBootstrap({
+        label,
+        filters: variant.filters(),
+        // Validation opens no connection: any port stands for the upstream.
+        route: group.route === "direct" ? { kind: "direct" } : { kind: "upstream", port: 9 },
+        bufferLimit: 2 << 20,
+      });
+      validated.push(label);
+    }
+  if (peers.chain) {
+    await validatePeerBootstrap({
+      label: "chain",
+      filters: peers.chain.filters(),
+      route: { kind: "direct" },
+    });
+    validated.push("chain");
+  }
+  return validated;
 }
 
 /** CPU nanoseconds of all of a process's threads (schedstat: time on CPU). */

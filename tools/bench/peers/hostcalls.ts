@@ -1,9 +1,11 @@
 // Host calls per request, counted on graft's host emulator: every import the module calls, and
 // every call the host makes into the module (callbacks, and malloc for each value it hands over).
 // The emulator is used as it is; the counting wraps WebAssembly.Instance while a module loads.
+import { existsSync } from "node:fs";
 import { Emulator } from "../../../src/host/emulator.ts";
 import { HeaderMap } from "../../../src/host/headers.ts";
 import type { UpstreamResponse } from "../../../src/host/vm.ts";
+import type { FilterWithPeers } from "./groups.ts";
 
 export interface HostCallCount {
   /** Imports called per request, in the steady state (counters batched, no tick due). */
@@ -122,4 +124,18 @@ export async function countHostCalls(
     // a clock the emulator cannot move
   }
   return result;
+}
+
+/**
+ * Host calls per request of every module the filters' peers modules name, filter by filter in the
+ * catalog's order; a module that is not built (a peer whose build failed) is left out.
+ */
+export async function countAllHostCalls(filters: FilterWithPeers[]): Promise<Record<string, HostCallCount>> {
+  const out: Record<string, HostCallCount> = {};
+  for (const { peers } of filters)
+    for (const subject of peers.hostCalls ?? []) {
+      if (!existsSync(subject.module)) continue;
+      out[subject.name] = await countHostCalls(subject, subject.request, subject.requests, subject.warmup);
+    }
+  return out;
 }

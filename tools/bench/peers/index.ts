@@ -1,22 +1,23 @@
 /**
  * `npm run bench -- peers`: every graft filter side by side with its peers, in one run.
  *
+ * Each filter declares its groups in its own folder (filters/<name>/peers.ts or peers/index.ts,
+ * found through the filter catalog: groups.ts): the variants, the request each sends, the route,
+ * the peers to build first and the goals it is held to. This file knows no filter by name.
+ *
  * One Envoy per variant, `--concurrency 1`, pinned to one CPU (taskset); the load generator (wrk
  * for saturation, our fixed-rate client for latency) and this process on the other. Each group
  * runs interleaved rounds (every variant once per round, the order rotating), each run after a
  * warm-up that is discarded. Measures: saturation req/s; Envoy CPU µs per request (all its
  * threads' schedstat over the run); latency percentiles at a fixed rate of 50 % of the no-filter
- * saturation; Envoy RSS at 2 workers with all three filters against none; module sizes; host calls
- * per request on the emulator. Groups:
- *   header-rewrite  none, native header_mutation, Lua, graft, Go SDK, C on the raw ABI — on a
- *                   direct_response route, then once more through a real upstream (an Envoy
- *                   answering directly, on the load generator's CPU)
- *   payload 1 KiB / 64 KiB  none, Lua body read, graft buffer only, graft full validation
- *   rate-limiter    none, native local_ratelimit and graft, with a limit that never triggers and at 5× overload
+ * saturation; Envoy RSS at 2 workers with every filter's chain entry against none; module sizes;
+ * host calls per request on the emulator. A group on an upstream route goes through a real
+ * upstream: an Envoy answering directly, on the load generator's CPU.
  * Writes bench/results/<time>.json, .md and .svg, and the latest run into BENCHMARKS.md.
  * Loopback only; bounded (about 12 minutes with the defaults); stops by itself.
  *
  *   node --import tsx tools/bench/peers/index.ts [--rounds N] [--seconds S] [--quick] [--no-write]
+ *     [--groups id,...]
  */
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -25,11 +26,13 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { envoyVersion, resolveEnvoyBinary } from "../../../src/envoy/binary.ts";
+import type { HttpFilter } from "../../../src/envoy/bootstrap.ts";
+import { listFilters, type FilterInfo } from "../../../src/filters/catalog.ts";
 import { projectRoot } from "../../../src/util/paths.ts";
-import { BENCH_CONFIG, benchBody } from "../../../filters/payload-validator/bench.ts";
 import { moduleSizes, namedReleaseBuild, byOrigin } from "../module-size.ts";
 import { PeerEnvoy, processCpuNs, processRssBytes, type Route } from "./envoy.ts";
-import { countHostCalls, type HostCallCount } from "./hostcalls.ts";
+import { discoverPeers, variantsOf, type FilterWithPeers, type PeerGroup } from "./groups.ts";
+import { countAllHostCalls } from "./hostcalls.ts";
 import { fixedRate, saturate, type RequestSpec } from "./load.ts";
 import {
   renderMarkdown,
@@ -39,20 +42,7 @@ import {
   type GroupResult,
   type VariantSamples,
 } from "./report.ts";
-import {
-  HEADER_REWRITE_CONFIG,
-  PV_BUFFER_ONLY_CONFIG,
-  REWRITE_REQUEST_HEADERS,
-  allFilters,
-  bucketAt,
-  graftRateLimitConfig,
-  NEVER,
-  headerRewriteVariants,
-  payloadValidatorVariants,
-  rateLimiterVariants,
-  wasmPaths,
-  type Variant,
-} from "./variants.ts";
+import type { PeerBuild, Variant } from "./variants.ts";
 
 export interface PeersOptions {
   rounds?: number;
@@ -66,7 +56,7 @@ export interface PeersOptions {
   loadCpu?: number;
   /** Write bench/results/ and BENCHMARKS.md (default true). */
   write?: boolean;
-  /** Only these groups (ids: rewrite, rewrite-upstream, payload-1k, payload-64k, rate-limiter, memory). */
+  /** Only these groups: ids the filters' peers modules declare, and "memory". */
   groups?: string[];
 }
 
@@ -78,36 +68,24 @@ function log(line: string): void {
   process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
 
-/** Builds the C and Go peers when their output is older than their sources; null when it cannot. */
-function buildPeers(): Record<string, string | null> {
-  const problems: Record<string, string | null> = { c: null, go: null };
-  const fixtures = path.join(projectRoot, "tests", "fixtures");
+/**
+ * Builds every peer whose output is older than its sources; the builds that failed, and why (one
+ * note each).
+ */
+function buildPeers(filters: FilterWithPeers[]): { failed: Set<PeerBuild>; notes: string[] } {
+  const failed = new Set<PeerBuild>();
+  const notes: string[] = [];
   const stale = (out: string, sources: string[]) =>
     !existsSync(out) || sources.some((file) => statSync(file).mtimeMs > statSync(out).mtimeMs);
-  const cDir = path.join(fixtures, "c-header-rewrite");
-  if (stale(wasmPaths.c, [path.join(cDir, "filter.c"), path.join(cDir, "build.sh")])) {
-    const result = spawnSync("sh", [path.join(cDir, "build.sh"), wasmPaths.c], { encoding: "utf8" });
-    if (result.status !== 0)
-      problems.c = `C peer not built (needs clang lld wasi-libc libclang-rt-14-dev-wasm32): ${result.stderr.trim()}`;
-  }
-  const goDir = path.join(fixtures, "go-header-rewrite");
-  if (
-    stale(
-      wasmPaths.go,
-      ["main.go", "go.mod", "go.sum"].map((file) => path.join(goDir, file)),
-    )
-  ) {
-    mkdirSync(path.dirname(wasmPaths.go), { recursive: true });
-    const result = spawnSync("go", ["build", "-buildmode=c-shared", "-o", wasmPaths.go, "."], {
-      cwd: goDir,
-      encoding: "utf8",
-      env: { ...process.env, GOOS: "wasip1", GOARCH: "wasm", GOFLAGS: "-mod=readonly" },
-      timeout: 300_000,
-    });
-    if (result.status !== 0)
-      problems.go = `Go peer not built: ${(result.stderr ?? "").trim() || result.error?.message}`;
-  }
-  return problems;
+  for (const { peers } of filters)
+    for (const build of peers.builds ?? []) {
+      if (!stale(build.output, build.sources)) continue;
+      const problem = build.build();
+      if (problem === null) continue;
+      failed.add(build);
+      notes.push(problem);
+    }
+  return { failed, notes };
 }
 
 function machine(): PeerResults["machine"] {
@@ -255,22 +233,26 @@ async function runGroup(
   }
 }
 
-/** Envoy RSS at 2 workers: all three filters against none, after load reached both workers. */
-async function measureMemory(): Promise<PeerResults["memory"]> {
-  const measure = async (label: string, filters: ReturnType<typeof allFilters>) => {
+/**
+ * Envoy RSS at 2 workers: every filter's chain entry in one chain against none, after load reached
+ * both workers (sent the headers the entries' work reads).
+ */
+async function measureMemory(filters: FilterWithPeers[]): Promise<PeerResults["memory"]> {
+  const chained = filters.flatMap(({ filter, peers }) =>
+    peers.chain ? [{ name: filter.name, ...peers.chain }] : [],
+  );
+  const headers: Record<string, string> = {};
+  for (const entry of chained) Object.assign(headers, entry.headers);
+  const measure = async (label: string, chain: HttpFilter[]) => {
     const envoy = await PeerEnvoy.start({
       label,
-      filters,
+      filters: chain,
       route: { kind: "direct" },
       concurrency: 2,
       cpus: null,
     });
     try {
-      await saturate(
-        envoy.url,
-        { method: "GET", headers: REWRITE_REQUEST_HEADERS },
-        { seconds: 2, connections: 16, cpu: null },
-      );
+      await saturate(envoy.url, { method: "GET", headers }, { seconds: 2, connections: 16, cpu: null });
       await new Promise((resolve) => setTimeout(resolve, 1500));
       const stats = await envoy.stats("wasm");
       const vms = [...stats]
@@ -282,9 +264,13 @@ async function measureMemory(): Promise<PeerResults["memory"]> {
     }
   };
   const none = await measure("mem-none", []);
-  const all = await measure("mem-all", allFilters(BENCH_CONFIG));
+  const all = await measure(
+    "mem-all",
+    chained.flatMap((entry) => entry.filters()),
+  );
   return {
     workers: 2,
+    filters: chained.map((entry) => entry.name),
     noneRssBytes: none.rss,
     allRssBytes: all.rss,
     addedBytes: all.rss - none.rss,
@@ -292,78 +278,104 @@ async function measureMemory(): Promise<PeerResults["memory"]> {
   };
 }
 
-async function hostCalls(): Promise<Record<string, HostCallCount>> {
-  const get = { path: "/bench", headers: REWRITE_REQUEST_HEADERS };
-  const out: Record<string, HostCallCount> = {};
-  out["header-rewrite"] = await countHostCalls(
-    { module: wasmPaths.headerRewrite, rootId: "header-rewrite", configuration: HEADER_REWRITE_CONFIG },
-    get,
-  );
-  if (existsSync(wasmPaths.c))
-    out["c-header-rewrite"] = await countHostCalls(
-      { module: wasmPaths.c, rootId: "", configuration: "" },
-      get,
-    );
-  if (existsSync(wasmPaths.go))
-    out["go-header-rewrite"] = await countHostCalls(
-      { module: wasmPaths.go, rootId: "", configuration: "" },
-      get,
-      200,
-      50,
-    );
-  const body = new Uint8Array(benchBody(1024));
-  const post = { method: "POST", path: "/bench", headers: { "content-type": "application/json" }, body };
-  out["payload-validator (full, 1 KiB)"] = await countHostCalls(
-    { module: wasmPaths.payloadValidator, rootId: "payload-validator", configuration: BENCH_CONFIG },
-    post,
-  );
-  out["payload-validator (buffer only, 1 KiB)"] = await countHostCalls(
-    { module: wasmPaths.payloadValidator, rootId: "payload-validator", configuration: PV_BUFFER_ONLY_CONFIG },
-    post,
-  );
-  out["rate-limiter"] = await countHostCalls(
-    {
-      module: wasmPaths.rateLimiter,
-      rootId: "rate-limiter",
-      configuration: graftRateLimitConfig("never", NEVER),
-    },
-    get,
-  );
-  return out;
-}
-
-async function sizes(): Promise<PeerResults["modules"]> {
+/** Every filter's release module, then the peers' modules (those built). */
+function sizes(catalog: FilterInfo[], filters: FilterWithPeers[]): PeerResults["modules"] {
   const modules: PeerResults["modules"] = [];
-  for (const [name, file] of [
-    ["header-rewrite", wasmPaths.headerRewrite],
-    ["payload-validator", wasmPaths.payloadValidator],
-    ["rate-limiter", wasmPaths.rateLimiter],
-    ["C header rewrite (peer)", wasmPaths.c],
-    ["Go header rewrite (peer)", wasmPaths.go],
-  ] as const) {
-    if (existsSync(file)) modules.push({ name, bytes: statSync(file).size, release: !name.includes("peer") });
-  }
+  for (const filter of catalog)
+    if (existsSync(filter.releaseWasm))
+      modules.push({ name: filter.name, bytes: statSync(filter.releaseWasm).size, release: true });
+  for (const { peers } of filters)
+    for (const { name, file } of peers.modules ?? [])
+      if (existsSync(file)) modules.push({ name, bytes: statSync(file).size, release: false });
   return modules;
 }
 
-async function headerRewriteBreakdown(notes: string[]): Promise<PeerResults["headerRewriteBreakdown"]> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await namedReleaseBuild("header-rewrite");
-  } catch (error) {
-    notes.push(
-      `no size breakdown: header-rewrite's sources did not compile (${(error as Error).message.split("\n")[0]})`,
-    );
-    return null;
+async function sizeBreakdowns(
+  filters: FilterWithPeers[],
+  notes: string[],
+): Promise<PeerResults["sizeBreakdowns"]> {
+  const breakdowns: PeerResults["sizeBreakdowns"] = [];
+  for (const { filter, peers } of filters) {
+    if (!peers.sizeBreakdown) continue;
+    let bytes: Uint8Array;
+    try {
+      bytes = await namedReleaseBuild(filter.name);
+    } catch (error) {
+      notes.push(
+        `no size breakdown: ${filter.name}'s sources did not compile (${(error as Error).message.split("\n")[0]})`,
+      );
+      continue;
+    }
+    const found = moduleSizes(bytes);
+    breakdowns.push({
+      module: filter.name,
+      code: found.sections.code ?? 0,
+      data: found.sections.data ?? 0,
+      byOrigin: byOrigin(found.functions),
+      largest: found.functions.slice(0, 12).map((fn) => ({ name: fn.name, bytes: fn.bytes })),
+    });
   }
-  const found = moduleSizes(bytes);
-  const code = found.sections.code ?? 0;
-  return {
-    code,
-    data: found.sections.data ?? 0,
-    byOrigin: byOrigin(found.functions),
-    largest: found.functions.slice(0, 12).map((fn) => ({ name: fn.name, bytes: fn.bytes })),
-  };
+  return breakdowns;
+}
+
+type RunOptions = Required<Omit<PeersOptions, "groups">>;
+
+/**
+ * One filter's group: its upstream when it has one, the body in a file for wrk, the variants (those
+ * whose peer was built), then the rounds.
+ */
+async function runPeerGroup(
+  group: PeerGroup,
+  o: RunOptions,
+  context: { work: string; failed: Set<PeerBuild>; notes: string[] },
+): Promise<GroupResult> {
+  const upstream =
+    group.route === "upstream"
+      ? await PeerEnvoy.start({
+          label: "upstream",
+          filters: [],
+          route: { kind: "direct" },
+          cpus: String(o.loadCpu),
+        })
+      : null;
+  try {
+    const route: Route = upstream ? { kind: "upstream", port: upstream.port } : { kind: "direct" };
+    const request: RequestSpec = { ...group.request };
+    if (request.body) {
+      request.bodyFile = path.join(context.work, `body-${group.id}.json`);
+      await writeFile(request.bodyFile, request.body);
+    }
+    const variants = await variantsOf(group, {
+      noFilterSaturation: async () => {
+        const probe = await PeerEnvoy.start({ label: "probe", filters: [], route, cpus: String(o.envoyCpu) });
+        try {
+          await saturate(probe.url, request, { seconds: 1, connections: o.connections, cpu: o.loadCpu });
+          return (
+            await saturate(probe.url, request, { seconds: 2, connections: o.connections, cpu: o.loadCpu })
+          ).rps;
+        } finally {
+          await probe.stop();
+        }
+      },
+      note: (text) => context.notes.push(text),
+    });
+    return await runGroup(
+      {
+        id: group.id,
+        title: group.title,
+        variants: variants.filter((variant) => !variant.build || !context.failed.has(variant.build)),
+        request,
+        route,
+        rounds: group.rounds === "full" ? o.rounds : o.shortRounds,
+        latency: group.latency,
+        bodyBytes: group.bodyBytes,
+        check: group.check ?? ((_variant, status) => (status === 200 ? null : `HTTP ${status}`)),
+      },
+      o,
+    );
+  } finally {
+    await upstream?.stop();
+  }
 }
 
 export async function benchPeers(options: PeersOptions = {}): Promise<string> {
@@ -380,11 +392,12 @@ export async function benchPeers(options: PeersOptions = {}): Promise<string> {
   };
   const wanted = (id: string) => !options.groups || options.groups.includes(id);
   const started = Date.now();
-  for (const file of [wasmPaths.headerRewrite, wasmPaths.payloadValidator, wasmPaths.rateLimiter])
-    if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first`);
-  const problems = buildPeers();
-  const skipped = (variant: Variant) =>
-    (variant.kind === "c" && problems.c !== null) || (variant.kind === "go" && problems.go !== null);
+  const catalog = listFilters();
+  const filters = await discoverPeers(catalog);
+  for (const { filter } of filters)
+    if (!existsSync(filter.releaseWasm))
+      throw new Error(`${filter.releaseWasm} is missing: run \`npm run build\` first`);
+  const built = buildPeers(filters);
   // This process (the fixed-rate client) and wrk share the load generator's CPU.
   spawnSync("taskset", ["-a", "-p", "-c", String(o.loadCpu), String(process.pid)], { stdio: "ignore" });
   const binary = resolveEnvoyBinary({ install: true });
@@ -395,154 +408,39 @@ export async function benchPeers(options: PeersOptions = {}): Promise<string> {
     generator: `wrk -t1 -c${o.connections} (saturation), graft's fixed-rate client, ${o.connections} connections (latency)`,
     settings: { ...o },
     loadAverage: { start: loadAverage(), end: [] },
-    notes: Object.values(problems).filter((p): p is string => p !== null),
-    modules: await sizes(),
-    headerRewriteBreakdown: null,
-    hostCalls: await hostCalls(),
+    notes: built.notes,
+    modules: sizes(catalog, filters),
+    sizeBreakdowns: [],
+    hostCalls: await countAllHostCalls(filters),
     groups: [],
     memory: null,
     goals: [],
     durationSeconds: 0,
   };
-  results.headerRewriteBreakdown = await headerRewriteBreakdown(results.notes);
+  results.sizeBreakdowns = await sizeBreakdowns(filters, results.notes);
   log(`host calls and sizes done; load average ${results.loadAverage.start.join(" ")}`);
 
   const work = await mkdtemp(path.join(os.tmpdir(), "graft-peers-"));
   try {
-    const rewriteRequest: RequestSpec = { method: "GET", headers: REWRITE_REQUEST_HEADERS };
-    const rewriteCheck = (variant: Variant, status: number, headers: Headers) => {
-      if (status !== 200) return `HTTP ${status}`;
-      if (variant.kind !== "none" && headers.get("x-graft-user") !== "user=alice")
-        return `x-graft-user is ${headers.get("x-graft-user")}, not user=alice`;
-      return null;
-    };
-    const rewrite = headerRewriteVariants.filter((variant) => !skipped(variant));
-    if (wanted("rewrite"))
-      results.groups.push(
-        await runGroup(
-          {
-            id: "rewrite",
-            title: "header rewrite, direct_response",
-            variants: rewrite,
-            request: rewriteRequest,
-            route: { kind: "direct" },
-            rounds: o.rounds,
-            latency: true,
-            check: rewriteCheck,
-          },
-          o,
-        ),
-      );
-    if (wanted("rewrite-upstream")) {
-      // The upstream: an Envoy answering directly, on the load generator's CPU.
-      const upstream = await PeerEnvoy.start({
-        label: "upstream",
-        filters: [],
-        route: { kind: "direct" },
-        cpus: String(o.loadCpu),
-      });
-      try {
-        results.groups.push(
-          await runGroup(
-            {
-              id: "rewrite-upstream",
-              title: "header rewrite, through an upstream",
-              variants: rewrite,
-              request: rewriteRequest,
-              route: { kind: "upstream", port: upstream.port },
-              rounds: o.shortRounds,
-              latency: true,
-              check: rewriteCheck,
-            },
-            o,
-          ),
-        );
-      } finally {
-        await upstream.stop();
-      }
-    }
-    for (const [id, bytes, rounds, latency] of [
-      ["payload-1k", 1024, o.rounds, true],
-      ["payload-64k", 64 * 1024, o.shortRounds, false],
-    ] as const) {
-      if (!wanted(id)) continue;
-      const body = benchBody(bytes);
-      const file = path.join(work, `body-${bytes}.json`);
-      await writeFile(file, body);
-      results.groups.push(
-        await runGroup(
-          {
-            id,
-            title: `payload-validator, ${bytes / 1024} KiB JSON body`,
-            variants: payloadValidatorVariants(BENCH_CONFIG),
-            request: {
-              method: "POST",
-              headers: { "content-type": "application/json" },
-              body,
-              bodyFile: file,
-            },
-            route: { kind: "direct" },
-            rounds,
-            latency,
-            bodyBytes: bytes,
-            check: (_variant, status) => (status === 200 ? null : `HTTP ${status}`),
-          },
-          o,
-        ),
-      );
-    }
-    if (wanted("rate-limiter")) {
-      // 5× overload: a bucket admitting a fifth of what no filter serves at saturation.
-      const probe = await PeerEnvoy.start({
-        label: "probe",
-        filters: [],
-        route: { kind: "direct" },
-        cpus: String(o.envoyCpu),
-      });
-      let saturation: number;
-      try {
-        await saturate(probe.url, rewriteRequest, { seconds: 1, connections: o.connections, cpu: o.loadCpu });
-        saturation = (
-          await saturate(probe.url, rewriteRequest, {
-            seconds: 2,
-            connections: o.connections,
-            cpu: o.loadCpu,
-          })
-        ).rps;
-      } finally {
-        await probe.stop();
-      }
-      const overload = bucketAt(saturation / 5);
-      results.notes.push(
-        `rate-limiter 5× overload: a bucket of ${overload.tokensPerFill} tokens per ${overload.fillIntervalMs} ms (${(saturation / 5).toFixed(0)}/s; no filter served ${saturation.toFixed(0)} req/s)`,
-      );
-      results.groups.push(
-        await runGroup(
-          {
-            id: "rate-limiter",
-            title: "rate-limiter, direct_response",
-            variants: rateLimiterVariants(overload),
-            request: rewriteRequest,
-            route: { kind: "direct" },
-            rounds: o.rounds,
-            latency: true,
-            check: (variant, status) =>
-              status === 200 || (variant.id.endsWith("5x") && status === 429) ? null : `HTTP ${status}`,
-          },
-          o,
-        ),
-      );
-    }
+    for (const { peers } of filters)
+      for (const group of peers.groups)
+        if (wanted(group.id))
+          results.groups.push(
+            await runPeerGroup(group, o, { work, failed: built.failed, notes: results.notes }),
+          );
     if (wanted("memory")) {
       log("memory at 2 workers");
-      results.memory = await measureMemory();
+      results.memory = await measureMemory(filters);
     }
   } finally {
     await rm(work, { recursive: true, force: true });
   }
   results.loadAverage.end = loadAverage();
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
-  results.goals = evaluateGoals(results);
+  results.goals = evaluateGoals(
+    results,
+    filters.flatMap(({ peers }) => (peers.goals ? [peers.goals] : [])),
+  );
   const markdown = renderMarkdown(results);
   if (o.write) {
     mkdirSync(RESULTS_DIR, { recursive: true });

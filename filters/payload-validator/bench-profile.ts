@@ -1,13 +1,14 @@
-// `node --import tsx tools/bench/peers/payload-profile.ts`: where payload-validator's per-byte
+// `node --import tsx filters/payload-validator/bench-profile.ts`: where payload-validator's per-byte
 // cost goes. The same 64 KiB (and 1 KiB) body through the filter on the host emulator (Node's V8,
 // the engine Envoy embeds) with configurations that add one stage at a time: the body held and
 // counted; + the body copied into the VM and scanned for a deny pattern; + JSON well-formedness;
 // + the schema. The differences are the stages' costs per KiB. In process, bounded (a few seconds).
 import { pathToFileURL } from "node:url";
-import { BENCH_CONFIG, benchBody } from "../../../filters/payload-validator/bench.ts";
-import { Emulator } from "../../../src/host/emulator.ts";
-import { HeaderMap } from "../../../src/host/headers.ts";
-import { PV_BUFFER_ONLY_CONFIG, wasmPaths } from "./variants.ts";
+import { findFilter } from "../../src/filters/catalog.ts";
+import { Emulator } from "../../src/host/emulator.ts";
+import { HeaderMap } from "../../src/host/headers.ts";
+import { BENCH_CONFIG, benchBody } from "./bench.ts";
+import { BUFFER_ONLY_CONFIG } from "./peers.ts";
 
 export interface StageCost {
   stage: string;
@@ -17,11 +18,11 @@ export interface StageCost {
 
 const full = BENCH_CONFIG as unknown as { json: { max_depth: number; forbidden_keys: string[] } };
 export const STAGES: { stage: string; configuration: unknown }[] = [
-  { stage: "body held and counted (buffer only)", configuration: PV_BUFFER_ONLY_CONFIG },
+  { stage: "body held and counted (buffer only)", configuration: BUFFER_ONLY_CONFIG },
   {
     stage: "+ copied into the VM, deny pattern scanned",
     configuration: {
-      ...PV_BUFFER_ONLY_CONFIG,
+      ...BUFFER_ONLY_CONFIG,
       injection_id: "deny",
       deny: [{ in: "body", contains: "${jndi:" }],
     },
@@ -29,7 +30,7 @@ export const STAGES: { stage: string; configuration: unknown }[] = [
   {
     stage: "+ JSON well-formedness (parser, no schema)",
     configuration: {
-      ...PV_BUFFER_ONLY_CONFIG,
+      ...BUFFER_ONLY_CONFIG,
       injection_id: "parse",
       deny: [{ in: "body", contains: "${jndi:" }],
       json: { max_depth: full.json.max_depth, forbidden_keys: full.json.forbidden_keys },
@@ -39,11 +40,8 @@ export const STAGES: { stage: string; configuration: unknown }[] = [
 ];
 
 async function timePerRequest(configuration: unknown, body: Uint8Array, seconds: number): Promise<number> {
-  const emulator = await Emulator.load({
-    module: wasmPaths.payloadValidator,
-    rootId: "payload-validator",
-    configuration,
-  });
+  const filter = findFilter("payload-validator");
+  const emulator = await Emulator.load({ module: filter.releaseWasm, rootId: filter.rootId, configuration });
   const answer = { status: 200, headers: HeaderMap.from({ "content-type": "text/plain" }) };
   const send = () => {
     const result = emulator.request({

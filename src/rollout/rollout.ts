@@ -1,9 +1,7 @@
 import type { TrustPolicy } from "../sign/policy.ts";
 import { appendAuditRecord } from "../audit/log.ts";
 import { LATENCY_BUCKETS_MS } from "../envoy/bootstrap.ts";
-import { injectFleet, rollbackFleet, type AuditContext, type FleetReport } from "../inject/fleet.ts";
-import { agentStatus, hasAgents, newOperationId } from "../inject/agent-fleet.ts";
-import { readHistory } from "../inject/history.ts";
+import type { AuditContext, FleetReport } from "../inject/fleet.ts";
 import { selectTargets, type Target } from "../inject/target.ts";
 import { readEnvelope } from "../sign/dsse.ts";
 import { readStatement } from "../sign/statement.ts";
@@ -14,6 +12,8 @@ import { minutesToPromote } from "../judge/horizon.ts";
 import type { Observations, Snapshot } from "../observe/observations.ts";
 import { signalKey, type RolloutPlan, type SignalPlan } from "./plan.ts";
 import { writeRolloutReports } from "./report.ts";
+import type { CanaryEngine } from "./engine.ts";
+import { fleetEngine } from "./fleet-engine.ts";
 import {
   badEventCount,
   badEventsOf,
@@ -56,6 +56,11 @@ export interface RolloutOptions {
   signal?: AbortSignal;
   /** Where the Envoys' counters are read: their admin APIs unless set (e.g. prometheusSource). */
   metrics?: MetricSource;
+  /**
+   * What moves the release (e.g. the Istio WasmPlugin engine, with `targets` the Envoys it found in
+   * Prometheus); unless set, the targets' own slots, directly or through their agents.
+   */
+  engine?: CanaryEngine;
   /** Called with each look's verdict as it is made. */
   onLook?: (look: Look) => void;
   sleep?: (ms: number) => Promise<void>;
@@ -262,45 +267,6 @@ function formatDuration(ms: number): string {
   return ms < 120_000 ? `${Math.ceil(ms / 1000)} s` : `${Math.ceil(ms / 60_000)} min`;
 }
 
-/**
- * Checks a rollout through agents before anything happens: every target has an agent or none does,
- * the agents' caller key is there, and the judge can read each arm's counters (the agent API serves
- * no stats: a target needs `admin:` for the admin-API source). Returns whether agents are used.
- */
-function preflightAgents(
-  involved: Target[],
-  observed: Target[],
-  context: { metrics: MetricSource; audit: AuditContext; dryRun: boolean },
-): boolean {
-  let agents: boolean;
-  try {
-    agents = hasAgents([...new Set(involved)]);
-  } catch (error) {
-    throw new RolloutError(
-      `${(error as Error).message}: a rollout goes through agents everywhere or nowhere`,
-    );
-  }
-  if (!agents) return false;
-  if (!context.dryRun && !context.audit.caller)
-    throw new RolloutError(
-      "these targets have graft agents: give the control-plane key the agents trust (--key <pem> or $GRAFT_CONTROL_KEY)",
-    );
-  if (context.audit.operationId !== undefined && context.audit.operationId.length > 119)
-    throw new RolloutError(
-      `operation id ${context.audit.operationId}: at most 119 characters (the steps add .canary, .promote, .rollback)`,
-    );
-  if (context.metrics === adminApiSource) {
-    const blind = observed.filter((target) => target.adminUrl === "");
-    if (blind.length > 0)
-      throw new RolloutError(
-        `${blind.map((t) => t.name).join(", ")}: no admin URL in the targets file, so the judge cannot read ` +
-          "their counters (the agent owns the slots but serves no stats); add `admin: http://<host>:<port>` " +
-          "to each (graft only reads /stats there) or read the counters from Prometheus",
-      );
-  }
-  return true;
-}
-
 /** The injection id the envelope signs, if it can be read (the agents and the judge verify it). */
 function signedInjectionId(envelope: unknown): string | undefined {
   try {
@@ -311,12 +277,6 @@ function signedInjectionId(envelope: unknown): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function filterAsync<T>(items: T[], keep: (item: T) => Promise<boolean>): Promise<T[]> {
-  const kept: T[] = [];
-  for (const item of items) if (await keep(item)) kept.push(item);
-  return kept;
 }
 
 function abortReason(signal: AbortSignal): string {
@@ -389,16 +349,21 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     ? selectTargets(options.targets, plan.promote)
     : options.targets.filter((t) => !canary.includes(t));
   const dryRun = options.dryRun ?? false;
-  const agents = preflightAgents([...canary, ...baseline, ...promoteTo], [...canary, ...baseline], {
-    metrics,
-    audit,
-    dryRun,
-  });
-  const operationId = agents ? (audit.operationId ?? newOperationId("rollout")) : undefined;
-  /** The fleet context of one step: through agents, its own operation id under the rollout's. */
-  const step = (name: "canary" | "promote" | "rollback"): AuditContext =>
-    operationId === undefined ? audit : { ...audit, operationId: `${operationId}.${name}` };
   const injectionId = signedInjectionId(options.artifact.envelope);
+  const engine =
+    options.engine ??
+    fleetEngine({
+      plan,
+      artifact: options.artifact,
+      audit,
+      canary,
+      baseline,
+      promoteTo,
+      metrics,
+      dryRun,
+      injectionId,
+    });
+  const { operationId } = engine;
 
   const startedAt = new Date();
   const result: RolloutResult = {
@@ -431,28 +396,6 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
       details: { slot: plan.slot, dryRun: result.dryRun, ...details },
     });
 
-  /**
-   * Canary targets where this rollout's injection may be in: rolled back on ROLLBACK or ERROR. Not
-   * the ones that already served it (outcome "unchanged") or refused it: rolling those back would
-   * remove the release that was there before the rollout.
-   */
-  let inCanary: Target[] = [];
-  let canaryStepDone = false;
-  /** Whether the rollout's own injection is what `target`'s slot serves now (undefined: cannot tell). */
-  const oursActive = async (target: Target): Promise<boolean | undefined> => {
-    if (injectionId === undefined) return undefined;
-    try {
-      if (target.agent) {
-        const status = (await agentStatus(target, audit.caller!)) as {
-          slots?: Record<string, { active?: { injectionId?: string } | null }>;
-        };
-        return status.slots?.[plan.slot]?.active?.injectionId === injectionId;
-      }
-      return (await readHistory(target.ecdsDir, plan.slot)).stack.at(-1)?.injectionId === injectionId;
-    } catch {
-      return undefined;
-    }
-  };
   const finish = async (decision: RolloutDecision, reason: string): Promise<RolloutResult> => {
     result.decision = decision;
     result.reason = reason;
@@ -461,15 +404,10 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
       decision === "ERROR" ||
       (decision === "INCONCLUSIVE" && plan.onTimeout === "rollback");
     // PROMOTE needs the canary step done; taking the canary out needs something of ours in it.
-    if (!dryRun && (decision === "PROMOTE" ? canaryStepDone : inCanary.length > 0)) {
+    if (!dryRun && (decision === "PROMOTE" ? engine.canaryDone() : engine.canaryTouched())) {
       try {
         if (decision === "PROMOTE") {
-          const action = await injectFleet({
-            ...step("promote"),
-            ...options.artifact,
-            targets: promoteTo,
-            slot: plan.slot,
-          });
+          const action = await engine.promote();
           result.actions.push(action);
           result.canaryState = "promoted";
           if (action.failures.length > 0)
@@ -477,7 +415,7 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
               `promotion failed on ${action.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`,
             );
         } else if (removeCanary) {
-          const action = await rollbackFleet(inCanary, plan.slot, step("rollback"));
+          const action = await engine.rollback();
           result.actions.push(action);
           result.canaryState = action.failures.length === 0 ? "rolled back" : "rollback failed";
           if (action.failures.length > 0)
@@ -514,7 +452,9 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
     canary: result.canaryTargets,
     baseline: result.baselineTargets,
     plan: { ...plan, signals: plan.signals.map(signalKey) },
-    ...(operationId !== undefined ? { operationId, through: "agents" } : {}),
+    through: engine.through,
+    engine: engine.description,
+    ...(operationId !== undefined ? { operationId } : {}),
   });
 
   // Before the canary: the first scrape checks every admin and listener, and its lifetime counters
@@ -544,45 +484,14 @@ export async function runRollout(options: RolloutOptions): Promise<RolloutResult
   }
 
   if (!dryRun) {
-    let injection: FleetReport;
+    let injection;
     try {
-      injection = await injectFleet({
-        ...step("canary"),
-        ...options.artifact,
-        targets: canary,
-        slot: plan.slot,
-      });
+      injection = await engine.injectCanary();
     } catch (error) {
-      // Whatever went in before the error (it may have thrown after writing) comes out again.
-      inCanary = await filterAsync(canary, async (t) => (await oursActive(t)) !== false);
       return finish("ERROR", `canary injection failed: ${(error as Error).message}`);
     }
-    result.actions.push(injection);
-    canaryStepDone = true;
-    // A partial injection is still an injection: roll back whatever went in.
-    const ended: string[] = [];
-    inCanary = await filterAsync(canary, async (target) => {
-      const answer = injection.results.find((r) => r.target === target.name);
-      if (answer?.outcome === "unchanged") return false;
-      if (answer?.outcome === "applied" && !(answer as { replayed?: boolean }).replayed) return true;
-      // Failed, or answered from an earlier run of this operation id: ask what the slot serves now.
-      const active = await oursActive(target);
-      if (answer && active === false) ended.push(target.name);
-      return active !== false;
-    });
-    if (ended.length > 0) {
-      return finish(
-        "ERROR",
-        `operation ${operationId} already ended on ${ended.join(", ")} (an earlier run removed its canary there); ` +
-          "its canary is now removed everywhere; start a new rollout (without --operation-id) to canary again",
-      );
-    }
-    if (injection.failures.length > 0) {
-      return finish(
-        "ERROR",
-        `canary injection failed: ${injection.failures.map((f) => `${f.target}: ${f.error}`).join("; ")}`,
-      );
-    }
+    if (injection.action) result.actions.push(injection.action);
+    if (injection.error !== undefined) return finish("ERROR", injection.error);
   }
 
   let ending: [RolloutDecision, string];

@@ -3,7 +3,7 @@
 import { InvalidArgumentError } from "commander";
 import { GraftError } from "../sign/errors.ts";
 import { MeshError } from "./errors.ts";
-import { parseLabelArgument } from "./kubernetes-names.ts";
+import { parseLabelArgument } from "./kubernetes/names.ts";
 import type { RegistryCredentials } from "./oci/registry-client.ts";
 
 /** Repeatable `--flag k=v` into a map; a key given twice with different values is refused. */

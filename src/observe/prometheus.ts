@@ -93,7 +93,9 @@ export async function scrapeFromPrometheus(
   for (const sample of samples) {
     const { __name__: name = "", ...labels } = sample.metric;
     const value = Number(sample.value[1]);
-    const prefix = labels.envoy_http_conn_manager_prefix;
+    // Envoy's default tag names, or Istio's (its sidecar bootstrap replaces the defaults).
+    const prefix = labels.envoy_http_conn_manager_prefix ?? labels.http_conn_manager_prefix;
+    const codeClass = labels.envoy_response_code_class ?? labels.response_code_class;
     if (prefix !== undefined) listeners.add(prefix);
     if (name === "envoy_server_uptime") scrape.uptimeSeconds = value;
     else if (name === "envoy_server_memory_allocated") scrape.memoryAllocated = value;
@@ -104,8 +106,8 @@ export async function scrapeFromPrometheus(
         scrape.requests = value;
         sawListener = true;
       } else if (name === "envoy_http_downstream_rq_xx") {
-        if (labels.envoy_response_code_class === "4") scrape.rq4xx = value;
-        if (labels.envoy_response_code_class === "5") scrape.rq5xx = value;
+        if (codeClass === "4") scrape.rq4xx = value;
+        if (codeClass === "5") scrape.rq5xx = value;
       } else if (name === "envoy_http_downstream_rq_time_bucket" && labels.le !== "+Inf") {
         scrape.latency.push({ upperBound: Number(labels.le), count: value });
       }

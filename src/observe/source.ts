@@ -34,3 +34,35 @@ export function instanceOf(target: Target): string {
   if (label) return label;
   return new URL(target.adminUrl).host;
 }
+
+/** A Prometheus label name for a workload label, as `labelmap: __meta_kubernetes_pod_label_(.+)` makes it. */
+export function prometheusLabelName(key: string): string {
+  return key.replace(/[^A-Za-z0-9_]/g, "_");
+}
+
+/**
+ * The Envoys Prometheus scrapes whose series carry all of `labels` (workload labels, sanitized as
+ * Prometheus's labelmap does), as targets of the prometheus source: named by their `pod` label when
+ * there is one, else their `instance`; their labels are the series' plus `labels` as written.
+ */
+export async function envoysInPrometheus(url: string, labels: Record<string, string>): Promise<Target[]> {
+  const matchers = Object.entries(labels).map(
+    ([key, value]) => `${prometheusLabelName(key)}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`,
+  );
+  const samples = await new PrometheusClient(url).instant(`envoy_server_uptime{${matchers.join(",")}}`);
+  const byInstance = new Map<string, Target>();
+  for (const { metric } of samples) {
+    const { __name__: _name, ...seriesLabels } = metric;
+    const instance = seriesLabels.instance;
+    if (!instance || byInstance.has(instance)) continue;
+    byInstance.set(instance, {
+      name: seriesLabels.pod ?? instance,
+      adminUrl: "",
+      ecdsDir: "",
+      moduleDir: "",
+      slots: [],
+      labels: { ...seriesLabels, ...labels },
+    });
+  }
+  return [...byInstance.values()].sort((a, b) => a.name.localeCompare(b.name));
+}

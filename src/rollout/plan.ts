@@ -4,6 +4,7 @@ import { parseDuration } from "../sign/duration.ts";
 import type { MetricConfig } from "../judge/judge.ts";
 import { GraftError } from "../util/errors.ts";
 import { checkAgainstSchema } from "../init/file-schema.ts";
+import { FAIL_STRATEGIES, PHASES, type FailStrategy, type Phase } from "../mesh/istio/wasmplugin.ts";
 
 /** The rollout plan's JSON Schema (README.md "Files"); editors can validate with it too. */
 export const PLAN_SCHEMA = new URL("./plan.schema.json", import.meta.url);
@@ -65,9 +66,108 @@ export interface RolloutPlan {
   burnRate: { signal: string; slo: number; maxBurn: number }[];
   /** Where the Envoys' counters are read: their admin APIs (default) or a Prometheus scraping them. */
   metrics: PlanMetrics;
+  /** What moves the release: the targets' slots (default) or an Istio WasmPlugin pair. */
+  engine: PlanEngine;
 }
 
 export type PlanMetrics = { source: "admin" } | { source: "prometheus"; url: string };
+
+/**
+ * What moves the release. `fleet` (default): the targets file's slots, directly or through agents.
+ * `istio`: a WasmPlugin pair patched through the Kubernetes API, the plan's canary and baseline
+ * selectors being workload labels (src/mesh/istio/rollout-engine.ts).
+ */
+export type PlanEngine = { kind: "fleet" } | IstioEngineSettings;
+
+export interface IstioEngineSettings {
+  kind: "istio";
+  namespace: string;
+  /** The pair's base name: `<plugin>-stable` and `<plugin>-canary`. */
+  plugin: string;
+  /** Workload labels both plugins select; the canary's and baseline's own labels are added to them. */
+  selector: Record<string, string>;
+  /** Relative to the plan's folder; default $KUBECONFIG or ~/.kube/config. */
+  kubeconfig?: string;
+  context?: string;
+  phase?: Phase;
+  priority?: number;
+  failStrategy?: FailStrategy;
+}
+
+const ISTIO_FIELDS = [
+  "kind",
+  "namespace",
+  "plugin",
+  "selector",
+  "kubeconfig",
+  "context",
+  "phase",
+  "priority",
+  "failStrategy",
+];
+
+function planEngine(value: unknown, source: string): PlanEngine {
+  if (value === undefined) return { kind: "fleet" };
+  const example =
+    "engine: { kind: istio, namespace: shop, plugin: checkout-guard, selector: { app: checkout } }";
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new PlanError(`${source}: engine: expected a mapping, e.g. ${example}`);
+  const raw = value as Record<string, unknown>;
+  if (raw.kind === "fleet" || raw.kind === undefined) {
+    const extra = Object.keys(raw).filter((key) => key !== "kind");
+    if (extra.length > 0)
+      throw new PlanError(`${source}: engine.${extra[0]}: only the istio engine takes settings`);
+    return { kind: "fleet" };
+  }
+  if (raw.kind !== "istio")
+    throw new PlanError(
+      `${source}: engine.kind: expected fleet (the targets file's slots) or istio (a WasmPlugin pair)`,
+    );
+  for (const key of Object.keys(raw))
+    if (!ISTIO_FIELDS.includes(key))
+      throw new PlanError(`${source}: engine.${key}: unknown field; fields are ${ISTIO_FIELDS.join(", ")}`);
+  const text = (field: string, required: boolean): string | undefined => {
+    const v = raw[field];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== "string" || v.length === 0)
+      throw new PlanError(`${source}: engine.${field}: expected a string, e.g. ${example}`);
+    return v;
+  };
+  const selector = raw.selector ?? {};
+  if (
+    typeof selector !== "object" ||
+    selector === null ||
+    Array.isArray(selector) ||
+    Object.values(selector).some((v) => typeof v !== "string")
+  )
+    throw new PlanError(`${source}: engine.selector: expected workload labels, e.g. { app: checkout }`);
+  const settings: IstioEngineSettings = {
+    kind: "istio",
+    namespace: text("namespace", true)!,
+    plugin: text("plugin", true)!,
+    selector: selector as Record<string, string>,
+  };
+  const kubeconfig = text("kubeconfig", false);
+  if (kubeconfig !== undefined) settings.kubeconfig = kubeconfig;
+  const context = text("context", false);
+  if (context !== undefined) settings.context = context;
+  if (raw.phase !== undefined) {
+    if (!(PHASES as readonly unknown[]).includes(raw.phase))
+      throw new PlanError(`${source}: engine.phase: expected one of ${PHASES.join(", ")}`);
+    settings.phase = raw.phase as Phase;
+  }
+  if (raw.failStrategy !== undefined) {
+    if (!(FAIL_STRATEGIES as readonly unknown[]).includes(raw.failStrategy))
+      throw new PlanError(`${source}: engine.failStrategy: expected one of ${FAIL_STRATEGIES.join(", ")}`);
+    settings.failStrategy = raw.failStrategy as FailStrategy;
+  }
+  if (raw.priority !== undefined) {
+    if (!Number.isInteger(raw.priority))
+      throw new PlanError(`${source}: engine.priority: expected a whole number (higher runs first)`);
+    settings.priority = raw.priority as number;
+  }
+  return settings;
+}
 
 function planMetrics(value: unknown, source: string): PlanMetrics {
   if (value === undefined) return { source: "admin" };
@@ -145,6 +245,7 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     "onTimeout",
     "burstWindow",
     "metrics",
+    "engine",
   ];
   for (const key of Object.keys(raw)) {
     if (!known.includes(key))
@@ -171,8 +272,10 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
       throw new PlanError(`${source}: ${field}: expected ${hint}`);
     return value;
   };
+  const engine = planEngine(raw.engine, source);
   const plan: RolloutPlan = {
-    slot: text("slot"),
+    // The istio engine has no slot: its plugin pair's name stands in for it in reports and audit records.
+    slot: engine.kind === "istio" && raw.slot === undefined ? engine.plugin : text("slot"),
     listener: text("listener", "main"),
     canary: text("canary"),
     baseline: text("baseline"),
@@ -185,6 +288,7 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
         : duration("maxDuration", "10m"),
     onTimeout: onTimeout(raw.onTimeout, source),
     metrics: planMetrics(raw.metrics, source),
+    engine,
     burstWindowMs: duration("burstWindow", "1m"),
     alpha: number("alpha", 0.05, (n) => n > 0 && n < 0.5, "a probability between 0 and 0.5, e.g. 0.05"),
     minRequests: number(
@@ -197,6 +301,16 @@ export function parseRolloutPlan(doc: unknown, source: string): RolloutPlan {
     crashLoop: { maxFailures: 3, windowMinutes: 5 },
     burnRate: [],
   };
+  if (engine.kind === "istio") {
+    if (plan.metrics.source !== "prometheus")
+      throw new PlanError(
+        `${source}: metrics: the istio engine judges the sidecars from Prometheus; add metrics: { source: prometheus, url: http://prometheus:9090 }`,
+      );
+    if (plan.promote !== undefined)
+      throw new PlanError(
+        `${source}: promote: the istio engine promotes to the baseline's workloads (its stable plugin); remove promote`,
+      );
+  }
   if (plan.maxDurationMs !== undefined && plan.maxDurationMs < plan.minDurationMs)
     throw new PlanError(`${source}: maxDuration is shorter than minDuration`);
   if (raw.signals !== undefined) {

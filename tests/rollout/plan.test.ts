@@ -150,3 +150,57 @@ describe("a plan's metric source", () => {
     );
   });
 });
+
+describe("a plan's engine", () => {
+  const istio = {
+    canary: "track=canary",
+    baseline: "track=stable",
+    metrics: { source: "prometheus", url: "http://127.0.0.1:9090" },
+    engine: { kind: "istio", namespace: "shop", plugin: "guard", selector: { app: "checkout" } },
+  };
+
+  it("moves releases through the targets' slots unless the plan names the istio engine", () => {
+    assert.deepEqual(parseRolloutPlan(minimal, "plan.yaml").engine, { kind: "fleet" });
+    const plan = parseRolloutPlan(istio, "plan.yaml");
+    assert.deepEqual(plan.engine, {
+      kind: "istio",
+      namespace: "shop",
+      plugin: "guard",
+      selector: { app: "checkout" },
+    });
+    assert.equal(plan.slot, "guard", "the plugin pair stands in for the slot in reports");
+  });
+
+  for (const [name, doc, message] of [
+    [
+      "an istio engine judged from admin APIs",
+      { ...istio, metrics: undefined },
+      /plan\.yaml: metrics: the istio engine judges the sidecars from Prometheus/,
+    ],
+    [
+      "an istio engine without a namespace",
+      { ...istio, engine: { kind: "istio", plugin: "guard" } },
+      /plan\.yaml: engine\.namespace: expected a string/,
+    ],
+    [
+      "an unknown engine",
+      { ...istio, engine: { kind: "linkerd" } },
+      /plan\.yaml: engine\.kind: expected fleet .* or istio/,
+    ],
+    [
+      "an unknown istio setting",
+      { ...istio, engine: { ...istio.engine, replicas: 2 } },
+      /plan\.yaml: engine\.replicas: unknown field/,
+    ],
+    [
+      "promote with the istio engine",
+      { ...istio, promote: "tier=web" },
+      /plan\.yaml: promote: the istio engine promotes to the baseline's workloads/,
+    ],
+    ["a fleet plan without a slot", { ...minimal, slot: undefined }, /plan\.yaml: slot: expected a string/],
+  ] as const) {
+    it(`refuses ${name}, naming the file and field`, () => {
+      assert.throws(() => parseRolloutPlan(doc, "plan.yaml"), message);
+    });
+  }
+});

@@ -33,8 +33,16 @@ export class TestPrometheus {
     private readonly dir: string,
   ) {}
 
-  /** Starts Prometheus scraping `targets` (host:port of Envoy admin listeners); resolves when it is ready. */
-  static async start(targets: string[]): Promise<TestPrometheus> {
+  /**
+   * Starts Prometheus scraping `targets` (host:port of Envoy admin listeners), or groups of them with
+   * labels (as service discovery would attach a pod's labels); resolves when it is ready.
+   */
+  static async start(
+    targets: string[] | { targets: string[]; labels: Record<string, string> }[],
+  ): Promise<TestPrometheus> {
+    const staticConfigs = targets.every((t) => typeof t === "string")
+      ? [{ targets }]
+      : (targets as { targets: string[]; labels: Record<string, string> }[]);
     const dir = mkdtempSync(path.join(tmpdir(), "graft-prometheus-"));
     const config = {
       global: { scrape_interval: "1s", evaluation_interval: "1s" },
@@ -44,7 +52,7 @@ export class TestPrometheus {
           scrape_interval: "1s",
           scrape_timeout: "900ms",
           metrics_path: "/stats/prometheus",
-          static_configs: [{ targets }],
+          static_configs: staticConfigs,
         },
       ],
     };

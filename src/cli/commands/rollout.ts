@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { loadConfigurationFile, readJsonFile } from "../../sign/files.ts";
 import { loadTrustPolicy } from "../../sign/policy.ts";
-import { loadRolloutPlan } from "../../rollout/plan.ts";
+import { loadRolloutPlan, type IstioEngineSettings, type RolloutPlan } from "../../rollout/plan.ts";
 import {
   FALLBACK_MAX_DURATION_MS,
   ROLLOUT_EXIT_CODES,
@@ -12,7 +12,14 @@ import {
 } from "../../rollout/rollout.ts";
 import { actionLines, describeArtifact, plainVerdict, writeRolloutReports } from "../../rollout/report.ts";
 import { LiveView } from "../../rollout/live-view.ts";
-import { loadTargetsFile, selectTargets } from "../../inject/target.ts";
+import { loadTargetsFile, selectTargets, type Target } from "../../inject/target.ts";
+import { KubeApi } from "../../mesh/kubernetes/client.ts";
+import { defaultKubeconfigPath, loadKubeconfig } from "../../mesh/kubernetes/kubeconfig.ts";
+import { armLabels, formatLabels, istioEngine } from "../../mesh/istio/rollout-engine.ts";
+import { registryCredentials } from "../../mesh/cli-options.ts";
+import { envoysInPrometheus } from "../../observe/source.ts";
+import type { CanaryEngine } from "../../rollout/engine.ts";
+import { rolloutFilter } from "../../rollout/filter-signals.ts";
 import { findFilter } from "../../filters/catalog.ts";
 import { GraftError } from "../../util/errors.ts";
 import { emit, jsonOption, note, say } from "../output.ts";
@@ -20,7 +27,10 @@ import { explainModuleMismatch, explainModuleMismatchText } from "../module-mism
 
 interface RolloutOptions {
   plan: string;
-  targets: string;
+  targets?: string;
+  url?: string;
+  sha256?: string;
+  kubeconfig?: string;
   envelope: string;
   config: string;
   policy: string;
@@ -49,7 +59,16 @@ export function register(program: Command): void {
         "--plan <file>",
         "rollout plan (YAML; graft init writes a commented one; schema src/rollout/plan.schema.json)",
       )
-      .requiredOption("--targets <file>", "targets file (YAML)")
+      .option("--targets <file>", "targets file (YAML); not with the plan's istio engine")
+      .option(
+        "--url <url>",
+        "istio engine: where Istio fetches the module (oci://host/repo:tag, https://… or file:///…); it must serve the signed module",
+      )
+      .option("--sha256 <hex>", "istio engine, oci://: the image manifest digest to pin (default: the tag's)")
+      .option(
+        "--kubeconfig <file>",
+        "istio engine: the kubeconfig (default: the plan's engine.kubeconfig, $KUBECONFIG, ~/.kube/config)",
+      )
       .requiredOption("--envelope <file>", "DSSE envelope from `graft sign`")
       .requiredOption("--config <file>", "the filter configuration it was signed with")
       .requiredOption("--policy <file>", "trust policy (YAML)")
@@ -80,7 +99,6 @@ export function register(program: Command): void {
         `${options.config}: a filter configuration must be a mapping (an object), e.g. { rules: [] }`,
       );
     const plan = await loadRolloutPlan(options.plan);
-    const targets = await loadTargetsFile(options.targets);
     const artifact: RolloutArtifact = {
       module: await readFile(module).catch((error: NodeJS.ErrnoException) => {
         throw new GraftError("FILE_ERROR", `cannot read module ${module}: ${error.code ?? error.message}`);
@@ -90,6 +108,10 @@ export function register(program: Command): void {
       policy: await loadTrustPolicy(options.policy),
       ...(options.filter ? { filter: findFilter(options.filter) } : {}),
     };
+    const { targets, engine, close } =
+      plan.engine.kind === "istio"
+        ? await istioRollout(plan, plan.engine, artifact, options)
+        : { targets: await fleetTargets(options), engine: undefined, close: () => {} };
     const rolledOut = describeArtifact(artifact);
     const log = (line: string) => (options.json ? note(line) : say(command, line));
 
@@ -138,6 +160,7 @@ export function register(program: Command): void {
         dryRun: options.dryRun,
         reportDir: options.reportDir,
         signal: interrupt.signal,
+        ...(engine ? { engine } : {}),
         onLook: (look) => {
           live?.addLook(look);
           log(
@@ -149,6 +172,7 @@ export function register(program: Command): void {
       await live?.stop();
       throw explainModuleMismatch(error, module);
     } finally {
+      close();
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     }
@@ -194,4 +218,77 @@ export function register(program: Command): void {
     // 0 PROMOTE, 3 ROLLBACK, 4 INCONCLUSIVE, 5 rolled back after an error (src/judge/README.md).
     process.exitCode = ROLLOUT_EXIT_CODES[result.decision];
   });
+}
+
+async function fleetTargets(options: RolloutOptions): Promise<Target[]> {
+  if (options.url !== undefined || options.sha256 !== undefined || options.kubeconfig !== undefined)
+    throw new GraftError(
+      "INVALID_OPTION",
+      "--url, --sha256 and --kubeconfig are for the plan's istio engine (engine: { kind: istio, … }); this plan's engine is fleet",
+    );
+  if (options.targets === undefined)
+    throw new GraftError("INVALID_OPTION", "--targets <file>: the fleet engine needs the targets file");
+  return loadTargetsFile(options.targets);
+}
+
+/**
+ * The istio engine's side of a rollout: the Envoys of each arm as Prometheus sees them (the judge's
+ * input), and the WasmPlugin engine, checked against the API server before anything is written.
+ */
+async function istioRollout(
+  plan: RolloutPlan,
+  settings: IstioEngineSettings,
+  artifact: RolloutArtifact,
+  options: RolloutOptions,
+): Promise<{ targets: Target[]; engine: CanaryEngine; close: () => void }> {
+  if (options.targets !== undefined)
+    throw new GraftError(
+      "INVALID_OPTION",
+      "--targets: the plan's istio engine finds the sidecars in Prometheus by workload labels; leave --targets out",
+    );
+  if (options.url === undefined)
+    throw new GraftError(
+      "INVALID_OPTION",
+      "--url <url>: the istio engine needs where Istio fetches the module (oci://host/repo:tag, https://…, file:///…)",
+    );
+  if (plan.metrics.source !== "prometheus") throw new Error("unreachable: the plan checks the metric source");
+  const arms = {
+    canary: armLabels(settings, plan.canary, "canary"),
+    baseline: armLabels(settings, plan.baseline, "baseline"),
+  };
+  const targets: Target[] = [];
+  for (const [arm, labels] of Object.entries(arms)) {
+    const found = await envoysInPrometheus(plan.metrics.url, labels);
+    if (found.length === 0)
+      throw new GraftError(
+        "INVALID_OPTION",
+        `${options.plan}: ${arm}: Prometheus at ${plan.metrics.url} has no Envoy with the workload labels ${formatLabels(labels)} ` +
+          "(envoy_server_uptime); is it scraping the sidecars with their pod labels (labelmap __meta_kubernetes_pod_label_(.+))?",
+      );
+    targets.push(...found);
+  }
+  const kubeconfig =
+    options.kubeconfig ??
+    (settings.kubeconfig !== undefined
+      ? path.resolve(path.dirname(options.plan), settings.kubeconfig)
+      : defaultKubeconfigPath());
+  const api = new KubeApi(loadKubeconfig(kubeconfig, settings.context));
+  try {
+    const credentials = registryCredentials({});
+    const engine = await istioEngine({
+      api,
+      settings,
+      canary: plan.canary,
+      baseline: plan.baseline,
+      artifact: { ...artifact, filter: rolloutFilter(artifact.filter, artifact.envelope) },
+      url: options.url,
+      ...(options.sha256 !== undefined ? { sha256: options.sha256 } : {}),
+      ...(credentials ? { registryCredentials: credentials } : {}),
+      audit: { auditLog: options.auditLog, ...(options.actor !== undefined ? { actor: options.actor } : {}) },
+    });
+    return { targets, engine, close: () => api.close() };
+  } catch (error) {
+    api.close();
+    throw error;
+  }
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { FilterInfo } from "../../filters/catalog.ts";
-import { checkObjectName } from "../kubernetes-names.ts";
+import { checkObjectName } from "../kubernetes/names.ts";
 import { badEventRatioIncrease } from "./promql.ts";
 
 export interface FlaggerInput {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { MeshError } from "../errors.ts";
-import { checkLabel } from "../kubernetes-names.ts";
+import { checkLabel } from "../kubernetes/names.ts";
 import { injectionIdOf, renderWasmPlugin, type WasmPlugin, type WasmPluginInput } from "./wasmplugin.ts";
 
 /** One side of the pair: its module, configuration and signature. */

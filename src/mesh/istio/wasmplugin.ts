@@ -5,7 +5,7 @@ import type { InjectionStatement } from "../../sign/statement.ts";
 import type { FilterInfo } from "../../filters/catalog.ts";
 import { validateFilterConfig } from "../../filters/config-schema.ts";
 import { MeshError } from "../errors.ts";
-import { checkLabel, checkObjectName } from "../kubernetes-names.ts";
+import { checkLabel, checkObjectName } from "../kubernetes/names.ts";
 import { normalizePluginUrl, resolveSha256 } from "./plugin-url.ts";
 
 export const WASMPLUGIN_API_VERSION = "extensions.istio.io/v1alpha1";

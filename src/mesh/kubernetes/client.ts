@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Just enough of a Kubernetes client for the suite: JSON over HTTPS with the run's admin client
- * certificate (node:https, since fetch cannot present a client certificate without undici's Agent).
- * No kubectl: the API paths are spelled out where they are used.
+ * Just enough of a Kubernetes client for graft: JSON over HTTPS to the API server, authenticated by a
+ * client certificate or a bearer token (see kubeconfig.ts). node:https, since fetch cannot present a
+ * client certificate without undici's Agent. No discovery: the kinds graft touches have their REST
+ * paths below.
  */
-import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
+import { GraftError } from "../../util/errors.ts";
 
 export interface KubeResponse {
   status: number;
@@ -16,11 +17,31 @@ export interface KubeResponse {
 export interface KubeObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; [key: string]: unknown };
+  metadata: { name: string; namespace?: string; resourceVersion?: string; [key: string]: unknown };
   [key: string]: unknown;
 }
 
-/** The REST collection of a few built-in and Istio kinds (the suite has no discovery client). */
+/** How to reach and authenticate to an API server (from a kubeconfig, or given directly). */
+export interface KubeConnection {
+  server: string;
+  /** PEM of the CA that signed the server's certificate (undefined: the system's CAs). */
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  token?: string;
+  insecureSkipTlsVerify?: boolean;
+  /** Where the connection came from, for errors (e.g. "kubeconfig ~/.kube/config, context prod"). */
+  source?: string;
+}
+
+/** The API server could not be reached, or refused or failed a request graft needed. */
+export class KubernetesError extends GraftError<"KUBERNETES_ERROR"> {
+  constructor(message: string) {
+    super("KUBERNETES_ERROR", message);
+  }
+}
+
+/** The REST collection of the built-in and Istio kinds graft and its tests touch. */
 const RESOURCES: Record<string, string> = {
   "v1/Namespace": "namespaces",
   "v1/Service": "services",
@@ -34,26 +55,28 @@ const RESOURCES: Record<string, string> = {
 /** `/api/v1/namespaces/default/services` style collection path of an object (or of a kind in a namespace). */
 export function collectionPath(apiVersion: string, kind: string, namespace?: string): string {
   const resource = RESOURCES[`${apiVersion}/${kind}`];
-  if (!resource) throw new Error(`kube-api: no REST path known for ${apiVersion} ${kind}`);
+  if (!resource) throw new KubernetesError(`no REST path known for ${apiVersion} ${kind}`);
   const root = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
   return namespace ? `${root}/namespaces/${namespace}/${resource}` : `${root}/${resource}`;
 }
 
-export function objectPath(object: KubeObject): string {
+export function objectPath(object: Pick<KubeObject, "apiVersion" | "kind" | "metadata">): string {
   return `${collectionPath(object.apiVersion, object.kind, object.metadata.namespace)}/${object.metadata.name}`;
 }
 
+const REQUEST_TIMEOUT_MS = 15_000;
+
 export class KubeApi {
   private readonly agent: Agent;
+  readonly server: string;
 
-  constructor(
-    readonly server: string,
-    tls: { caFile: string; certFile: string; keyFile: string },
-  ) {
+  constructor(private readonly connection: KubeConnection) {
+    this.server = connection.server.replace(/\/$/, "");
     this.agent = new Agent({
-      ca: readFileSync(tls.caFile),
-      cert: readFileSync(tls.certFile),
-      key: readFileSync(tls.keyFile),
+      ...(connection.ca ? { ca: connection.ca } : {}),
+      ...(connection.cert ? { cert: connection.cert } : {}),
+      ...(connection.key ? { key: connection.key } : {}),
+      rejectUnauthorized: !connection.insecureSkipTlsVerify,
       keepAlive: true,
     });
   }
@@ -71,9 +94,10 @@ export class KubeApi {
         {
           method,
           agent: this.agent,
-          timeout: 15_000,
+          timeout: REQUEST_TIMEOUT_MS,
           headers: {
             accept: "application/json",
+            ...(this.connection.token ? { authorization: `Bearer ${this.connection.token}` } : {}),
             ...(payload ? { "content-type": contentType, "content-length": payload.length } : {}),
           },
         },
@@ -93,8 +117,17 @@ export class KubeApi {
           response.on("error", reject);
         },
       );
-      outgoing.on("timeout", () => outgoing.destroy(new Error(`${method} ${path}: no answer within 15 s`)));
-      outgoing.on("error", reject);
+      outgoing.on("timeout", () =>
+        outgoing.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)),
+      );
+      outgoing.on("error", (error) =>
+        reject(
+          new KubernetesError(
+            `${method} ${this.server}${path}: ${error.message}` +
+              (this.connection.source ? ` (API server from ${this.connection.source})` : ""),
+          ),
+        ),
+      );
       outgoing.end(payload);
     });
   }
@@ -103,8 +136,21 @@ export class KubeApi {
   async expectOk(method: string, path: string, body?: unknown, contentType?: string): Promise<KubeResponse> {
     const response = await this.request(method, path, body, contentType);
     if (response.status < 200 || response.status > 299)
-      throw new Error(`${method} ${path}: HTTP ${response.status}: ${statusMessage(response)}`);
+      throw new KubernetesError(`${method} ${path}: HTTP ${response.status}: ${statusMessage(response)}`);
     return response;
+  }
+
+  /** The object, or undefined when the API server says it does not exist. */
+  async get<T extends KubeObject>(
+    object: Pick<KubeObject, "apiVersion" | "kind" | "metadata">,
+  ): Promise<T | undefined> {
+    const response = await this.request("GET", objectPath(object));
+    if (response.status === 404) return undefined;
+    if (response.status !== 200)
+      throw new KubernetesError(
+        `GET ${objectPath(object)}: HTTP ${response.status}: ${statusMessage(response)}`,
+      );
+    return response.body as T;
   }
 
   create(object: KubeObject, query = ""): Promise<KubeResponse> {
@@ -116,10 +162,10 @@ export class KubeApi {
   }
 
   /** Server-side apply: idempotent, and no last-applied annotation (large CRDs overflow it). */
-  apply(object: KubeObject): Promise<KubeResponse> {
+  apply(object: KubeObject, fieldManager = "graft"): Promise<KubeResponse> {
     return this.expectOk(
       "PATCH",
-      `${objectPath(object)}?fieldManager=graft-mesh-e2e&force=true`,
+      `${objectPath(object)}?fieldManager=${encodeURIComponent(fieldManager)}&force=true`,
       object,
       "application/apply-patch+yaml",
     );

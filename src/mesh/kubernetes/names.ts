@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-import { MeshError } from "./errors.ts";
+import { MeshError } from "../errors.ts";
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LABEL_NAME =

@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import { ModuleSource } from "../../../src/mesh/admission/module-source.ts";
 import { startWebhookServer, type RunningWebhook } from "../../../src/mesh/admission/server.ts";
 import type { TrustPolicy } from "../../../src/sign/policy.ts";
-import type { KubeApi, KubeObject } from "./kube-api.ts";
+import type { KubeApi, KubeObject } from "../../../src/mesh/kubernetes/client.ts";
 import type { MeshPki } from "./pki.ts";
 
 export const ENFORCED_LABEL = { "graft.dev/admission": "enforce" };

@@ -7,7 +7,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import yaml from "js-yaml";
-import { KubeApi } from "./kube-api.ts";
+import { KubeApi } from "../../../src/mesh/kubernetes/client.ts";
+import { loadKubeconfig } from "../../../src/mesh/kubernetes/kubeconfig.ts";
 import { writeKubeconfig, type MeshPki } from "./pki.ts";
 import type { ManagedProcess, ProcessGroup } from "./processes.ts";
 import { waitFor } from "./wait.ts";
@@ -68,7 +69,7 @@ export async function startApiServer(
   binary: string,
   workDir: string,
   pki: MeshPki,
-): Promise<{ process: ManagedProcess; api: KubeApi }> {
+): Promise<{ process: ManagedProcess; api: KubeApi; kubeconfig: string }> {
   const certDir = path.join(workDir, "apiserver-certs");
   mkdirSync(certDir);
   const apiServer = group.start({
@@ -95,17 +96,16 @@ export async function startApiServer(
     ],
     logDir: workDir,
   });
-  const api = new KubeApi(API_SERVER_URL, {
-    caFile: pki.caCert,
-    certFile: pki.admin.cert,
-    keyFile: pki.admin.key,
-  });
+  // The suite reaches the API server as a user would: through a kubeconfig (graft rollout reads it too).
+  const kubeconfig = path.join(workDir, "admin.kubeconfig");
+  writeKubeconfig(pki, API_SERVER_URL, kubeconfig);
+  const api = new KubeApi(loadKubeconfig(kubeconfig));
   await waitFor(
     "kube-apiserver /readyz",
     async () => ((await api.request("GET", "/readyz")).status === 200 ? true : undefined),
     { timeoutMs: 60_000, intervalMs: 200, process: apiServer },
   );
-  return { process: apiServer, api };
+  return { process: apiServer, api, kubeconfig };
 }
 
 /**

@@ -7,6 +7,8 @@
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
+import type { FilterInfo } from "../../../src/filters/catalog.ts";
+import { graftStatsTags } from "../../../src/metrics/tags.ts";
 import { APP } from "./istio-objects.ts";
 import { PORTS } from "./control-plane.ts";
 import type { ManagedProcess, ProcessGroup } from "./processes.ts";
@@ -42,24 +44,75 @@ function staticCluster(
   };
 }
 
-export function sidecarBootstrap(workDir: string): Record<string, unknown> {
+/** Which pod of the "app" workload a sidecar stands for: its name, address, admin port and labels. */
+export interface SidecarIdentity {
+  pod: string;
+  ip: string;
+  adminPort: number;
+  labels: Record<string, string>;
+}
+
+/** The first pod: the one every check talks to (ENVOY_ADMIN_PORT), on the stable track. */
+export const STABLE_POD: SidecarIdentity = {
+  pod: "app",
+  ip: "127.0.0.1",
+  adminPort: ENVOY_ADMIN_PORT,
+  labels: { ...APP.labels, track: "stable" },
+};
+
+/**
+ * A second pod of the same workload on the canary track. Its Envoy binds the same outbound port as the
+ * first (Envoy listeners use SO_REUSEPORT), so the kernel spreads the app's connections over both, as a
+ * Service spreads them over pods.
+ */
+export const CANARY_POD: SidecarIdentity = {
+  pod: "app-canary",
+  ip: "127.0.0.2",
+  adminPort: 15100,
+  labels: { ...APP.labels, track: "canary" },
+};
+
+/**
+ * `filters`: the graft filters whose metric tags the sidecar extracts, as Istio's bootstrap does from the
+ * proxy settings `graft istio stats` renders (extraStatTags); the judge reads those tags from Prometheus.
+ */
+export function sidecarBootstrap(
+  workDir: string,
+  identity: SidecarIdentity,
+  filters: readonly FilterInfo[],
+): Record<string, unknown> {
+  const { pod, ip, adminPort } = identity;
   return {
+    stats_config: {
+      // As Istio's sidecar bootstrap has them (tools/istio: pilot-agent's envoy_bootstrap.json): its own
+      // tag names instead of Envoy's defaults, stat prefixes ending in ";", plus graft's extraStatTags.
+      use_all_default_tags: false,
+      stats_tags: [
+        {
+          tag_name: "http_conn_manager_prefix",
+          regex: "^http\\.(((?:[_.[:digit:]\\w]*|[_\\[\\]aAbBcCdDeEfF[:digit:]\\w\\:]*));\\.)",
+        },
+        { tag_name: "response_code", regex: "_rq(_(\\d{3}))$" },
+        { tag_name: "response_code_class", regex: "_rq(_(\\dxx))$" },
+        ...graftStatsTags(filters),
+      ],
+    },
     node: {
-      id: `sidecar~127.0.0.1~app.${APP.namespace}~${APP.namespace}.svc.cluster.local`,
+      id: `sidecar~${ip}~${pod}.${APP.namespace}~${APP.namespace}.svc.cluster.local`,
       cluster: `app.${APP.namespace}`,
       metadata: {
         NAMESPACE: APP.namespace,
-        INSTANCE_IPS: "127.0.0.1",
+        INSTANCE_IPS: ip,
         ISTIO_VERSION: "1.30.0",
         CLUSTER_ID: "Kubernetes",
         MESH_ID: "cluster.local",
-        NAME: "app",
+        NAME: pod,
         WORKLOAD_NAME: "app",
         SERVICE_ACCOUNT: "default",
-        LABELS: { ...APP.labels },
+        LABELS: { ...identity.labels },
       },
     },
-    admin: { address: { socket_address: { address: "127.0.0.1", port_value: ENVOY_ADMIN_PORT } } },
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
     dynamic_resources: {
       ads_config: {
         api_type: "GRPC",
@@ -77,11 +130,11 @@ export function sidecarBootstrap(workDir: string): Record<string, unknown> {
           true,
         ),
         // Named by istiod's configuration; never connected to here (mTLS is off, metrics are read from admin).
-        staticCluster("sds-grpc", { pipe: { path: path.join(workDir, "sds-unused.sock") } }, true),
+        staticCluster("sds-grpc", { pipe: { path: path.join(workDir, `${pod}-sds-unused.sock`) } }, true),
         staticCluster("prometheus_stats", {
-          socket_address: { address: "127.0.0.1", port_value: ENVOY_ADMIN_PORT },
+          socket_address: { address: "127.0.0.1", port_value: adminPort },
         }),
-        staticCluster("agent", { socket_address: { address: "127.0.0.1", port_value: ENVOY_ADMIN_PORT } }),
+        staticCluster("agent", { socket_address: { address: "127.0.0.1", port_value: adminPort } }),
       ],
     },
   };
@@ -91,39 +144,47 @@ export async function startSidecar(
   group: ProcessGroup,
   binary: string,
   workDir: string,
+  identity: SidecarIdentity,
+  filters: readonly FilterInfo[],
 ): Promise<ManagedProcess> {
-  const bootstrap = path.join(workDir, "envoy-bootstrap.json");
-  writeFileSync(bootstrap, JSON.stringify(sidecarBootstrap(workDir), null, 2));
+  const bootstrap = path.join(workDir, `${identity.pod}-envoy-bootstrap.json`);
+  writeFileSync(bootstrap, JSON.stringify(sidecarBootstrap(workDir, identity, filters), null, 2));
   const envoy = group.start({
-    name: "envoy",
+    name: identity === STABLE_POD ? "envoy" : `envoy-${identity.pod}`,
     command: binary,
     args: ["-c", bootstrap, "--disable-hot-restart", "--concurrency", "1", "--log-level", "info"],
     gid: ENVOY_GID,
     logDir: workDir,
   });
-  await waitForListener(APP_LISTENER, envoy);
+  await waitForListener(APP_LISTENER, envoy, identity.adminPort);
   return envoy;
 }
 
 /** Until Envoy (started by `owner`, itself or pilot-agent) has `listener` from istiod, active. */
-export async function waitForListener(listener: string, owner: ManagedProcess): Promise<void> {
+export async function waitForListener(
+  listener: string,
+  owner: ManagedProcess,
+  adminPort = ENVOY_ADMIN_PORT,
+): Promise<void> {
   await waitFor(
     `Envoy listener ${listener} from istiod`,
-    async () => ((await activeListeners()).includes(listener) ? true : undefined),
+    async () => ((await activeListeners(adminPort)).includes(listener) ? true : undefined),
     { timeoutMs: 30_000, intervalMs: 100, process: owner },
   );
 }
 
-export async function adminJson(pathAndQuery: string): Promise<unknown> {
-  const response = await fetch(`http://127.0.0.1:${ENVOY_ADMIN_PORT}${pathAndQuery}`, {
+export async function adminJson(pathAndQuery: string, adminPort = ENVOY_ADMIN_PORT): Promise<unknown> {
+  const response = await fetch(`http://127.0.0.1:${adminPort}${pathAndQuery}`, {
     signal: AbortSignal.timeout(5_000),
   });
   if (!response.ok) throw new Error(`Envoy admin ${pathAndQuery}: HTTP ${response.status}`);
   return response.json();
 }
 
-async function activeListeners(): Promise<string[]> {
-  const body = (await adminJson("/listeners?format=json")) as { listener_statuses?: { name: string }[] };
+async function activeListeners(adminPort: number): Promise<string[]> {
+  const body = (await adminJson("/listeners?format=json", adminPort)) as {
+    listener_statuses?: { name: string }[];
+  };
   return (body.listener_statuses ?? []).map((listener) => listener.name);
 }
 
@@ -159,8 +220,8 @@ export interface EcdsFilter {
 }
 
 /** The filter configurations Envoy received over ECDS (what istiod made of WasmPlugins). */
-export async function ecdsFilters(): Promise<EcdsFilter[]> {
-  const dump = (await adminJson("/config_dump?resource=ecds_filters")) as { configs: AnyConfig[] };
+export async function ecdsFilters(adminPort = ENVOY_ADMIN_PORT): Promise<EcdsFilter[]> {
+  const dump = (await adminJson("/config_dump?resource=ecds_filters", adminPort)) as { configs: AnyConfig[] };
   return dump.configs
     .map(
       (config) => config.ecds_filter as { name?: string; typed_config?: Record<string, unknown> } | undefined,

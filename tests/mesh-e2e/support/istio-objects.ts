@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import yaml from "js-yaml";
 import { projectRoot } from "../../../src/util/paths.ts";
-import type { KubeApi, KubeObject } from "./kube-api.ts";
+import type { KubeApi, KubeObject } from "../../../src/mesh/kubernetes/client.ts";
 import { waitFor } from "./wait.ts";
 
 /** graft's reference copy of the WasmPlugin CRD (the one `graft istio` output is checked against). */

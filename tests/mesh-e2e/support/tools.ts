@@ -1,18 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The binaries the suite runs: etcd, kube-apiserver, pilot-discovery (and pilot-agent), built and cached
- * outside the checkout by scripts/mesh-tools; Envoy 1.40 from scripts/install-envoy; the header-rewrite
- * module from `npm run build`. The suite never builds anything itself: a missing piece is a skip that
- * says which command provides it.
+ * outside the checkout by scripts/mesh-tools; Envoy 1.40 from scripts/install-envoy. A missing piece is a
+ * skip that says which command provides it. (The filter the suite deploys is the one `graft new` writes,
+ * built by the suite itself: tests/support/sample-filter.ts.)
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { projectEnvoyPath } from "../../../src/envoy/binary.ts";
-import { buildDir, projectRoot } from "../../../src/util/paths.ts";
+import { projectRoot } from "../../../src/util/paths.ts";
 
 export const MESH_TOOLS_SCRIPT = path.join(projectRoot, "scripts", "mesh-tools");
-export const HEADER_REWRITE_MODULE = path.join(buildDir, "header-rewrite.wasm");
 
 export interface MeshTools {
   etcd: string;
@@ -25,7 +24,6 @@ export interface MeshTools {
   /** Istio's CRDs (crd-all.gen.yaml) at istiod's snapshot. */
   istioCrds: string;
   envoy: string;
-  headerRewriteModule: string;
 }
 
 /** The cached paths scripts/mesh-tools reports (`--paths` builds nothing). */
@@ -51,8 +49,6 @@ export function resolveMeshTools(): MeshTools | { skip: string } {
     };
   const envoy = process.env.ENVOY_BIN ?? projectEnvoyPath;
   if (!existsSync(envoy)) return { skip: `Envoy is not installed at ${envoy}: run scripts/install-envoy` };
-  if (!existsSync(HEADER_REWRITE_MODULE))
-    return { skip: `${HEADER_REWRITE_MODULE} is missing: run npm run build` };
   return {
     etcd: paths.get("etcd")!,
     kubeApiserver: paths.get("kube-apiserver")!,
@@ -63,6 +59,5 @@ export function resolveMeshTools(): MeshTools | { skip: string } {
       : {}),
     istioCrds: paths.get("istio-crds")!,
     envoy,
-    headerRewriteModule: HEADER_REWRITE_MODULE,
   };
 }

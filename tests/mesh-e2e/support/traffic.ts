@@ -80,3 +80,39 @@ export function callApp(path = "/"): Promise<AppResponse> {
     outgoing.end();
   });
 }
+
+export interface Load {
+  /** Stops sending and resolves with what was sent and how it was answered. */
+  stop(): Promise<{ sent: number; byStatus: Record<number, number>; errors: number }>;
+}
+
+/**
+ * Steady traffic to the app through the sidecars: `concurrency` callers, each on a new connection per
+ * request, so the kernel spreads them over every Envoy bound to the outbound port.
+ */
+export function startLoad(concurrency: number): Load {
+  let running = true;
+  let sent = 0;
+  let errors = 0;
+  const byStatus: Record<number, number> = {};
+  const caller = async () => {
+    while (running) {
+      sent += 1;
+      try {
+        const { status } = await callApp("/orders");
+        byStatus[status] = (byStatus[status] ?? 0) + 1;
+      } catch {
+        errors += 1;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  };
+  const callers = Array.from({ length: concurrency }, caller);
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(callers);
+      return { sent, byStatus, errors };
+    },
+  };
+}

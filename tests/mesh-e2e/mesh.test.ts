@@ -592,6 +592,43 @@ if (!insidePrivateNetns()) {
           [`WasmPlugin ${APP.namespace}/${PAIR}-canary`],
         );
       });
+
+      it("refuses, writing nothing, when the stable plugin would also select the canary's pods", async () => {
+        const stable = (await plugin(`${PAIR}-stable`))!;
+        const canaryBefore = (await plugin(`${PAIR}-canary`))!;
+        const widened = await api.request(
+          "PATCH",
+          objectPath(stable),
+          // A merge patch merges maps: null removes the track label, widening it to every pod of the app.
+          { spec: { selector: { matchLabels: { track: null } } } },
+          "application/merge-patch+json",
+        );
+        assert.equal(widened.status, 200, statusMessage(widened));
+        try {
+          const run = await release("overlap", "good-3", ["/never"]);
+          assert.equal(run.exitCode, 1, run.stderr);
+          assert.match(
+            run.stderr,
+            new RegExp(
+              `WasmPlugin ${APP.namespace}/${PAIR}-stable selects app=app, not the baseline's workloads \\(app=app,track=stable\\): the arms would overlap`,
+            ),
+          );
+          const canaryAfter = (await plugin(`${PAIR}-canary`))!;
+          assert.equal(
+            canaryAfter.metadata.resourceVersion,
+            canaryBefore.metadata.resourceVersion,
+            "the canary plugin was not written",
+          );
+        } finally {
+          const restored = await api.request(
+            "PATCH",
+            objectPath(stable),
+            { spec: { selector: { matchLabels: { ...APP.labels, track: "stable" } } } },
+            "application/merge-patch+json",
+          );
+          assert.equal(restored.status, 200, statusMessage(restored));
+        }
+      });
     });
 
     // Istio's own path for oci:// modules: pilot-agent beside Envoy pulls the image and hands Envoy a file.

@@ -61,7 +61,7 @@ import { Timeline } from "./support/timeline.ts";
 import { resolveMeshTools, type MeshTools } from "./support/tools.ts";
 import { callApp, startBackend, startLoad, type Backend, type Load } from "./support/traffic.ts";
 import { graftRollout, writePolicyFile } from "./support/graft-rollout.ts";
-import { TestPrometheus } from "../support/prometheus.ts";
+import { prometheusMissing, TestPrometheus } from "../support/prometheus.ts";
 import { waitFor } from "./support/wait.ts";
 
 /** The whole inner run (stack start, checks, teardown): about 11 s here; GRAFT_MESH_E2E_TIMEOUT_MS overrides. */
@@ -362,274 +362,286 @@ if (!insidePrivateNetns()) {
     // graft rollout with the Istio engine: a second pod of the app on the canary track, a real Prometheus
     // scraping both sidecars with their pod labels, live traffic spread over both, and the WasmPlugin pair
     // written through the API server.
-    describe("graft rollout on the Istio engine (WasmPlugin pair, judged from Prometheus)", () => {
-      const PAIR = "tagger";
-      /**
-       * The stat prefix of the outbound HTTP connection manager istiod makes for the app's port, as
-       * Prometheus labels it (in the admin API istiod's prefix ends in ";": `http.<prefix>;.downstream_rq_…`).
-       */
-      const PLAN_LISTENER = `outbound_${APP_LISTENER}`;
-      let canaryEnvoy: ManagedProcess;
-      let prometheus: TestPrometheus;
-      let load: Load;
-      let approver: Approver;
-      let policyFile: string;
-      let auditLog: string;
-      const identity = (name: string) => ({
-        apiVersion: "extensions.istio.io/v1alpha1",
-        kind: "WasmPlugin",
-        metadata: { name, namespace: APP.namespace },
-      });
-      const plugin = (name: string) =>
-        api.get<KubeObject & { spec: Record<string, unknown> }>(identity(name));
-      const plan = () => ({
-        canary: "track=canary",
-        baseline: "track=stable",
-        listener: PLAN_LISTENER,
-        interval: "1s",
-        minDuration: "4s",
-        maxDuration: "60s",
-        minRequests: 300,
-        burstWindow: "1s",
-        signals: [
-          { name: "filter_rejections", maxRatio: 1.5, floorRate: 0.005 },
-          { name: "5xx", maxRatio: 1.5, floorRate: 0.005 },
-        ],
-        metrics: { source: "prometheus", url: prometheus.url },
-        engine: {
-          kind: "istio",
-          namespace: APP.namespace,
-          plugin: PAIR,
-          selector: { ...APP.labels },
-          phase: "STATS",
-        },
-      });
-      /** A signed release of the suite's filter: tags responses with `injectionId`, refuses `blocked` prefixes. */
-      const release = (name: string, injectionId: string, blocked: string[]) => {
-        const configuration = { ...taggingConfig(injectionId), blocked_prefixes: blocked };
-        return graftRollout({
-          workDir,
-          name,
-          plan: plan(),
-          filterDir: filter.dir,
-          module: modulePath,
-          url: `file://${modulePath}`,
-          configuration,
-          envelopeJson: signedEnvelope(approver, { module, filter: filter.name, injectionId, configuration }),
-          policyFile,
-          kubeconfig,
-          auditLog,
+    // Skipped (with the reason) where Debian's prometheus is not installed: scripts/setup-mesh-tools installs it.
+    describe(
+      "graft rollout on the Istio engine (WasmPlugin pair, judged from Prometheus)",
+      { skip: prometheusMissing() },
+      () => {
+        const PAIR = "tagger";
+        /**
+         * The stat prefix of the outbound HTTP connection manager istiod makes for the app's port, as
+         * Prometheus labels it (in the admin API istiod's prefix ends in ";": `http.<prefix>;.downstream_rq_…`).
+         */
+        const PLAN_LISTENER = `outbound_${APP_LISTENER}`;
+        let canaryEnvoy: ManagedProcess;
+        let prometheus: TestPrometheus;
+        let load: Load;
+        let approver: Approver;
+        let policyFile: string;
+        let auditLog: string;
+        const identity = (name: string) => ({
+          apiVersion: "extensions.istio.io/v1alpha1",
+          kind: "WasmPlugin",
+          metadata: { name, namespace: APP.namespace },
         });
-      };
-      /** The injection id in the ECDS configuration an Envoy runs for `pluginName`, or undefined. */
-      const injectionIn = async (adminPort: number, pluginName: string) => {
-        const wasm = (await ecdsFilters(adminPort)).find((ecds) => isEcdsOf(ecds.name, pluginName));
-        const value = (wasm?.typedConfig as { config?: { configuration?: { value?: string } } } | undefined)
-          ?.config?.configuration?.value;
-        return value === undefined
-          ? undefined
-          : (JSON.parse(value) as { injection_id?: string }).injection_id;
-      };
-      const auditRecords = () =>
-        readFileSync(auditLog, "utf8")
-          .trim()
-          .split("\n")
-          .map(
-            (line) =>
-              JSON.parse(line) as {
-                action: string;
-                outcome: string;
-                targets: string[];
-                details: Record<string, unknown>;
-              },
-          );
-
-      before(async () => {
-        approver = newApprover("mesh-e2e-release");
-        policyFile = writePolicyFile(path.join(workDir, "rollout-policy.yaml"), [approver]);
-        auditLog = path.join(workDir, "rollout-audit.log");
-        canaryEnvoy = await startSidecar(processes, tools.envoy, workDir, CANARY_POD, [filter]);
-        timeline.mark("canary pod's Envoy has the app listener");
-        // Prometheus with the pods' labels on their series, as kubernetes_sd + labelmap would give.
-        prometheus = await TestPrometheus.start(
-          [STABLE_POD, CANARY_POD].map((pod) => ({
-            targets: [`127.0.0.1:${pod.adminPort}`],
-            labels: { ...pod.labels, pod: pod.pod },
-          })),
-        );
-        cleanups.push(() => prometheus.stop());
-        load = startLoad(6);
-        await waitFor(
-          "both pods' Envoys serving the app (seen by Prometheus)",
-          async () => {
-            const served = await Promise.all(
-              [STABLE_POD, CANARY_POD].map(async (pod) => {
-                const stats = (await adminJson(
-                  `/stats?format=json&filter=${encodeURIComponent("downstream_rq_completed$")}`,
-                  pod.adminPort,
-                )) as { stats: { name: string; value?: number }[] };
-                return stats.stats.filter(
-                  (stat) => stat.name.startsWith("http.") && !stat.name.startsWith("http.admin."),
-                );
-              }),
-            );
-            const ready = served.every((stats) =>
-              stats.some(
-                (stat) =>
-                  stat.name === `http.${PLAN_LISTENER};.downstream_rq_completed` && (stat.value ?? 0) > 50,
-              ),
-            );
-            // Thrown, the state is what waitFor reports if it never gets there.
-            if (!ready) throw new Error(`requests per pod so far: ${JSON.stringify(served)}`);
-            return true;
+        const plugin = (name: string) =>
+          api.get<KubeObject & { spec: Record<string, unknown> }>(identity(name));
+        const plan = () => ({
+          canary: "track=canary",
+          baseline: "track=stable",
+          listener: PLAN_LISTENER,
+          interval: "1s",
+          minDuration: "4s",
+          maxDuration: "60s",
+          minRequests: 300,
+          burstWindow: "1s",
+          signals: [
+            { name: "filter_rejections", maxRatio: 1.5, floorRate: 0.005 },
+            { name: "5xx", maxRatio: 1.5, floorRate: 0.005 },
+          ],
+          metrics: { source: "prometheus", url: prometheus.url },
+          engine: {
+            kind: "istio",
+            namespace: APP.namespace,
+            plugin: PAIR,
+            selector: { ...APP.labels },
+            phase: "STATS",
           },
-          { timeoutMs: PROPAGATION_TIMEOUT_MS, intervalMs: 200, process: canaryEnvoy },
-        );
-        timeline.mark("traffic spread over both pods");
-        await waitFor(
-          "Prometheus has scraped both pods' Envoys",
-          async () => {
-            const seen = await Promise.all(
-              [STABLE_POD, CANARY_POD].map((pod) => envoysInPrometheus(prometheus.url, pod.labels)),
-            );
-            return seen.every((envoys) => envoys.length === 1) ? true : undefined;
-          },
-          { timeoutMs: PROPAGATION_TIMEOUT_MS, intervalMs: 250 },
-        );
-        timeline.mark("Prometheus sees both pods");
-      });
-
-      after(async () => {
-        const sent = await load?.stop();
-        if (sent) console.log(`mesh-e2e rollout traffic: ${JSON.stringify(sent)}`);
-        await canaryEnvoy?.stop();
-      });
-
-      it("promotes a good release: the canary plugin first, then the stable plugin", async () => {
-        const start = performance.now();
-        const run = await release("good", "good-1", ["/never"]);
-        timeline.duration("graft rollout (good release) -> PROMOTE", performance.now() - start);
-        assert.equal(run.exitCode, 0, `${run.answer.decision}: ${run.answer.reason}\n${run.stderr}`);
-        assert.equal(run.answer.decision, "PROMOTE");
-        assert.equal(run.answer.canaryState, "promoted");
-        assert.deepEqual(
-          run.answer.canary,
-          [CANARY_POD.pod],
-          "the canary arm is the canary pod, found in Prometheus",
-        );
-        assert.deepEqual(run.answer.baseline, [STABLE_POD.pod]);
-        // Through the API server: the pair, each selecting its own track, both with the signed release.
-        for (const [name, track] of [
-          [`${PAIR}-canary`, "canary"],
-          [`${PAIR}-stable`, "stable"],
-        ] as const) {
-          const stored = await plugin(name);
-          assert.ok(stored, `WasmPlugin ${name} exists`);
-          assert.deepEqual((stored.spec.selector as { matchLabels: unknown }).matchLabels, {
-            ...APP.labels,
-            track,
+        });
+        /** A signed release of the suite's filter: tags responses with `injectionId`, refuses `blocked` prefixes. */
+        const release = (name: string, injectionId: string, blocked: string[]) => {
+          const configuration = { ...taggingConfig(injectionId), blocked_prefixes: blocked };
+          return graftRollout({
+            workDir,
+            name,
+            plan: plan(),
+            filterDir: filter.dir,
+            module: modulePath,
+            url: `file://${modulePath}`,
+            configuration,
+            envelopeJson: signedEnvelope(approver, {
+              module,
+              filter: filter.name,
+              injectionId,
+              configuration,
+            }),
+            policyFile,
+            kubeconfig,
+            auditLog,
           });
-          assert.equal((stored.spec.pluginConfig as { injection_id: string }).injection_id, "good-1");
-          assert.equal(stored.spec.sha256, sha256Hex(module), "pinned to the signed module");
-          assert.ok(
-            (stored.metadata as { annotations?: Record<string, string> }).annotations?.["graft.dev/envelope"],
-          );
-        }
-        // In the proxies: each pod's Envoy runs its own track's plugin, with the new release.
-        await waitFor(
-          "both Envoys running good-1",
-          async () =>
-            (await injectionIn(CANARY_POD.adminPort, `${PAIR}-canary`)) === "good-1" &&
-            (await injectionIn(STABLE_POD.adminPort, `${PAIR}-stable`)) === "good-1"
-              ? true
-              : undefined,
-          { timeoutMs: PROPAGATION_TIMEOUT_MS, intervalMs: 100 },
-        );
-        assert.equal(
-          await injectionIn(STABLE_POD.adminPort, `${PAIR}-canary`),
-          undefined,
-          "the stable pod never runs the canary plugin",
-        );
-        const records = auditRecords();
-        assert.equal(records.find((r) => r.action === "rollout-start")?.details.through, "istio");
-        assert.deepEqual(
-          records.filter((r) => r.action === "inject" && r.outcome === "ok").map((r) => r.targets[0]),
-          [`WasmPlugin ${APP.namespace}/${PAIR}-canary`, `WasmPlugin ${APP.namespace}/${PAIR}-stable`],
-          "the canary first, then the stable plugin, each audited",
-        );
-      });
+        };
+        /** The injection id in the ECDS configuration an Envoy runs for `pluginName`, or undefined. */
+        const injectionIn = async (adminPort: number, pluginName: string) => {
+          const wasm = (await ecdsFilters(adminPort)).find((ecds) => isEcdsOf(ecds.name, pluginName));
+          const value = (wasm?.typedConfig as { config?: { configuration?: { value?: string } } } | undefined)
+            ?.config?.configuration?.value;
+          return value === undefined
+            ? undefined
+            : (JSON.parse(value) as { injection_id?: string }).injection_id;
+        };
+        const auditRecords = () =>
+          readFileSync(auditLog, "utf8")
+            .trim()
+            .split("\n")
+            .map(
+              (line) =>
+                JSON.parse(line) as {
+                  action: string;
+                  outcome: string;
+                  targets: string[];
+                  details: Record<string, unknown>;
+                },
+            );
 
-      it("rolls back a faulty release: the canary plugin gets its release back, the stable one is untouched", async () => {
-        const stableBefore = await plugin(`${PAIR}-stable`);
-        const start = performance.now();
-        const run = await release("faulty", "faulty-2", ["/"]);
-        timeline.duration("graft rollout (faulty release) -> ROLLBACK", performance.now() - start);
-        assert.equal(run.exitCode, 3, `${run.answer.decision}: ${run.answer.reason}\n${run.stderr}`);
-        assert.equal(run.answer.decision, "ROLLBACK");
-        assert.equal(run.answer.canaryState, "rolled back");
-        assert.match(run.answer.reason, /^filter_rejections: canary [\d.]+% \(\d+\/\d+\) vs baseline 0% /);
-        const canary = await plugin(`${PAIR}-canary`);
-        assert.equal(
-          (canary!.spec.pluginConfig as { injection_id: string }).injection_id,
-          "good-1",
-          "the canary plugin is back on the release it had",
-        );
-        const stableAfter = await plugin(`${PAIR}-stable`);
-        assert.equal(
-          stableAfter!.metadata.resourceVersion,
-          stableBefore!.metadata.resourceVersion,
-          "the stable plugin was never written",
-        );
-        await waitFor(
-          "the canary Envoy back on good-1",
-          async () =>
-            (await injectionIn(CANARY_POD.adminPort, `${PAIR}-canary`)) === "good-1" ? true : undefined,
-          { timeoutMs: PROPAGATION_TIMEOUT_MS, intervalMs: 100 },
-        );
-        const rollbacks = auditRecords().filter((r) => r.action === "rollback" && r.outcome === "ok");
-        assert.deepEqual(
-          rollbacks.map((r) => r.targets[0]),
-          [`WasmPlugin ${APP.namespace}/${PAIR}-canary`],
-        );
-      });
-
-      it("refuses, writing nothing, when the stable plugin would also select the canary's pods", async () => {
-        const stable = (await plugin(`${PAIR}-stable`))!;
-        const canaryBefore = (await plugin(`${PAIR}-canary`))!;
-        const widened = await api.request(
-          "PATCH",
-          objectPath(stable),
-          // A merge patch merges maps: null removes the track label, widening it to every pod of the app.
-          { spec: { selector: { matchLabels: { track: null } } } },
-          "application/merge-patch+json",
-        );
-        assert.equal(widened.status, 200, statusMessage(widened));
-        try {
-          const run = await release("overlap", "good-3", ["/never"]);
-          assert.equal(run.exitCode, 1, run.stderr);
-          assert.match(
-            run.stderr,
-            new RegExp(
-              `WasmPlugin ${APP.namespace}/${PAIR}-stable selects app=app, not the baseline's workloads \\(app=app,track=stable\\): the arms would overlap`,
-            ),
+        before(async () => {
+          approver = newApprover("mesh-e2e-release");
+          policyFile = writePolicyFile(path.join(workDir, "rollout-policy.yaml"), [approver]);
+          auditLog = path.join(workDir, "rollout-audit.log");
+          canaryEnvoy = await startSidecar(processes, tools.envoy, workDir, CANARY_POD, [filter]);
+          timeline.mark("canary pod's Envoy has the app listener");
+          // Prometheus with the pods' labels on their series, as kubernetes_sd + labelmap would give.
+          prometheus = await TestPrometheus.start(
+            [STABLE_POD, CANARY_POD].map((pod) => ({
+              targets: [`127.0.0.1:${pod.adminPort}`],
+              labels: { ...pod.labels, pod: pod.pod },
+            })),
           );
-          const canaryAfter = (await plugin(`${PAIR}-canary`))!;
+          cleanups.push(() => prometheus.stop());
+          load = startLoad(6);
+          await waitFor(
+            "both pods' Envoys serving the app (seen by Prometheus)",
+            async () => {
+              const served = await Promise.all(
+                [STABLE_POD, CANARY_POD].map(async (pod) => {
+                  const stats = (await adminJson(
+                    `/stats?format=json&filter=${encodeURIComponent("downstream_rq_completed$")}`,
+                    pod.adminPort,
+                  )) as { stats: { name: string; value?: number }[] };
+                  return stats.stats.filter(
+                    (stat) => stat.name.startsWith("http.") && !stat.name.startsWith("http.admin."),
+                  );
+                }),
+              );
+              const ready = served.every((stats) =>
+                stats.some(
+                  (stat) =>
+                    stat.name === `http.${PLAN_LISTENER};.downstream_rq_completed` && (stat.value ?? 0) > 50,
+                ),
+              );
+              // Thrown, the state is what waitFor reports if it never gets there.
+              if (!ready) throw new Error(`requests per pod so far: ${JSON.stringify(served)}`);
+              return true;
+            },
+            { timeoutMs: PROPAGATION_TIMEOUT_MS, intervalMs: 200, process: canaryEnvoy },
+          );
+          timeline.mark("traffic spread over both pods");
+          await waitFor(
+            "Prometheus has scraped both pods' Envoys",
+            async () => {
+              const seen = await Promise.all(
+                [STABLE_POD, CANARY_POD].map((pod) => envoysInPrometheus(prometheus.url, pod.labels)),
+              );
+              return seen.every((envoys) => envoys.length === 1) ? true : undefined;
+            },
+            { timeoutMs: PROPAGATION_TIMEOUT_MS, intervalMs: 250 },
+          );
+          timeline.mark("Prometheus sees both pods");
+        });
+
+        after(async () => {
+          const sent = await load?.stop();
+          if (sent) console.log(`mesh-e2e rollout traffic: ${JSON.stringify(sent)}`);
+          await canaryEnvoy?.stop();
+        });
+
+        it("promotes a good release: the canary plugin first, then the stable plugin", async () => {
+          const start = performance.now();
+          const run = await release("good", "good-1", ["/never"]);
+          timeline.duration("graft rollout (good release) -> PROMOTE", performance.now() - start);
+          assert.equal(run.exitCode, 0, `${run.answer.decision}: ${run.answer.reason}\n${run.stderr}`);
+          assert.equal(run.answer.decision, "PROMOTE");
+          assert.equal(run.answer.canaryState, "promoted");
+          assert.deepEqual(
+            run.answer.canary,
+            [CANARY_POD.pod],
+            "the canary arm is the canary pod, found in Prometheus",
+          );
+          assert.deepEqual(run.answer.baseline, [STABLE_POD.pod]);
+          // Through the API server: the pair, each selecting its own track, both with the signed release.
+          for (const [name, track] of [
+            [`${PAIR}-canary`, "canary"],
+            [`${PAIR}-stable`, "stable"],
+          ] as const) {
+            const stored = await plugin(name);
+            assert.ok(stored, `WasmPlugin ${name} exists`);
+            assert.deepEqual((stored.spec.selector as { matchLabels: unknown }).matchLabels, {
+              ...APP.labels,
+              track,
+            });
+            assert.equal((stored.spec.pluginConfig as { injection_id: string }).injection_id, "good-1");
+            assert.equal(stored.spec.sha256, sha256Hex(module), "pinned to the signed module");
+            assert.ok(
+              (stored.metadata as { annotations?: Record<string, string> }).annotations?.[
+                "graft.dev/envelope"
+              ],
+            );
+          }
+          // In the proxies: each pod's Envoy runs its own track's plugin, with the new release.
+          await waitFor(
+            "both Envoys running good-1",
+            async () =>
+              (await injectionIn(CANARY_POD.adminPort, `${PAIR}-canary`)) === "good-1" &&
+              (await injectionIn(STABLE_POD.adminPort, `${PAIR}-stable`)) === "good-1"
+                ? true
+                : undefined,
+            { timeoutMs: PROPAGATION_TIMEOUT_MS, intervalMs: 100 },
+          );
           assert.equal(
-            canaryAfter.metadata.resourceVersion,
-            canaryBefore.metadata.resourceVersion,
-            "the canary plugin was not written",
+            await injectionIn(STABLE_POD.adminPort, `${PAIR}-canary`),
+            undefined,
+            "the stable pod never runs the canary plugin",
           );
-        } finally {
-          const restored = await api.request(
+          const records = auditRecords();
+          assert.equal(records.find((r) => r.action === "rollout-start")?.details.through, "istio");
+          assert.deepEqual(
+            records.filter((r) => r.action === "inject" && r.outcome === "ok").map((r) => r.targets[0]),
+            [`WasmPlugin ${APP.namespace}/${PAIR}-canary`, `WasmPlugin ${APP.namespace}/${PAIR}-stable`],
+            "the canary first, then the stable plugin, each audited",
+          );
+        });
+
+        it("rolls back a faulty release: the canary plugin gets its release back, the stable one is untouched", async () => {
+          const stableBefore = await plugin(`${PAIR}-stable`);
+          const start = performance.now();
+          const run = await release("faulty", "faulty-2", ["/"]);
+          timeline.duration("graft rollout (faulty release) -> ROLLBACK", performance.now() - start);
+          assert.equal(run.exitCode, 3, `${run.answer.decision}: ${run.answer.reason}\n${run.stderr}`);
+          assert.equal(run.answer.decision, "ROLLBACK");
+          assert.equal(run.answer.canaryState, "rolled back");
+          assert.match(run.answer.reason, /^filter_rejections: canary [\d.]+% \(\d+\/\d+\) vs baseline 0% /);
+          const canary = await plugin(`${PAIR}-canary`);
+          assert.equal(
+            (canary!.spec.pluginConfig as { injection_id: string }).injection_id,
+            "good-1",
+            "the canary plugin is back on the release it had",
+          );
+          const stableAfter = await plugin(`${PAIR}-stable`);
+          assert.equal(
+            stableAfter!.metadata.resourceVersion,
+            stableBefore!.metadata.resourceVersion,
+            "the stable plugin was never written",
+          );
+          await waitFor(
+            "the canary Envoy back on good-1",
+            async () =>
+              (await injectionIn(CANARY_POD.adminPort, `${PAIR}-canary`)) === "good-1" ? true : undefined,
+            { timeoutMs: PROPAGATION_TIMEOUT_MS, intervalMs: 100 },
+          );
+          const rollbacks = auditRecords().filter((r) => r.action === "rollback" && r.outcome === "ok");
+          assert.deepEqual(
+            rollbacks.map((r) => r.targets[0]),
+            [`WasmPlugin ${APP.namespace}/${PAIR}-canary`],
+          );
+        });
+
+        it("refuses, writing nothing, when the stable plugin would also select the canary's pods", async () => {
+          const stable = (await plugin(`${PAIR}-stable`))!;
+          const canaryBefore = (await plugin(`${PAIR}-canary`))!;
+          const widened = await api.request(
             "PATCH",
             objectPath(stable),
-            { spec: { selector: { matchLabels: { ...APP.labels, track: "stable" } } } },
+            // A merge patch merges maps: null removes the track label, widening it to every pod of the app.
+            { spec: { selector: { matchLabels: { track: null } } } },
             "application/merge-patch+json",
           );
-          assert.equal(restored.status, 200, statusMessage(restored));
-        }
-      });
-    });
+          assert.equal(widened.status, 200, statusMessage(widened));
+          try {
+            const run = await release("overlap", "good-3", ["/never"]);
+            assert.equal(run.exitCode, 1, run.stderr);
+            assert.match(
+              run.stderr,
+              new RegExp(
+                `WasmPlugin ${APP.namespace}/${PAIR}-stable selects app=app, not the baseline's workloads \\(app=app,track=stable\\): the arms would overlap`,
+              ),
+            );
+            const canaryAfter = (await plugin(`${PAIR}-canary`))!;
+            assert.equal(
+              canaryAfter.metadata.resourceVersion,
+              canaryBefore.metadata.resourceVersion,
+              "the canary plugin was not written",
+            );
+          } finally {
+            const restored = await api.request(
+              "PATCH",
+              objectPath(stable),
+              { spec: { selector: { matchLabels: { ...APP.labels, track: "stable" } } } },
+              "application/merge-patch+json",
+            );
+            assert.equal(restored.status, 200, statusMessage(restored));
+          }
+        });
+      },
+    );
 
     // Istio's own path for oci:// modules: pilot-agent beside Envoy pulls the image and hands Envoy a file.
     it("runs an oci:// WasmPlugin through pilot-agent, pulled from a registry", async (t) => {

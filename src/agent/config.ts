@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import yaml from "js-yaml";
+import { filterFromDir, isFilterDir, listFilters, type FilterInfo } from "../filters/catalog.ts";
 import { parseDuration } from "../sign/duration.ts";
 import { loadSigningKey, verifyingKeyFromPem, type SigningKey, type VerifyingKey } from "../sign/keys.ts";
 import type { TrustRoot } from "../sign/policy-bundle.ts";
@@ -32,6 +33,7 @@ import { GraftError } from "../util/errors.ts";
  * callers:                             # who may call the API; the name becomes the audit actor
  *   - { name: alice, publicKeyPath: alice.ctl.pub.pem }
  * enforceInterval: 1s                  # TTLs, re-verification and drift repair
+ * filters: [/opt/filters/block-admin]  # optional: filter folders outside graft's filters/ it may run
  * ```
  * Relative paths resolve against the file's directory. Unknown fields are errors.
  */
@@ -51,6 +53,11 @@ export interface AgentConfig {
   auditLog: string;
   callers: { name: string; key: VerifyingKey }[];
   enforceIntervalMs: number;
+  /**
+   * Filters from folders of their own (`filters:`), beside this repository's filters/: what a signed
+   * statement may name here besides those. Their names are distinct from each other and from filters/.
+   */
+  filters: FilterInfo[];
 }
 
 export class AgentConfigError extends GraftError<"INVALID_AGENT_CONFIG"> {
@@ -73,6 +80,7 @@ const TOP = [
   "auditLog",
   "callers",
   "enforceInterval",
+  "filters",
 ];
 
 export async function loadAgentConfig(file: string): Promise<AgentConfig> {
@@ -213,6 +221,47 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
   if (![0o700, 0o750, 0o755].includes(storeMode))
     fail("moduleStoreMode", "expected 0700, 0750 or 0755", "keep 0700 unless Envoy runs as another user");
 
+  const filtersRaw = top.filters ?? [];
+  if (!Array.isArray(filtersRaw))
+    fail(
+      "filters",
+      "expected a list of filter folders",
+      "write filters: [<folder>, …], each a folder holding a filter.json, relative to this file",
+    );
+  const builtIn = new Map(listFilters().map((filter) => [filter.name, filter]));
+  const filters: FilterInfo[] = [];
+  for (const [index, raw] of (filtersRaw as unknown[]).entries()) {
+    const field = `filters[${index}]`;
+    const dir = file_(raw, field);
+    if (!isFilterDir(dir))
+      fail(
+        field,
+        `${dir} holds no filter.json`,
+        "give the folder of a filter (the one with its filter.json; `graft new <name> --dir <parent>` makes one)",
+      );
+    let filter: FilterInfo;
+    try {
+      filter = filterFromDir(dir);
+    } catch (error) {
+      return fail(field, (error as Error).message, "fix the filter's contract (filters/README.md)");
+    }
+    const earlier = filters.findIndex((other) => other.name === filter.name);
+    if (earlier >= 0)
+      fail(
+        field,
+        `${dir} is a filter named "${filter.name}", and so is filters[${earlier}] (${filters[earlier]!.dir})`,
+        "list one filter per name",
+      );
+    const shadowed = builtIn.get(filter.name);
+    if (shadowed)
+      fail(
+        field,
+        `${dir} is a filter named "${filter.name}", and so is graft's own ${shadowed.dir}`,
+        "give your filter another name (its folder and the name in its filter.json)",
+      );
+    filters.push(filter);
+  }
+
   const keyFile = file_(top.key, "key");
   let key: SigningKey;
   try {
@@ -244,5 +293,6 @@ export async function loadAgentConfig(file: string): Promise<AgentConfig> {
     auditLog: file_(top.auditLog, "auditLog"),
     callers,
     enforceIntervalMs: interval as number,
+    filters,
   };
 }

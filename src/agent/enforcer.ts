@@ -9,7 +9,7 @@ import {
   type AuditEntry,
 } from "../audit/log.ts";
 import { wasmTypedConfig, type FailurePolicy } from "../envoy/wasm-filter.ts";
-import { findFilter } from "../filters/catalog.ts";
+import { findFilter, listFilters, type FilterInfo } from "../filters/catalog.ts";
 import { validateFilterConfig } from "../filters/config-schema.ts";
 import { applySlot, slotStatus, SlotUpdateRejected } from "../inject/activate.ts";
 import { readSlotFile, writeSlotFile, type SlotResource } from "../inject/ecds-file.ts";
@@ -23,6 +23,7 @@ import { verifySignedPolicy } from "../sign/policy-bundle.ts";
 import { sha256Hex } from "../sign/statement.ts";
 import { verifyArtifact, type VerifiedArtifact } from "../sign/verify.ts";
 import { readFileNoFollow, writeFileAtomic } from "../util/atomic-write.ts";
+import { errorCode } from "../util/errors.ts";
 import type { AgentConfig } from "./config.ts";
 import { compareReleases } from "./releases.ts";
 import { writeAgentState, type AgentEntry, type AgentState } from "./state.ts";
@@ -69,6 +70,9 @@ export interface OperationResponse {
   /** True when this operation id was answered before: nothing was done again. */
   replayed?: boolean;
 }
+
+/** A filter's name as its contract spells it (src/filters/filter-contract.schema.json). */
+const FILTER_NAME = /^[a-z][a-z0-9-]{0,62}[a-z0-9]$/;
 
 const NOOP = (version: string): SlotResource => ({ version, typedConfig: NOOP_FILTER_CONFIG });
 const CONFIRM_TIMEOUT_MS = 3_000;
@@ -211,9 +215,8 @@ export class Enforcer {
           `the statement approves targets labelled ${JSON.stringify(predicate.targets)}; ${this.config.name} is ${JSON.stringify(this.config.labels)}`,
         );
     }
-    let filter;
+    const filter = this.filterNamed(predicate.filter);
     try {
-      filter = findFilter(predicate.filter);
       validateFilterConfig(
         filter,
         { ...input.configuration, injection_id: predicate.injectionId },
@@ -243,6 +246,34 @@ export class Enforcer {
     return verified;
   }
 
+  /**
+   * The filter a signed statement names: one of the configuration's own filter folders (`filters:`),
+   * else one of graft's filters/. Only ever by name: a signed name is never read as a path.
+   */
+  private filterNamed(name: string): FilterInfo {
+    const own = this.config.filters.find((filter) => filter.name === name);
+    if (own) return own;
+    if (FILTER_NAME.test(name)) {
+      try {
+        return findFilter(name);
+      } catch (error) {
+        // Not one of filters/ either: refused below. A contract there that cannot be read is not that.
+        if (errorCode(error) !== "UNKNOWN_FILTER")
+          throw new AgentError(errorCode(error) ?? "FILTER_UNAVAILABLE", 500, (error as Error).message);
+      }
+    }
+    const listed = this.config.filters.map((filter) => filter.name);
+    throw new AgentError(
+      "UNKNOWN_FILTER",
+      422,
+      `agent ${this.config.name} has no filter named ${JSON.stringify(name)}: its configuration (${this.config.source}) lists ${listed.length > 0 ? `filters ${listed.join(", ")}` : "no filter folders"}, and graft's filters/ has ${
+        listFilters()
+          .map((filter) => filter.name)
+          .join(", ") || "none"
+      }; fix: add the filter's folder to filters: in ${this.config.source} and restart the agent`,
+    );
+  }
+
   // ---- activation -------------------------------------------------------------------------
 
   /** The slot content for an entry, built from the verified entry (never from stored YAML). */
@@ -256,7 +287,7 @@ export class Enforcer {
       version,
       typedConfig: wasmTypedConfig({
         name: slot,
-        rootId: findFilter(entry.filter).rootId,
+        rootId: this.filterNamed(entry.filter).rootId,
         vmId: `${slot}-${entry.moduleSha256.slice(0, 12)}`,
         wasmPath: stored.path,
         configuration: { ...entry.configuration, injection_id: entry.injectionId },

@@ -36,6 +36,8 @@ export interface LocalAgentsOptions extends Omit<LocalFleetOptions, "workDir"> {
   agentMode?: "process" | "in-process";
   /** The agents' timer: TTLs, re-verification, drift repair. Default 250ms. */
   enforceInterval?: string;
+  /** Filter folders outside graft's filters/ every agent may run (its configuration's `filters:`). */
+  filters?: string[];
   /** Where everything goes; default a fresh temporary directory (removed on stop). */
   workDir?: string;
 }
@@ -144,6 +146,7 @@ function agentConfigYaml(options: {
   policyFile: string;
   moduleStore: string;
   moduleStoreMode: string;
+  filters: string[];
 }): string {
   const keyFile = (key: NamedPublicKey) => path.join(options.keysDir, `${key.name}.pub.pem`);
   return yaml.dump({
@@ -167,6 +170,7 @@ function agentConfigYaml(options: {
     auditLog: "audit.log",
     callers: options.callers.map((key) => ({ name: key.name, publicKeyPath: keyFile(key) })),
     enforceInterval: options.enforceInterval,
+    ...(options.filters.length > 0 ? { filters: options.filters } : {}),
   });
 }
 
@@ -221,6 +225,7 @@ export async function startLocalAgents(options: LocalAgentsOptions): Promise<Loc
             // where Envoy runs as another user (so the store is world-readable there).
             moduleStore: path.join(envoy.target.moduleDir, name),
             moduleStoreMode: container ? "0755" : "0700",
+            filters: (options.filters ?? []).map((dir) => path.resolve(dir)),
           }),
         );
       await writeConfig(0);

@@ -10,6 +10,8 @@ import { AgentCallError, AgentClient } from "../../src/agent/client.ts";
 import { loadAgentConfig, type AgentConfig } from "../../src/agent/config.ts";
 import { startAgent, type RunningAgent } from "../../src/agent/daemon.ts";
 import { signRequest } from "../../src/agent/request-auth.ts";
+import { listFilters } from "../../src/filters/catalog.ts";
+import { scaffoldFilter } from "../../src/filters/scaffold.ts";
 import { ensureSlotFile, readSlotFile } from "../../src/inject/ecds-file.ts";
 import { disableThroughAgents } from "../../src/inject/agent-fleet.ts";
 import type { Target } from "../../src/inject/target.ts";
@@ -48,6 +50,7 @@ describe("the agent API", () => {
         { name: "ops-ctl", key: { keyId: controller.key.keyId, publicKey: controller.key.publicKey } },
       ],
       enforceIntervalMs: 60_000,
+      filters: [],
     };
     agent = await startAgent(config);
     target = {
@@ -170,4 +173,100 @@ describe("the agent configuration file", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("lists filter folders of its own, relative to the file, and names the entry and the fix of a bad one", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "graft-agent-filters-"));
+    try {
+      const agentPair = generateKeyPair();
+      await writeFile(path.join(dir, "agent.key.pem"), agentPair.privateKeyPem);
+      const base = {
+        name: "edge-1",
+        envoy: { admin: "http://127.0.0.1:9901", ecdsDir: "ecds", slots: [SLOT] },
+        moduleStore: "store",
+        stateDir: "state",
+        key: "agent.key.pem",
+        trustRoot: { keys: [{ publicKey: roots[0]!.pair.publicKeyPem }] },
+        policy: "policy.dsse.json",
+        auditLog: "audit.log",
+        callers: [{ name: "ops", publicKey: controller.pair.publicKeyPem }],
+      };
+      // Two filters of an author's own, one of them twice (another copy under the same name).
+      const own = await scaffoldFilter("block-admin", path.join(dir, "mine"));
+      const copy = await scaffoldFilter("block-admin", path.join(dir, "copy"));
+      const other = await scaffoldFilter("tag-responses", path.join(dir, "mine"));
+      const file = path.join(dir, "agent.yaml");
+      const load = async (filters: unknown) => {
+        await writeFile(file, yaml.dump({ ...base, filters }));
+        return loadAgentConfig(file);
+      };
+
+      assert.deepEqual((await load(undefined)).filters, []);
+      const config = await load(["mine/block-admin", other]);
+      assert.deepEqual(
+        config.filters.map((filter) => [filter.name, filter.dir]),
+        [
+          ["block-admin", own],
+          ["tag-responses", other],
+        ],
+      );
+      await assert.rejects(
+        load("mine/block-admin"),
+        /agent\.yaml: filters: expected a list of filter folders; fix: write filters: \[<folder>, …\]/,
+      );
+      await assert.rejects(
+        load(["mine"]),
+        /agent\.yaml: filters\[0\]: .*mine holds no filter\.json; fix: give the folder of a filter/,
+      );
+      await assert.rejects(
+        load(["mine/block-admin", "copy/block-admin"]),
+        new RegExp(
+          `agent\\.yaml: filters\\[1\\]: ${copy} is a filter named "block-admin", and so is filters\\[0\\] \\(${own}\\); fix: list one filter per name`,
+        ),
+      );
+      await writeFile(path.join(own, "filter.json"), "{}");
+      await assert.rejects(
+        load(["mine/block-admin"]),
+        /agent\.yaml: filters\[0\]: .*filter\.json: does not match the filter contract schema[\s\S]*; fix: fix the filter's contract/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  const builtIn = listFilters()[0];
+  it(
+    "refuses a filter folder whose name one of graft's filters/ has",
+    { skip: builtIn ? false : "this checkout has no filters/" },
+    async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), "graft-agent-filters-"));
+      try {
+        await writeFile(path.join(dir, "agent.key.pem"), generateKeyPair().privateKeyPem);
+        // A filter of one's own under the name of one of graft's.
+        const own = await scaffoldFilter(builtIn!.name, path.join(dir, "mine"));
+        await writeFile(
+          path.join(dir, "agent.yaml"),
+          yaml.dump({
+            name: "edge-1",
+            envoy: { admin: "http://127.0.0.1:9901", ecdsDir: "ecds", slots: [SLOT] },
+            moduleStore: "store",
+            stateDir: "state",
+            key: "agent.key.pem",
+            trustRoot: { keys: [{ publicKey: roots[0]!.pair.publicKeyPem }] },
+            policy: "policy.dsse.json",
+            auditLog: "audit.log",
+            callers: [{ name: "ops", publicKey: controller.pair.publicKeyPem }],
+            filters: [`mine/${builtIn!.name}`],
+          }),
+        );
+        await assert.rejects(
+          loadAgentConfig(path.join(dir, "agent.yaml")),
+          new RegExp(
+            `filters\\[0\\]: ${own} is a filter named "${builtIn!.name}", and so is graft's own ${builtIn!.dir}; fix: give your filter another name`,
+          ),
+        );
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -24,6 +24,7 @@ import {
   eventually,
   mallory,
   release,
+  sample,
   served,
   signedPolicy,
   SLOT,
@@ -156,11 +157,9 @@ describe("agents keep what they applied: drift, planted modules, rejected update
       version: "evil#1",
       typedConfig: wasmTypedConfig({
         name: SLOT,
-        rootId: "header-rewrite",
+        rootId: sample.rootId,
         wasmPath: unsigned,
-        configuration: {
-          rules: [{ name: "t", response: [{ op: "set", name: "x-graft-injection", value: "evil" }] }],
-        },
+        configuration: { response_header: "x-graft-injection", injection_id: "evil" },
       }),
     });
     await eventually(
@@ -275,9 +274,7 @@ describe("agents re-verify before re-activating, and refuse older releases and p
     const state = JSON.parse(await readFile(stateFile, "utf8")) as {
       slots: Record<string, { stack: { configuration: unknown }[] }>;
     };
-    state.slots[SLOT]!.stack[0]!.configuration = {
-      rules: [{ name: "t", response: [{ op: "set", name: "x-graft-injection", value: "edited" }] }],
-    };
+    state.slots[SLOT]!.stack[0]!.configuration = { response_header: "x-graft-edited" };
     await writeFile(stateFile, JSON.stringify(state));
     await host.restart();
     const back = await rollback();

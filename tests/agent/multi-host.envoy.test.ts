@@ -22,6 +22,7 @@ import {
   eventually,
   release,
   roots,
+  sample,
   signedPolicy,
   SLOT,
   type Release,
@@ -87,6 +88,7 @@ function startHost(
       name,
       address,
       labels,
+      sample.dir,
     ],
     { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] },
   );

@@ -1,5 +1,6 @@
 // Real Envoys, each with a graft agent beside it (in this process), the keys around them, and the
-// releases tests inject: the fixture every agent test starts from.
+// releases tests inject: the fixture every agent test starts from. The releases are of the sample
+// filter (tests/support/sample-filter.ts), whose folder every agent's configuration lists.
 import { readFileSync } from "node:fs";
 import yaml from "js-yaml";
 import type { AgentConfig } from "../../../src/agent/config.ts";
@@ -13,7 +14,7 @@ import { signPolicy } from "../../../src/sign/policy-bundle.ts";
 import { addSignature, signEnvelope } from "../../../src/sign/sign.ts";
 import { createStatement, type StatementInput } from "../../../src/sign/statement.ts";
 import { approver, type Approver } from "../../sign/helpers.ts";
-import { builtWasm } from "../../support/envoy-fixture.ts";
+import { sampleFilter } from "../../support/sample-filter.ts";
 
 export const SLOT = "graft-slot-0";
 export const alice = approver("alice");
@@ -23,11 +24,11 @@ export const mallory = approver("mallory");
 export const roots = [approver("root-a"), approver("root-b")];
 export const controller = approver("ops-ctl");
 
-export const headerRewrite = (): Buffer => readFileSync(builtWasm("header-rewrite.wasm"));
-/** header-rewrite tagging every response with the injection id. */
-export const TAG_CONFIG = {
-  rules: [{ name: "tag", response: [{ op: "set", name: "x-graft-injection", value: "${injection_id}" }] }],
-};
+/** The sample filter, built; agents started here list its folder. */
+export const sample = await sampleFilter();
+export const sampleModule = (): Buffer => readFileSync(sample.releaseWasm);
+/** The sample filter tagging every response with the injection id in x-graft-injection. */
+export const TAG_CONFIG = { response_header: "x-graft-injection" };
 
 export interface Release {
   module: Buffer;
@@ -36,18 +37,18 @@ export interface Release {
   injectionId: string;
 }
 
-/** A header-rewrite release signed by `signers` (first signs, the rest co-sign). */
+/** A sample-filter release signed by `signers` (first signs, the rest co-sign). */
 export function release(
   injectionId: string,
   signers: Approver[],
   overrides: Partial<StatementInput> = {},
 ): Release {
-  const module = (overrides.wasmBytes as Buffer | undefined) ?? headerRewrite();
+  const module = (overrides.wasmBytes as Buffer | undefined) ?? sampleModule();
   const configuration = (overrides.configuration as Record<string, unknown> | undefined) ?? TAG_CONFIG;
   const statement = createStatement({
     wasmBytes: module,
-    moduleName: "header-rewrite.wasm",
-    filter: "header-rewrite",
+    moduleName: `${sample.name}.wasm`,
+    filter: sample.name,
     version: "1.0.0",
     injectionId,
     author: "test",
@@ -118,6 +119,8 @@ export interface AgentFleetOptions {
   labels?: Record<string, string>;
   policy?: PolicyOptions;
   enforceIntervalMs?: number;
+  /** The filter folders the agents' configurations list (default: the sample filter's). */
+  filters?: string[];
 }
 
 /**
@@ -136,6 +139,7 @@ export async function startAgentFleet(options: AgentFleetOptions = {}): Promise<
     callers: [{ name: controller.name, publicKeyPem: controller.pair.publicKeyPem }],
     agentMode: "in-process",
     enforceInterval: `${options.enforceIntervalMs ?? 250}ms`,
+    filters: options.filters ?? [sample.dir],
   });
   const hosts = local.hosts.map((host): AgentHost => ({
     name: host.name,

@@ -1,6 +1,7 @@
-// npm run fuzz [-- --requests N --seed S --numbers N --pairs N]: seeded request fuzzing of every
-// filter on the emulator (memory tracked per VM, minimised findings in .graft/fuzz/), the JSON
-// number fuzzer, then each filter's own fuzzer (filters/<name>/fuzz.ts, run with --pairs cases).
+// npm run fuzz [-- --requests N --seed S --numbers N --pairs N]: seeded request fuzzing on the
+// emulator of every filter with a configuration generator (filters/<name>/fuzz-config.ts; memory
+// tracked per VM, minimised findings in .graft/fuzz/), the JSON number fuzzer, then each filter's
+// own fuzzer (filters/<name>/fuzz.ts, run with --pairs cases).
 // Exit 1 on any finding.
 import { existsSync } from "node:fs";
 import path from "node:path";

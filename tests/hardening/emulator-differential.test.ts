@@ -33,7 +33,7 @@ describe("emulator and Envoy agree on fuzzed requests", () => {
       const rng = new Rng(SEED * 7919 + info.name.length);
       const configurations = goodExamples(info);
       for (let i = 0; configurations.length < CONFIGURATIONS_PER_FILTER && i < 20; i++) {
-        const generated = differentialConfiguration(rng, info.name);
+        const generated = await differentialConfiguration(rng, info.name);
         if (generated === undefined) break;
         configurations.push({ name: `variation ${i}`, configuration: generated });
       }

@@ -1,59 +1,50 @@
 // Seeded request fuzzing of the filters on the emulator (issue 18, point 3): random configurations
-// within each filter's limits, hostile headers (long, repeated, raw bytes, control characters),
+// within each filter's limits (from its own filters/<name>/fuzz-config.ts, found through the
+// catalog), hostile headers (long, repeated, raw bytes, control characters),
 // bodies in random chunkings (HTTP/1.1 and HTTP/2 framing), and clock jumps, forwards and back.
 // Tracks each VM's linear memory; a trap (503 wasm_fail_stream) or a VM over its memory bound is a
 // finding: the request is minimised (fewer headers, shorter values, fewer chunks) and saved under
 // .graft/fuzz/ as JSON, to become a regression test.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { listFilters, type FilterInfo } from "../../src/filters/catalog.ts";
 import { Emulator, ManualClock, type HttpRequest } from "../../src/host/index.ts";
-import { buildDir, projectRoot } from "../../src/util/paths.ts";
+import { projectRoot } from "../../src/util/paths.ts";
+import { REQUEST_HEADER_NAMES, Rng, type FilterFuzzConfig } from "./generators.ts";
 
-export const FILTERS = ["header-rewrite", "payload-validator", "rate-limiter"] as const;
-export type FilterName = (typeof FILTERS)[number];
+export { Rng, type FilterFuzzConfig };
 
-/** The README bounds (filters/<name>/README.md, "Memory") with Envoy's defaults, for small configurations. */
-export const MEMORY_BOUND_BYTES: Record<FilterName, number> = {
-  "header-rewrite": 8 << 20,
-  "payload-validator": 16 << 20,
-  "rate-limiter": 8 << 20,
-};
+/** Where a filter keeps its fuzz configuration generator, inside its folder. */
+export const FUZZ_CONFIG_FILE = "fuzz-config.ts";
 
-/** xorshift32: small, seeded, reproducible. */
-export class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0 || 0x9e3779b9;
-  }
-  next(): number {
-    let x = this.state;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.state = x >>> 0;
-    return this.state / 0x100000000;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
+/** A filter of the catalog with its configuration generator. */
+export interface FuzzedFilter {
+  info: FilterInfo;
+  fuzz: FilterFuzzConfig;
 }
 
-const NAMES = [
-  "x-user",
-  "x-big",
-  "x-env",
-  "content-type",
-  "user-agent",
-  "referer",
-  "x-forwarded-for",
-  "cookie",
-];
+let fuzzed: Promise<Map<string, FuzzedFilter>> | undefined;
+
+/** Every filter of the catalog that has a filters/<name>/fuzz-config.ts, by name. */
+export function fuzzedFilters(): Promise<Map<string, FuzzedFilter>> {
+  fuzzed ??= (async () => {
+    const found = new Map<string, FuzzedFilter>();
+    for (const info of listFilters()) {
+      const file = path.join(info.dir, FUZZ_CONFIG_FILE);
+      if (!existsSync(file)) continue;
+      const fuzz = (await import(pathToFileURL(file).href)) as Partial<FilterFuzzConfig>;
+      if (typeof fuzz.configuration !== "function" || typeof fuzz.memoryBoundBytes !== "number")
+        throw new Error(
+          `${file}: export configuration(rng) and memoryBoundBytes (see FilterFuzzConfig in tools/fuzz/generators.ts)`,
+        );
+      found.set(info.name, { info, fuzz: fuzz as FilterFuzzConfig });
+    }
+    return found;
+  })();
+  return fuzzed;
+}
 
 function value(rng: Rng): string {
   switch (rng.int(6)) {
@@ -75,65 +66,6 @@ function value(rng: Rng): string {
   }
 }
 
-export function configuration(rng: Rng, filter: FilterName): unknown {
-  if (filter === "header-rewrite") {
-    const rules = 1 + rng.int(rng.chance(0.2) ? 100 : 8);
-    return {
-      injection_id: "fuzz",
-      rules: Array.from({ length: rules }, (_, i) => ({
-        name: `r${i}`,
-        ...(rng.chance(0.5)
-          ? { match: { headers: [{ name: rng.pick(NAMES), present: rng.chance(0.5) }] } }
-          : {}),
-        [rng.chance(0.5) ? "request" : "response"]: Array.from({ length: 1 + rng.int(4) }, () =>
-          rng.chance(0.2)
-            ? { op: "remove", name: rng.pick(NAMES) }
-            : {
-                op: rng.pick(["set", "append"]),
-                name: `x-out-${rng.int(5)}`,
-                value:
-                  Array.from({ length: rng.int(4) }, () => `\${request.header.${rng.pick(NAMES)}}`).join(
-                    "-",
-                  ) + "v",
-              },
-        ),
-      })),
-    };
-  }
-  if (filter === "payload-validator") {
-    return {
-      injection_id: "fuzz",
-      mode: rng.chance(0.2) ? "monitor" : "enforce",
-      ...(rng.chance(0.7) ? { max_body_bytes: 1 + rng.int(200_000) } : {}),
-      ...(rng.chance(0.5) ? { body_required_methods: ["POST"], body_forbidden_methods: ["GET"] } : {}),
-      ...(rng.chance(0.7)
-        ? {
-            json: {
-              max_depth: 1 + rng.int(64),
-              schema: { type: "object", properties: { a: { type: "integer" } } },
-            },
-          }
-        : {}),
-      deny: [
-        { in: rng.pick(["body", "query", "path"]), contains: "${jndi:" },
-        { in: "header", name: "x-user", contains: "evil" },
-      ],
-    };
-  }
-  return {
-    injection_id: "fuzz",
-    rules: [
-      {
-        name: "r",
-        key: rng.pick([{ source: "global" }, { source: "global" }]),
-        tokens_per_fill: 1 + rng.int(100),
-        fill_interval_ms: 1 + rng.int(2000),
-        max_tokens: 1 + rng.int(200),
-      },
-    ],
-  };
-}
-
 function body(rng: Rng): string {
   switch (rng.int(5)) {
     case 0:
@@ -152,7 +84,7 @@ function body(rng: Rng): string {
 export function request(rng: Rng): HttpRequest {
   const headers: [string, string][] = [];
   const count = rng.chance(0.02) ? 101 : rng.int(8);
-  for (let i = 0; i < count; i++) headers.push([rng.pick(NAMES), value(rng)]);
+  for (let i = 0; i < count; i++) headers.push([rng.pick(REQUEST_HEADER_NAMES), value(rng)]);
   const text = body(rng);
   let chunks: string | string[] | undefined = text.length === 0 ? undefined : text;
   if (chunks !== undefined && rng.chance(0.6)) {
@@ -175,7 +107,7 @@ export function request(rng: Rng): HttpRequest {
 }
 
 export interface Finding {
-  filter: FilterName;
+  filter: string;
   seed: number;
   kind: "trap" | "memory";
   configuration: unknown;
@@ -188,7 +120,8 @@ export interface RequestFuzzOptions {
   seed: number;
   /** Requests per configuration (one emulator each). Default 500. */
   perConfiguration?: number;
-  filters?: readonly FilterName[];
+  /** Filter names; default every filter with a fuzz-config.ts. */
+  filters?: readonly string[];
   log?: (line: string) => void;
   /** Where findings are saved; .graft/fuzz by default. */
   outDir?: string;
@@ -202,28 +135,27 @@ export interface RequestFuzzResult {
   findings: Finding[];
   /** Largest linear memory any VM reached, per filter. */
   maxMemoryBytes: Record<string, number>;
+  /** The bound each fuzzed filter's README states (its fuzz-config.ts memoryBoundBytes). */
+  memoryBoundBytes: Record<string, number>;
   statuses: Record<string, number>;
   seconds: number;
 }
 
 const modules = new Map<string, WebAssembly.Module>();
-async function moduleOf(filter: FilterName): Promise<WebAssembly.Module> {
-  let module = modules.get(filter);
+async function moduleOf(filter: FilterInfo): Promise<WebAssembly.Module> {
+  let module = modules.get(filter.releaseWasm);
   if (!module) {
-    const { readFile } = await import("node:fs/promises");
-    module = await WebAssembly.compile(
-      (await readFile(path.join(buildDir, `${filter}.wasm`))) as Uint8Array<ArrayBuffer>,
-    );
-    modules.set(filter, module);
+    module = await WebAssembly.compile((await readFile(filter.releaseWasm)) as Uint8Array<ArrayBuffer>);
+    modules.set(filter.releaseWasm, module);
   }
   return module;
 }
 
-async function emulatorFor(filter: FilterName, config: unknown): Promise<Emulator | undefined> {
+async function emulatorFor(filter: FilterInfo, config: unknown): Promise<Emulator | undefined> {
   try {
     return await Emulator.load({
       module: await moduleOf(filter),
-      rootId: filter,
+      rootId: filter.rootId,
       configuration: config,
       clock: new ManualClock(),
       logLevel: "critical",
@@ -239,14 +171,14 @@ async function emulatorFor(filter: FilterName, config: unknown): Promise<Emulato
 }
 
 /** Whether `request` still traps on a fresh VM with `config`. */
-async function traps(filter: FilterName, config: unknown, request: HttpRequest): Promise<boolean> {
+async function traps(filter: FilterInfo, config: unknown, request: HttpRequest): Promise<boolean> {
   const emulator = await emulatorFor(filter, config);
   return emulator !== undefined && emulator.request(request).outcome === "failed";
 }
 
 /** Shrinks a trapping request: drops headers, halves values, merges chunks, while it still traps. */
 export async function minimise(
-  filter: FilterName,
+  filter: FilterInfo,
   config: unknown,
   request: HttpRequest,
 ): Promise<HttpRequest> {
@@ -281,7 +213,16 @@ export async function minimise(
 export async function runRequestFuzz(options: RequestFuzzOptions): Promise<RequestFuzzResult> {
   const started = Date.now();
   const rng = new Rng(options.seed);
-  const filters = options.filters ?? FILTERS;
+  const catalog = await fuzzedFilters();
+  const filters = (options.filters ?? [...catalog.keys()]).map((name) => {
+    const found = catalog.get(name);
+    if (!found)
+      throw new Error(
+        `no fuzz configuration for ${name}: fuzzed filters are ${[...catalog.keys()].join(", ") || "none"} (filters/<name>/${FUZZ_CONFIG_FILE})`,
+      );
+    return found;
+  });
+  if (filters.length === 0) throw new Error(`no filter has a ${FUZZ_CONFIG_FILE}: nothing to fuzz`);
   const per = options.perConfiguration ?? 500;
   const outDir = options.outDir ?? path.join(projectRoot, ".graft", "fuzz");
   const result: RequestFuzzResult = {
@@ -291,15 +232,17 @@ export async function runRequestFuzz(options: RequestFuzzOptions): Promise<Reque
     traps: 0,
     findings: [],
     maxMemoryBytes: {},
+    memoryBoundBytes: Object.fromEntries(filters.map(({ info, fuzz }) => [info.name, fuzz.memoryBoundBytes])),
     statuses: {},
     seconds: 0,
   };
   let nextLog = 0;
   while (result.requests < options.requests) {
-    const filter = filters[result.configurations % filters.length]!;
-    const config = configuration(rng, filter);
+    const { info, fuzz } = filters[result.configurations % filters.length]!;
+    const filter = info.name;
+    const config = fuzz.configuration(rng);
     result.configurations++;
-    const emulator = await emulatorFor(filter, config);
+    const emulator = await emulatorFor(info, config);
     if (!emulator) {
       result.refusedConfigurations++;
       continue;
@@ -317,7 +260,7 @@ export async function runRequestFuzz(options: RequestFuzzOptions): Promise<Reque
       result.statuses[outcome.status] = (result.statuses[outcome.status] ?? 0) + 1;
       if (outcome.outcome === "failed") {
         result.traps++;
-        const minimal = await minimise(filter, config, sent);
+        const minimal = await minimise(info, config, sent);
         result.findings.push({
           filter,
           seed,
@@ -332,7 +275,7 @@ export async function runRequestFuzz(options: RequestFuzzOptions): Promise<Reque
         const bytes = vm.memoryBytes();
         result.maxMemoryBytes[filter] = Math.max(result.maxMemoryBytes[filter] ?? 0, bytes);
         if (
-          bytes > MEMORY_BOUND_BYTES[filter] &&
+          bytes > fuzz.memoryBoundBytes &&
           !result.findings.some((f) => f.kind === "memory" && f.filter === filter)
         ) {
           result.findings.push({
@@ -370,33 +313,14 @@ export async function runRequestFuzz(options: RequestFuzzOptions): Promise<Reque
 // Cases for the emulator/Envoy differential (tests/hardening/emulator-differential.test.ts)
 
 /**
- * A configuration variation for the differential, for filters this fuzzer knows; undefined for
- * others (they are replayed with their configs/good examples only). Rate limits refill at most one
- * token an hour, so that which request is refused does not hang on milliseconds between the two
- * backends' clocks.
+ * A configuration variation for the differential, from the filter's fuzz-config.ts
+ * (differentialConfiguration, else configuration); undefined for a filter without one (it is
+ * replayed with its configs/good examples only).
  */
-export function differentialConfiguration(rng: Rng, filter: string): unknown {
-  if (filter === "rate-limiter") {
-    return {
-      injection_id: "diff",
-      mode: rng.chance(0.3) ? "monitor" : "enforce",
-      quota_headers: rng.chance(0.5),
-      rules: Array.from({ length: 1 + rng.int(3) }, (_, i) => ({
-        name: `r${i}`,
-        ...(rng.chance(0.3) ? { match: { methods: ["GET", "POST"] } } : {}),
-        key: rng.pick([
-          { source: "global" },
-          { source: "header", name: "x-user" },
-          { source: "path", segments: 1 },
-        ]),
-        tokens_per_fill: 1,
-        fill_interval_ms: 3_600_000,
-        max_tokens: 1 + rng.int(30),
-      })),
-    };
-  }
-  if ((FILTERS as readonly string[]).includes(filter)) return configuration(rng, filter as FilterName);
-  return undefined;
+export async function differentialConfiguration(rng: Rng, filter: string): Promise<unknown> {
+  const found = (await fuzzedFilters()).get(filter);
+  if (!found) return undefined;
+  return (found.fuzz.differentialConfiguration ?? found.fuzz.configuration)(rng);
 }
 
 /** A request that HTTP/1.1 can carry as it is (end of stream comes after the body, as the codec delivers it). */

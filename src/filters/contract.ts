@@ -31,7 +31,7 @@ export interface FilterContract {
   name: string;
   rootId?: string;
   summary: string;
-  configuration: { schema: string; examples?: string };
+  configuration: { schema: string; examples?: string; starter?: string };
   limits?: Record<string, ContractLimit>;
   metrics: ContractMetric[];
 }
@@ -124,6 +124,13 @@ export function readContract(dir: string): FilterContract {
   const repeated = metricNames.find((name, i) => metricNames.indexOf(name) !== i);
   if (repeated) throw new ContractError(file, `/metrics: "${repeated}" is declared twice`);
   checkLimitsAgainstSchema(dir, contract);
+  const starter = contract.configuration.starter;
+  if (starter !== undefined && !existsSync(path.join(dir, starter))) {
+    throw new ContractError(
+      file,
+      `/configuration/starter: ${starter} does not exist in ${dir} (write the configuration \`graft init\` starts a fleet with, or remove the field)`,
+    );
+  }
   return contract;
 }
 

@@ -1,12 +1,16 @@
 /**
  * `graft init`'s starter files, with comments that say what each field does. The bootstrap comes
  * from src/envoy/bootstrap.ts (slots from src/inject/slot.ts, stats tags from src/metrics/tags.ts),
- * so a starter Envoy is configured exactly like the ones graft starts itself.
+ * so a starter Envoy is configured exactly like the ones graft starts itself; the filter
+ * configurations come from the filters' own folders (their contract's configuration.starter).
  */
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import yaml from "js-yaml";
 import { bootstrapYaml } from "../envoy/bootstrap.ts";
+import { listFilters, type FilterInfo } from "../filters/catalog.ts";
 import { slotHttpFilter } from "../inject/slot.ts";
+import { projectRoot } from "../util/paths.ts";
 
 export interface StarterFleet {
   /** Absolute folder the files go to; the bootstraps name their slot files by absolute path. */
@@ -107,17 +111,24 @@ export function starterPlan(fleet: StarterFleet): string {
   ].join("\n");
 }
 
-/** A header-rewrite configuration to sign and inject first: visible in every response. */
-export function starterFilterConfig(): string {
-  return [
-    "# header-rewrite configuration (schema: filters/header-rewrite/schema.json).",
-    "# graft sign approves exactly this content; inject and rollout must be given the same file.",
-    "rules:",
-    "  - name: tag",
-    "    response:",
-    '      - { op: set, name: x-graft-injection, value: "${injection_id}" }',
-    "",
-  ].join("\n");
+/**
+ * A filter's starter configuration (`<name>.yaml`), the first release to sign and inject: the file its
+ * contract names as configuration.starter, under a header naming the schema. None when it names none.
+ */
+export function starterFilterConfig(filter: FilterInfo): StarterFile | undefined {
+  const starter = filter.contract.configuration.starter;
+  if (starter === undefined) return undefined;
+  const file = path.join(filter.dir, filter.contract.configuration.schema);
+  const schema = file.startsWith(projectRoot + path.sep) ? path.relative(projectRoot, file) : file;
+  return {
+    name: `${filter.name}.yaml`,
+    text: [
+      `# ${filter.name} configuration (schema: ${schema}).`,
+      "# graft sign approves exactly this content; inject and rollout must be given the same file.",
+      readFileSync(path.join(filter.dir, starter), "utf8").trimEnd(),
+      "",
+    ].join("\n"),
+  };
 }
 
 export function starterBootstrap(fleet: StarterFleet, envoy: string, index: number): string {
@@ -183,6 +194,7 @@ export function starterAgent(fleet: StarterFleet, envoy: string, index: number):
     "callers:                         # who may call the API; the name is the audit actor",
     "  - { name: ctl, publicKeyPath: keys/ctl.pub.pem }",
     "enforceInterval: 1s              # TTLs, re-verification and drift repair",
+    "# filters: [../my-filters/block-admin]   # filter folders of your own it may run, beside graft's filters/",
     "",
   ].join("\n");
 }
@@ -198,7 +210,8 @@ export function starterFiles(fleet: StarterFleet): StarterFile[] {
         starterPolicy({ name: fleet.keyName, publicKeyPath: `keys/${fleet.keyName}.pub.pem` }),
     },
     { name: "plan.yaml", text: starterPlan(fleet) },
-    { name: "header-rewrite.yaml", text: starterFilterConfig() },
+    // One per filter of filters/ whose contract declares a starter configuration.
+    ...listFilters().flatMap((filter) => starterFilterConfig(filter) ?? []),
     ...fleet.envoys.map((envoy, index) => ({
       name: bootstrapFile(envoy),
       text: starterBootstrap(fleet, envoy, index),

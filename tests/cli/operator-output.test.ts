@@ -1,7 +1,6 @@
 // The operator's edges without an Envoy: graft init's files and their schemas, --json shapes and
 // the one error object, failures that name target, URL and what changed, sign's early checks and
 // control's report. (tests/operator/ runs the README walkthrough against real Envoys.)
-import { loadAgentConfig } from "../../src/agent/config.ts";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -9,12 +8,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
+import yaml from "js-yaml";
+import { loadAgentConfig } from "../../src/agent/config.ts";
 import { EXIT } from "../../src/cli/exit-codes.ts";
 import { createProgram } from "../../src/cli/program.ts";
+import { listFilters } from "../../src/filters/catalog.ts";
+import { validateFilterConfig } from "../../src/filters/config-schema.ts";
 import { loadTargetsFile } from "../../src/inject/target.ts";
 import { loadTrustPolicy, parseTrustPolicy } from "../../src/sign/policy.ts";
 import { loadRolloutPlan, parseRolloutPlan } from "../../src/rollout/plan.ts";
 import { projectRoot } from "../../src/util/paths.ts";
+import { SAMPLE_FILTER, sampleFilter } from "../support/sample-filter.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -56,18 +60,28 @@ function assertError(run: Run, code: string, exitCode: number, message?: RegExp)
   assert.match(run.stderr, code === "USAGE" ? /^error: / : new RegExp(`^error: ${code}: `, "m"));
 }
 
+const starters = listFilters().filter((filter) => filter.contract.configuration.starter !== undefined);
+
 describe("graft init, keygen and the file schemas", () => {
   let root = "";
   let fleet = "";
-  const wasm = path.join(projectRoot, "build", "header-rewrite.wasm");
+  // The sample filter (tests/support/sample-filter.ts): its module, another module, a configuration.
+  let filterDir = "";
   let module = "";
+  let otherModule = "";
+  let config = "";
   before(async () => {
+    const filter = await sampleFilter();
+    filterDir = filter.dir;
     root = await mkdtemp(path.join(tmpdir(), "graft-operator-"));
     fleet = path.join(root, "fleet");
-    // A private copy: others may rebuild build/ while this runs.
     await mkdir(path.join(root, "build"));
-    module = path.join(root, "build", "header-rewrite.wasm");
-    await copyFile(wasm, module);
+    module = path.join(root, "build", `${SAMPLE_FILTER}.wasm`);
+    await copyFile(filter.releaseWasm, module);
+    otherModule = path.join(root, "build", "other.wasm");
+    await copyFile(filter.debugWasm, otherModule);
+    config = path.join(root, "sample.yaml");
+    await writeFile(config, "blocked_prefixes: [/admin]\n");
   });
   after(() => rm(root, { recursive: true, force: true }));
 
@@ -82,7 +96,7 @@ describe("graft init, keygen and the file schemas", () => {
         "targets.yaml",
         "trust.yaml",
         "plan.yaml",
-        "header-rewrite.yaml",
+        ...starters.map((filter) => `${filter.name}.yaml`),
         "envoy-edge-1.yaml",
         "envoy-edge-2.yaml",
         "agent-edge-1.yaml",
@@ -91,6 +105,12 @@ describe("graft init, keygen and the file schemas", () => {
     );
     for (const name of ["targets.yaml", "trust.yaml", "plan.yaml", "envoy-edge-1.yaml"])
       assert.match(await readFile(path.join(fleet, name), "utf8"), /^# /, `${name} starts with a comment`);
+    // One configuration per filter whose contract declares a starter, which its schema accepts.
+    for (const filter of starters) {
+      const text = await readFile(path.join(fleet, `${filter.name}.yaml`), "utf8");
+      assert.match(text, new RegExp(`^# ${filter.name} configuration \\(schema: `));
+      validateFilterConfig(filter, yaml.load(text), `${filter.name}.yaml`);
+    }
     const bootstrap = await readFile(path.join(fleet, "envoy-edge-1.yaml"), "utf8");
     for (const needed of [/^node:/m, /tag_name: injection/, /name: graft-slot-0/, /port_value: 2\n/])
       assert.match(bootstrap, needed);
@@ -137,7 +157,7 @@ describe("graft init, keygen and the file schemas", () => {
   });
 
   it("sign refuses a configuration the filter's schema refuses, before signing", async () => {
-    await writeFile(path.join(fleet, "bad.yaml"), "rules:\n  - { name: x, colour: red }\n");
+    await writeFile(path.join(fleet, "bad.yaml"), "blocked_prefixes: [/admin]\ncolour: red\n");
     const run = await graft(
       fleet,
       "sign",
@@ -145,11 +165,11 @@ describe("graft init, keygen and the file schemas", () => {
       "--key",
       "keys/alice.key.pem",
       "--filter",
-      "header-rewrite",
+      filterDir,
       "--version",
       "1.0.0",
       "--injection-id",
-      "hr-1",
+      "sf-1",
       "--config",
       "bad.yaml",
       "--ttl",
@@ -164,7 +184,7 @@ describe("graft init, keygen and the file schemas", () => {
       run,
       "INVALID_FILTER_CONFIG",
       EXIT.FAILED,
-      /bad\.yaml: invalid header-rewrite configuration:[\s\S]*unknown field "colour"/,
+      new RegExp(`bad\\.yaml: invalid ${SAMPLE_FILTER} configuration:[\\s\\S]*unknown field "colour"`),
     );
   });
 
@@ -176,13 +196,13 @@ describe("graft init, keygen and the file schemas", () => {
       "--key",
       "keys/alice.key.pem",
       "--filter",
-      "header-rewrite",
+      filterDir,
       "--version",
       "1.0.0",
       "--injection-id",
-      "hr-1",
+      "sf-1",
       "--config",
-      "header-rewrite.yaml",
+      config,
       "--ttl",
       "48h",
       "--reason",
@@ -208,56 +228,55 @@ describe("graft init, keygen and the file schemas", () => {
       "--key",
       "keys/alice.key.pem",
       "--filter",
-      "header-rewrite",
+      filterDir,
       "--version",
       "1.0.0",
       "--injection-id",
-      "hr-1",
+      "sf-1",
       "--config",
-      "header-rewrite.yaml",
+      config,
       "--ttl",
       "1h",
       "--reason",
       "test",
       "--out",
-      "hr-1.dsse.json",
+      "sf-1.dsse.json",
     );
     assert.equal(signed.code, 0, signed.stderr);
-    const other = path.join(projectRoot, "build", "rate-limiter.wasm");
     const run = await graft(
       fleet,
       "verify",
-      other,
+      otherModule,
       "--envelope",
-      "hr-1.dsse.json",
+      "sf-1.dsse.json",
       "--policy",
       "trust.yaml",
       "--config",
-      "header-rewrite.yaml",
+      config,
       "--json",
     );
     assertError(
       run,
       "MODULE_TAMPERED",
       EXIT.REFUSED,
-      /rate-limiter\.wasm does not match the signed module: .*pass the module this envelope was signed for.*changed after signing/,
+      /other\.wasm does not match the signed module: .*pass the module this envelope was signed for.*changed after signing/,
     );
     const verified = await graft(
       fleet,
       "verify",
       module,
       "--envelope",
-      "hr-1.dsse.json",
+      "sf-1.dsse.json",
       "--policy",
       "trust.yaml",
       "--config",
-      "header-rewrite.yaml",
+      config,
       "--json",
     );
     assert.equal(verified.code, 0, verified.stderr);
     const facts = json(verified);
     assert.equal(facts.command, "verify");
-    assert.equal(facts.injectionId, "hr-1");
+    assert.equal(facts.injectionId, "sf-1");
     assert.deepEqual(
       (facts.signers as { name: string }[]).map((s) => s.name),
       ["alice"],
@@ -270,9 +289,9 @@ describe("graft init, keygen and the file schemas", () => {
       "inject",
       module,
       "--envelope",
-      "hr-1.dsse.json",
+      "sf-1.dsse.json",
       "--config",
-      "header-rewrite.yaml",
+      config,
       "--policy",
       "trust.yaml",
       "--targets",
@@ -281,6 +300,8 @@ describe("graft init, keygen and the file schemas", () => {
       "graft-slot-0",
       "--select",
       "role=canary",
+      "--filter",
+      filterDir,
       "--json",
     );
     assert.equal(run.code, EXIT.FAILED, run.stderr);

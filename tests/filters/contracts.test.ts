@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import yaml from "js-yaml";
 import { listFilters } from "../../src/filters/catalog.ts";
 import { ContractError, readContract } from "../../src/filters/contract.ts";
 import { ConfigurationRejectedError, Emulator } from "../../src/host/index.ts";
@@ -83,6 +84,15 @@ for (const filter of listFilters()) {
         }
       }
     });
+
+    const starter = filter.contract.configuration.starter;
+    if (starter !== undefined)
+      it("its starter configuration (graft init's) is accepted by its JSON Schema and by its own parser", async () => {
+        const configuration = yaml.load(readFileSync(path.join(filter.dir, starter), "utf8"));
+        const validate = new Ajv2020({ strict: false }).compile(loadSchema(filter));
+        assert.equal(validate(configuration), true, JSON.stringify(validate.errors?.[0] ?? null));
+        assert.equal(await filterVerdict(filter.releaseWasm, filter.rootId, configuration), null);
+      });
   });
 }
 
@@ -93,10 +103,13 @@ describe("a filter contract that cannot be used is refused, naming the file and 
     const dir = path.join(parent, source.name);
     mkdirSync(dir);
     cpSync(path.join(source.dir, "filter.json"), path.join(dir, "filter.json"));
-    cpSync(
-      path.join(source.dir, source.contract.configuration.schema),
-      path.join(dir, source.contract.configuration.schema),
-    );
+    for (const file of [
+      source.contract.configuration.schema,
+      source.contract.configuration.starter ?? [],
+    ].flat()) {
+      mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+      cpSync(path.join(source.dir, file), path.join(dir, file));
+    }
     return {
       parent,
       dir,
@@ -133,6 +146,17 @@ describe("a filter contract that cannot be used is refused, naming the file and 
       new RegExp(
         `schema\\.json: .* but filter\\.json's limit ${name} is ${limit.value + 1}: make them equal`,
       ),
+    );
+    rmSync(parent, { recursive: true });
+  });
+
+  it("a starter configuration that does not exist", () => {
+    const { parent, dir, contract } = scratch();
+    const configuration = { ...(contract.configuration as object), starter: "configs/first.yaml" };
+    writeFileSync(path.join(dir, "filter.json"), JSON.stringify({ ...contract, configuration }));
+    assert.match(
+      refusal(dir),
+      /filter\.json: \/configuration\/starter: configs\/first\.yaml does not exist in .*write the configuration `graft init` starts a fleet with, or remove the field/,
     );
     rmSync(parent, { recursive: true });
   });

@@ -23,16 +23,17 @@ import type { LocalAgentHost, LocalAgents } from "../../src/inject/local-agents.
 import { parseRolloutPlan } from "../../src/rollout/plan.ts";
 import { runRollout } from "../../src/rollout/rollout.ts";
 import { projectRoot } from "../../src/util/paths.ts";
-import { startTraffic, type TrafficRun } from "../../tools/load/traffic.ts";
+import type { TrafficRun } from "../../tools/load/traffic.ts";
 import {
   activeOn,
   AGENT_PLAN,
   agentArtifact,
   agentRecords,
   controller,
-  faultyModule,
+  FAULTY_BLOCKED,
   SLOT,
   startRolloutAgents,
+  startRolloutTraffic,
   verifyAgentLog,
 } from "../rollout/support/agents.ts";
 
@@ -90,14 +91,13 @@ describe("crashes mid-operation converge (real Envoys, agent processes)", () => 
   let dir = "";
   let keyFile = "";
   let auditLog = "";
-  let faulty: Uint8Array;
   const hosts = () => local!.hosts;
   const everywhere = () => Promise.all(hosts().map(activeOn));
   const audit = () => ({ auditLog, actor: "crash-test", caller: controller.key });
 
   /** Writes a release's files for the CLI: module, envelope, configuration. */
-  async function releaseFiles(injectionId: string, version: string, module?: Uint8Array) {
-    const artifact = agentArtifact(injectionId, version, module);
+  async function releaseFiles(injectionId: string, version: string) {
+    const artifact = agentArtifact(injectionId, version);
     const file = (ext: string) => path.join(dir, `${injectionId}.${ext}`);
     await writeFile(file("wasm"), artifact.module);
     await writeFile(file("dsse.json"), JSON.stringify(artifact.envelope));
@@ -111,13 +111,15 @@ describe("crashes mid-operation converge (real Envoys, agent processes)", () => 
     keyFile = path.join(dir, "keys", "ops-ctl.key.pem");
     await writeFile(keyFile, controller.pair.privateKeyPem, { mode: 0o600 });
     auditLog = path.join(dir, "control-plane.audit.log");
-    faulty = await faultyModule(dir);
     const stable = agentArtifact("stable", "1.0.0");
     assert.deepEqual(
       (await injectFleet({ ...audit(), ...stable, targets: local.targets, slot: SLOT })).failures,
       [],
     );
-    traffic = startTraffic({ urls: hosts().map((h) => h.url), ratePerUrl: 200, durationMs: 170_000 });
+    traffic = startRolloutTraffic(
+      hosts().map((h) => h.url),
+      170_000,
+    );
   });
   after(async () => {
     traffic?.stop();
@@ -169,11 +171,11 @@ describe("crashes mid-operation converge (real Envoys, agent processes)", () => 
   async function rolloutProcess(
     name: string,
     operationId: string,
-    module: Uint8Array | undefined,
+    blocked: string[] | undefined,
     version: string,
     killAt?: RegExp,
   ) {
-    const artifact = agentArtifact(name, version, module);
+    const artifact = agentArtifact(name, version, blocked);
     const job = path.join(dir, `${name}.job.json`);
     const wasm = path.join(dir, `${name}.wasm`);
     await writeFile(wasm, artifact.module);
@@ -188,6 +190,7 @@ describe("crashes mid-operation converge (real Envoys, agent processes)", () => 
         auditLog,
         keyFile,
         operationId,
+        filterDir: artifact.filter!.dir,
       }),
     );
     const result = await run(["--import", "tsx", driver, job], killAt);
@@ -215,13 +218,13 @@ describe("crashes mid-operation converge (real Envoys, agent processes)", () => 
     const killed = await rolloutProcess(
       "faulty",
       id,
-      faulty,
+      FAULTY_BLOCKED,
       "1.2.0",
       /envoy-canary\/graft-slot-0: rolled-back/,
     );
     assert.ok(killed.killed, `${killed.stdout}${killed.stderr}`);
     assert.deepEqual(await everywhere(), ["resumed", "resumed"]);
-    const again = await rolloutProcess("faulty", id, faulty, "1.2.0");
+    const again = await rolloutProcess("faulty", id, FAULTY_BLOCKED, "1.2.0");
     assert.equal(again.code, 5, `${again.stdout}${again.stderr}`);
     assert.match(again.stdout, /already ended on envoy-canary \(an earlier run removed its canary there\)/);
     assert.deepEqual(await everywhere(), ["resumed", "resumed"], "the release before the canary stays");

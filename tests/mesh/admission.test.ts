@@ -9,7 +9,6 @@ import { request } from "node:https";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { findFilter } from "../../src/filters/catalog.ts";
 import { ModuleSource } from "../../src/mesh/admission/module-source.ts";
 import type { AdmissionReviewReply } from "../../src/mesh/admission/review.ts";
 import { startWebhookServer, type RunningWebhook } from "../../src/mesh/admission/server.ts";
@@ -19,7 +18,18 @@ import { parseImageReference } from "../../src/mesh/oci/reference.ts";
 import { RegistryClient } from "../../src/mesh/oci/registry-client.ts";
 import { sha256Hex } from "../../src/sign/statement.ts";
 import { registrySkipReason, startRegistry, type RunningRegistry } from "../support/registry.ts";
-import { alice, bob, exampleConfig, mallory, policyOf, signed, wasm, withTempDir } from "./fixtures.ts";
+import {
+  alice,
+  bob,
+  exampleConfig,
+  filter,
+  FILTER,
+  mallory,
+  policyOf,
+  signed,
+  wasm,
+  withTempDir,
+} from "./fixtures.ts";
 
 const openssl = spawnSync("openssl", ["version"], { encoding: "utf8" });
 const opensslSkip =
@@ -93,8 +103,8 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
   let moduleServer: Server;
   let moduleUrl: string;
   let registry: RunningRegistry | undefined;
-  const configuration = exampleConfig("hr-1");
-  const envelope = signed([alice], configuration, { injectionId: "hr-1" });
+  const configuration = exampleConfig("sf-1");
+  const envelope = signed([alice], configuration, { injectionId: "sf-1" });
 
   before(async () => {
     await withTempDir(async (tmp) => {
@@ -109,11 +119,11 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
     });
     // An https-less module server on loopback stands in for the http(s) module host Istio would fetch from.
     moduleServer = createServer((req, res) => {
-      if (req.url === "/header-rewrite.wasm") res.end(wasm);
+      if (req.url === `/${FILTER}.wasm`) res.end(wasm);
       else res.writeHead(404).end();
     });
     await new Promise<void>((resolve) => moduleServer.listen(0, "127.0.0.1", resolve));
-    moduleUrl = `http://127.0.0.1:${(moduleServer.address() as AddressInfo).port}/header-rewrite.wasm`;
+    moduleUrl = `http://127.0.0.1:${(moduleServer.address() as AddressInfo).port}/${FILTER}.wasm`;
     if (!registrySkipReason()) registry = await startRegistry();
   });
   after(async () => {
@@ -148,8 +158,8 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
 
   const plugin = (overrides: { envelope?: object | null; url?: string; sha256?: string } = {}) =>
     renderWasmPlugin({
-      filter: findFilter("header-rewrite"),
-      name: "header-rewrite",
+      filter,
+      name: FILTER,
       namespace: "shop",
       url: overrides.url ?? moduleUrl,
       sha256: overrides.sha256 ?? sha256Hex(wasm),
@@ -175,7 +185,7 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
     assert.equal(reply.kind, "AdmissionReview");
     assert.equal(reply.response.uid, (review as { request: { uid: string } }).request.uid);
     assert.equal(reply.response.allowed, true, reply.response.status?.message);
-    assert.equal(reply.response.auditAnnotations?.["graft.dev/injection"], "hr-1");
+    assert.equal(reply.response.auditAnnotations?.["graft.dev/injection"], "sf-1");
   });
 
   it(
@@ -184,17 +194,17 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
     async () => {
       const pushed = await pushWasmImage({
         client: new RegistryClient({ registry: registry!.host }),
-        reference: parseImageReference(`oci://${registry!.host}/graft/header-rewrite:1.0.0`),
+        reference: parseImageReference(`oci://${registry!.host}/graft/${FILTER}:1.0.0`),
         wasm,
       });
       const oci = plugin({
-        url: `oci://${registry!.host}/graft/header-rewrite:1.0.0`,
+        url: `oci://${registry!.host}/graft/${FILTER}:1.0.0`,
         sha256: pushed.manifestDigest.slice(7),
       });
       const reply = await post(admissionReview(oci));
       assert.equal(reply.response.allowed, true, reply.response.status?.message);
       const wrong = plugin({
-        url: `oci://${registry!.host}/graft/header-rewrite:1.0.0`,
+        url: `oci://${registry!.host}/graft/${FILTER}:1.0.0`,
         sha256: "c".repeat(64),
       });
       const denied = await post(admissionReview(wrong));
@@ -212,14 +222,14 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
       ],
       [
         "untrusted signer",
-        withEnvelope(signed([mallory], configuration, { injectionId: "hr-1" })),
+        withEnvelope(signed([mallory], configuration, { injectionId: "sf-1" })),
         /UNKNOWN_KEY: signature 1 .* not trusted/,
       ],
       [
         "expired",
         withEnvelope(
           signed([alice], configuration, {
-            injectionId: "hr-1",
+            injectionId: "sf-1",
             now: new Date(Date.now() - 3 * 3600_000),
             ttl: "1h",
           }),
@@ -229,7 +239,7 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
       [
         "other module",
         withEnvelope(
-          signed([alice], configuration, { injectionId: "hr-1", module: Buffer.from("\0asm\x01\0\0\0x") }),
+          signed([alice], configuration, { injectionId: "sf-1", module: Buffer.from("\0asm\x01\0\0\0x") }),
         ),
         /MODULE_TAMPERED/,
       ],
@@ -247,10 +257,8 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
 
   it("denies a tampered pluginConfig, a swapped pluginName and a module that does not match spec.sha256", async () => {
     const tampered = plugin();
-    (tampered.spec.pluginConfig as { rules: unknown[] }).rules.push({
-      name: "sneaky",
-      response: [{ op: "set", name: "x-debug", value: "1" }],
-    });
+    // Someone unblocks the approved prefixes by editing the object.
+    (tampered.spec.pluginConfig as { blocked_prefixes: string[] }).blocked_prefixes = [];
     const reply = await post(admissionReview(tampered, "UPDATE"));
     assert.equal(reply.response.allowed, false);
     assert.match(
@@ -259,12 +267,12 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
     );
 
     const renamed = plugin();
-    renamed.spec.pluginName = "payload-validator";
+    renamed.spec.pluginName = "another-filter";
     const renamedReply = await post(admissionReview(renamed));
     assert.equal(renamedReply.response.allowed, false);
     assert.match(
       renamedReply.response.status!.message,
-      /spec.pluginName is "payload-validator", but the envelope approves filter header-rewrite/,
+      new RegExp(`spec.pluginName is "another-filter", but the envelope approves filter ${FILTER}`),
     );
 
     const wrongSha = plugin();
@@ -293,7 +301,7 @@ describe("graft admission webhook", { skip: opensslSkip }, () => {
       const one = await post(admissionReview(plugin()));
       assert.match(one.response.status!.message, /TOO_FEW_APPROVALS/);
       const two = await post(
-        admissionReview(plugin({ envelope: signed([alice, bob], configuration, { injectionId: "hr-1" }) })),
+        admissionReview(plugin({ envelope: signed([alice, bob], configuration, { injectionId: "sf-1" }) })),
       );
       assert.equal(two.response.allowed, true, two.response.status?.message);
       const deletion = await post(admissionReview(plugin({ envelope: null }), "DELETE"));

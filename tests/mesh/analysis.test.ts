@@ -4,38 +4,44 @@
 // bad-event ratio.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { findFilter } from "../../src/filters/catalog.ts";
 import { renderAnalysisTemplate } from "../../src/mesh/analysis/argo.ts";
 import { renderCanary, renderMetricTemplate, type FlaggerInput } from "../../src/mesh/analysis/flagger.ts";
 import { badEventSeries } from "../../src/mesh/analysis/promql.ts";
 import { crdValidator } from "./crd-validator.ts";
+import { contractVariant, filter } from "./fixtures.ts";
 import { prometheusSkipReason, startPrometheusWith, type RunningPrometheus } from "./prometheus.ts";
 
-const headerRewrite = findFilter("header-rewrite");
-const rateLimiter = findFilter("rate-limiter");
+// A filter declaring several bad events, one of them a histogram.
+const manyBadEvents = contractVariant("many-bad-events", [
+  { name: "requests_total", type: "counter", role: "volume", description: "Requests." },
+  { name: "limited_total", type: "counter", role: "bad_event", tags: ["rule"], description: "Refused." },
+  { name: "overflow_total", type: "counter", role: "bad_event", description: "Key space full." },
+  { name: "stall_ms", type: "histogram", role: "bad_event", description: "Stalls." },
+  { name: "allowed_total", type: "counter", role: "info", description: "Allowed." },
+]);
 const metricTemplateCrd = crdValidator("flagger-crds.yaml", "MetricTemplate");
 const canaryCrd = crdValidator("flagger-crds.yaml", "Canary");
 const analysisTemplateCrd = crdValidator("argo-rollouts-analysistemplate.yaml", "AnalysisTemplate");
 
 const flaggerInput: FlaggerInput = {
-  filter: headerRewrite,
+  filter,
   namespace: "shop",
   prometheusAddress: "http://prometheus.istio-system:9090",
   maxIncrease: 0.01,
   interval: "2m",
   target: "checkout",
   port: 8080,
-  canaryInjection: "hr-canary",
-  baselineInjection: "hr-stable",
+  canaryInjection: "sf-canary",
+  baselineInjection: "sf-stable",
 };
 
 describe("graft flagger / graft argo: rendering", () => {
   it("takes the bad-event series from the contract", () => {
-    assert.deepEqual(badEventSeries(headerRewrite), ["graft_rewrite_failed_total"]);
-    assert.deepEqual(badEventSeries(rateLimiter), [
+    assert.deepEqual(badEventSeries(filter), ["graft_blocked_total"]);
+    assert.deepEqual(badEventSeries(manyBadEvents), [
       "graft_limited_total",
-      "graft_cas_exhausted_total",
       "graft_overflow_total",
+      "graft_stall_ms_count",
     ]);
   });
 
@@ -54,7 +60,7 @@ describe("graft flagger / graft argo: rendering", () => {
 
   it("Argo AnalysisTemplate passes the Argo Rollouts CRD", () => {
     const template = renderAnalysisTemplate({
-      filter: rateLimiter,
+      filter: manyBadEvents,
       prometheusAddress: "http://prometheus:9090",
       maxIncrease: 0.02,
       interval: "1m",
@@ -83,8 +89,8 @@ describe(
       perSecond: 10,
     });
     const failures = (injection: string, perSecond: number) => ({
-      family: "graft_rewrite_failed",
-      labels: { filter: "header-rewrite", injection, rule: "api" },
+      family: "graft_blocked",
+      labels: { filter: filter.name, injection },
       perSecond,
     });
 
@@ -94,11 +100,11 @@ describe(
         [
           requests("checkout"),
           requests("checkout-primary"),
-          failures("hr-canary", 1),
-          failures("hr-stable", 0.1),
+          failures("sf-canary", 1),
+          failures("sf-stable", 0.1),
           {
-            family: "graft_rewrite_failed",
-            labels: { filter: "other", injection: "hr-canary", rule: "x" },
+            family: "graft_blocked",
+            labels: { filter: "other", injection: "sf-canary" },
             perSecond: 5,
           },
         ],
@@ -113,15 +119,15 @@ describe(
         .replaceAll("{{ namespace }}", "shop")
         .replaceAll("{{ target }}", "checkout")
         .replaceAll("{{ interval }}", "2m")
-        .replaceAll("{{ variables.canary_injection }}", "hr-canary")
-        .replaceAll("{{ variables.baseline_injection }}", "hr-stable");
+        .replaceAll("{{ variables.canary_injection }}", "sf-canary")
+        .replaceAll("{{ variables.baseline_injection }}", "sf-stable");
       const [value] = await prometheus.query(query, end);
       assert.ok(value !== undefined && Math.abs(value - 0.09) < 1e-6, `got ${value}`);
     });
 
     it("Argo's query (args filled) gives the same; a canary without bad events gives a negative increase", async () => {
       const template = renderAnalysisTemplate({
-        filter: headerRewrite,
+        filter,
         prometheusAddress: "http://p:9090",
         maxIncrease: 0.01,
         interval: "2m",
@@ -134,8 +140,8 @@ describe(
           .replaceAll("{{args.canary-workload}}", "checkout")
           .replaceAll("{{args.baseline-workload}}", "checkout-primary")
           .replaceAll("{{args.canary-injection}}", canaryInjection)
-          .replaceAll("{{args.baseline-injection}}", "hr-stable");
-      const [increase] = await prometheus.query(fill("hr-canary"), end);
+          .replaceAll("{{args.baseline-injection}}", "sf-stable");
+      const [increase] = await prometheus.query(fill("sf-canary"), end);
       assert.ok(increase !== undefined && Math.abs(increase - 0.09) < 1e-6, `got ${increase}`);
       const [none] = await prometheus.query(fill("no-such-injection"), end);
       assert.ok(none !== undefined && Math.abs(none + 0.01) < 1e-6, `got ${none}`);
@@ -148,8 +154,8 @@ describe(
         .replaceAll("{{ namespace }}", "empty-namespace")
         .replaceAll("{{ target }}", "checkout")
         .replaceAll("{{ interval }}", "2m")
-        .replaceAll("{{ variables.canary_injection }}", "hr-canary")
-        .replaceAll("{{ variables.baseline_injection }}", "hr-stable");
+        .replaceAll("{{ variables.canary_injection }}", "sf-canary")
+        .replaceAll("{{ variables.baseline_injection }}", "sf-stable");
       assert.deepEqual(await prometheus.query(query, end), []);
     });
   },

@@ -14,7 +14,17 @@ import { register as registerPush } from "../../src/cli/commands/push.ts";
 import { fromYamlDocuments } from "../../src/mesh/yaml-documents.ts";
 import { registrySkipReason, startRegistry, type RunningRegistry } from "../support/registry.ts";
 import { crdValidator } from "./crd-validator.ts";
-import { alice, exampleConfig, mallory, policyText, signed, wasm, withTempDir } from "./fixtures.ts";
+import {
+  alice,
+  exampleConfig,
+  filter,
+  FILTER,
+  mallory,
+  policyText,
+  signed,
+  wasm,
+  withTempDir,
+} from "./fixtures.ts";
 
 interface Run {
   code: number;
@@ -45,19 +55,19 @@ describe("mesh commands", () => {
     await withTempDir(async (dir) => {
       const config = path.join(dir, "config.json");
       const canary = path.join(dir, "canary.yaml");
-      await writeFile(config, JSON.stringify(exampleConfig("hr-1")));
-      await writeFile(canary, `rules: []\ninjection_id: hr-2\n`);
+      await writeFile(config, JSON.stringify(exampleConfig("sf-1")));
+      await writeFile(canary, `blocked_prefixes: []\ninjection_id: sf-2\n`);
       const envelope = path.join(dir, "envelope.json");
       await writeFile(
         envelope,
-        JSON.stringify(signed([alice], exampleConfig("hr-1"), { injectionId: "hr-1" })),
+        JSON.stringify(signed([alice], exampleConfig("sf-1"), { injectionId: "sf-1" })),
       );
       const plugin = await graft(
         "istio",
         "plugin",
-        "header-rewrite",
+        filter.dir,
         "--url",
-        "r.example.com/graft/hr:1",
+        "r.example.com/graft/sf:1",
         "--sha256",
         "e".repeat(64),
         "--config",
@@ -80,19 +90,19 @@ describe("mesh commands", () => {
       const pair = await graft(
         "istio",
         "canary",
-        "header-rewrite",
+        filter.dir,
         "--split-label",
         "app",
         "--stable-value",
         "checkout-primary",
         "--stable-url",
-        "oci://r.example.com/graft/hr:1",
+        "oci://r.example.com/graft/sf:1",
         "--stable-config",
         config,
         "--canary-value",
         "checkout",
         "--canary-url",
-        "oci://r.example.com/graft/hr:2",
+        "oci://r.example.com/graft/sf:2",
         "--canary-config",
         canary,
       );
@@ -101,16 +111,16 @@ describe("mesh commands", () => {
       assert.equal(objects.length, 2);
       for (const o of objects) assert.deepEqual(wasmPluginCrd.problems(o), []);
 
-      const stats = await graft("istio", "stats");
+      const stats = await graft("istio", "stats", "--filter", filter.dir);
       assert.equal(stats.code, 0, stats.stderr);
       assert.match(stats.stdout, /extraStatTags:/);
 
       const both = await graft(
         "istio",
         "plugin",
-        "header-rewrite",
+        filter.dir,
         "--url",
-        "r.example.com/graft/hr:1",
+        "r.example.com/graft/sf:1",
         "--config",
         config,
         "--selector",
@@ -121,20 +131,20 @@ describe("mesh commands", () => {
       assert.equal(both.code, 1);
       assert.match(both.stderr, /error: INVALID_INPUT: --selector and --target-ref/);
       const badConfig = path.join(dir, "bad.json");
-      await writeFile(badConfig, JSON.stringify({ rules: [{ nope: true }] }));
+      await writeFile(badConfig, JSON.stringify({ blocked: ["/admin"] }));
       const refused = await graft(
         "istio",
         "plugin",
-        "header-rewrite",
+        filter.dir,
         "--url",
-        "r.example.com/graft/hr:1",
+        "r.example.com/graft/sf:1",
         "--config",
         badConfig,
       );
       assert.equal(refused.code, 1);
       assert.match(
         refused.stderr,
-        /error: INVALID_FILTER_CONFIG: .*bad\.json: invalid header-rewrite configuration/,
+        new RegExp(`error: INVALID_FILTER_CONFIG: .*bad\\.json: invalid ${FILTER} configuration`),
       );
     });
   });
@@ -142,7 +152,7 @@ describe("mesh commands", () => {
   it("graft flagger and graft argo print CRD-valid objects", async () => {
     const flagger = await graft(
       "flagger",
-      "rate-limiter",
+      filter.dir,
       "--namespace",
       "shop",
       "--target",
@@ -158,14 +168,14 @@ describe("mesh commands", () => {
     const [template, canary] = fromYamlDocuments(flagger.stdout, "stdout");
     assert.deepEqual(crdValidator("flagger-crds.yaml", "MetricTemplate").problems(template), []);
     assert.deepEqual(crdValidator("flagger-crds.yaml", "Canary").problems(canary), []);
-    const argo = await graft("argo", "payload-validator", "--max-increase", "0.005");
+    const argo = await graft("argo", filter.dir, "--max-increase", "0.005");
     assert.equal(argo.code, 0, argo.stderr);
     const [analysis] = fromYamlDocuments(argo.stdout, "stdout");
     assert.deepEqual(
       crdValidator("argo-rollouts-analysistemplate.yaml", "AnalysisTemplate").problems(analysis),
       [],
     );
-    assert.match(argo.stdout, /graft_rejected_total/);
+    assert.match(argo.stdout, /graft_blocked_total/);
   });
 });
 
@@ -177,18 +187,18 @@ describe("graft push / graft pull (CLI)", { skip: registrySkipReason() }, () => 
   it("push prints the pinned URL; pull writes only after verifying, and exits 2 without writing when refused", async () => {
     await withTempDir(async (dir) => {
       const file = (name: string) => path.join(dir, name);
-      await writeFile(file("hr.wasm"), wasm);
-      await writeFile(file("config.json"), JSON.stringify(exampleConfig("hr-1")));
+      await writeFile(file("sf.wasm"), wasm);
+      await writeFile(file("config.json"), JSON.stringify(exampleConfig("sf-1")));
       await writeFile(
         file("envelope.json"),
-        JSON.stringify(signed([alice], exampleConfig("hr-1"), { injectionId: "hr-1" })),
+        JSON.stringify(signed([alice], exampleConfig("sf-1"), { injectionId: "sf-1" })),
       );
       await writeFile(file("trust.yaml"), policyText([alice]));
       await writeFile(file("other-trust.yaml"), policyText([mallory]));
-      const ref = `oci://${registry.host}/graft/header-rewrite:1.0.0`;
+      const ref = `oci://${registry.host}/graft/${FILTER}:1.0.0`;
       const push = await graft(
         "push",
-        file("hr.wasm"),
+        file("sf.wasm"),
         ref,
         "--envelope",
         file("envelope.json"),
@@ -198,7 +208,7 @@ describe("graft push / graft pull (CLI)", { skip: registrySkipReason() }, () => 
       assert.equal(push.code, 0, push.stderr);
       assert.match(
         push.stdout,
-        new RegExp(`url: +oci://${registry.host}/graft/header-rewrite@sha256:[0-9a-f]{64}`),
+        new RegExp(`url: +oci://${registry.host}/graft/${FILTER}@sha256:[0-9a-f]{64}`),
       );
       assert.match(push.stdout, /referrer via the sha256-<hex> tag/);
 
@@ -226,7 +236,7 @@ describe("graft push / graft pull (CLI)", { skip: registrySkipReason() }, () => 
       );
       assert.equal(pull.code, 0, pull.stderr);
       assert.ok((await readFile(file("pulled.wasm"))).equals(wasm));
-      assert.deepEqual(JSON.parse(await readFile(file("pulled.json"), "utf8")), exampleConfig("hr-1"));
+      assert.deepEqual(JSON.parse(await readFile(file("pulled.json"), "utf8")), exampleConfig("sf-1"));
     });
   });
 });

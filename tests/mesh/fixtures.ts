@@ -1,30 +1,46 @@
 // SPDX-License-Identifier: Apache-2.0
-// Shared material for the mesh tests: the real header-rewrite module, approvers, signed envelopes and
-// trust policies (built through src/sign's exported functions, never by hand).
-import { existsSync, readFileSync } from "node:fs";
+// Shared material for the mesh tests: the sample filter (the one `graft new` writes, built in a
+// temporary folder) and its module, contract variants, approvers, signed envelopes and trust policies
+// (built through src/sign's exported functions, never by hand).
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import yaml from "js-yaml";
+import { filterFromDir, type FilterInfo } from "../../src/filters/catalog.ts";
+import { CONTRACT_FILE, type ContractMetric, type FilterContract } from "../../src/filters/contract.ts";
 import type { DsseEnvelope } from "../../src/sign/dsse.ts";
 import { generateKeyPair, signingKeyFromPem, type KeyPairPem, type SigningKey } from "../../src/sign/keys.ts";
 import { parseTrustPolicy, type TrustPolicy } from "../../src/sign/policy.ts";
 import { addSignature, signEnvelope } from "../../src/sign/sign.ts";
 import { createStatement } from "../../src/sign/statement.ts";
-import { buildDir, projectRoot } from "../../src/util/paths.ts";
+import { sampleFilter } from "../support/sample-filter.ts";
 
-export const FILTER = "header-rewrite";
-export const MODULE_PATH = path.join(buildDir, `${FILTER}.wasm`);
+/** The sample filter, built. */
+export const filter: FilterInfo = await sampleFilter();
+export const FILTER = filter.name;
+/** Its built release module. */
+export const wasm: Buffer = readFileSync(filter.releaseWasm);
 
-/** The built header-rewrite module, or a stand-in with a Wasm header when the build has not run. */
-export const wasm: Buffer = existsSync(MODULE_PATH)
-  ? readFileSync(MODULE_PATH)
-  : Buffer.concat([Buffer.from("\0asm\x01\0\0\0", "binary"), Buffer.from("graft-mesh-test-module")]);
-
-export function exampleConfig(injectionId = "hr-canary-1"): Record<string, unknown> {
-  const file = path.join(projectRoot, "filters", FILTER, "configs", "good", "minimal.json");
+/** One of the sample filter's own good configurations (configs/good/blocked.json), for `injectionId`. */
+export function exampleConfig(injectionId = "sf-canary-1"): Record<string, unknown> {
+  const file = path.join(filter.dir, "configs", "good", "blocked.json");
   const base = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
   return { ...base, injection_id: injectionId };
+}
+
+/**
+ * The sample filter's contract and schema under another name with other metrics (tagged, several bad
+ * events, a histogram): what contract-driven rendering needs, without a module.
+ */
+export function contractVariant(name: string, metrics: ContractMetric[]): FilterInfo {
+  const dir = path.join(mkdtempSync(path.join(tmpdir(), "graft-mesh-contract-")), name);
+  mkdirSync(dir);
+  const contract: FilterContract = { ...filter.contract, name, metrics };
+  writeFileSync(path.join(dir, CONTRACT_FILE), JSON.stringify(contract, null, 2));
+  const schema = filter.contract.configuration.schema;
+  writeFileSync(path.join(dir, schema), readFileSync(path.join(filter.dir, schema)));
+  return filterFromDir(dir);
 }
 
 export interface Approver {
@@ -52,7 +68,7 @@ export function signed(
     moduleName: `${FILTER}.wasm`,
     filter: options.filter ?? FILTER,
     version: "1.0.0",
-    injectionId: options.injectionId ?? "hr-canary-1",
+    injectionId: options.injectionId ?? "sf-canary-1",
     author: signers[0]!.name,
     reason: "mesh test",
     configuration,

@@ -6,14 +6,13 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { findFilter } from "../../src/filters/catalog.ts";
 import { renderWasmPlugin } from "../../src/mesh/istio/wasmplugin.ts";
 import { pushWasmImage } from "../../src/mesh/oci/push.ts";
 import { parseImageReference } from "../../src/mesh/oci/reference.ts";
 import { RegistryClient } from "../../src/mesh/oci/registry-client.ts";
 import { sha256Hex } from "../../src/sign/statement.ts";
 import { registrySkipReason, startRegistry, type RunningRegistry } from "../support/registry.ts";
-import { alice, exampleConfig, signed, wasm, withTempDir } from "./fixtures.ts";
+import { alice, exampleConfig, filter, FILTER, signed, wasm, withTempDir } from "./fixtures.ts";
 import { istioFetchBinary, runIstioFetch, type IstioFetchBinary } from "./istio-fetch-binary.ts";
 
 const BUILD_TIMEOUT_MS = Number(process.env.GRAFT_ISTIO_FETCH_BUILD_TIMEOUT_S ?? 600) * 1000;
@@ -36,8 +35,8 @@ describe(
 
     it("by tag and by digest: byte-identical module, manifest digest = WasmPlugin.sha256", async (t) => {
       if ("skip" in binary) return t.skip(binary.skip);
-      const configuration = exampleConfig("hr-1");
-      const reference = parseImageReference(`oci://${registry.host}/graft/header-rewrite:1.0.0`);
+      const configuration = exampleConfig("sf-1");
+      const reference = parseImageReference(`oci://${registry.host}/graft/${FILTER}:1.0.0`);
       const pushed = await pushWasmImage({
         client: new RegistryClient({ registry: registry.host }),
         reference,
@@ -45,14 +44,14 @@ describe(
         signature: { envelopeJson: JSON.stringify(signed([alice], configuration)), configuration },
       });
       const plugin = renderWasmPlugin({
-        filter: findFilter("header-rewrite"),
+        filter,
         url: pushed.pinnedUrl,
         configuration,
         configurationSource: "config.json",
       });
       await withTempDir(async (dir) => {
         for (const ref of [
-          `${registry.host}/graft/header-rewrite:1.0.0`,
+          `${registry.host}/graft/${FILTER}:1.0.0`,
           pushed.pinnedUrl.slice("oci://".length),
         ]) {
           const out = path.join(dir, "plugin.wasm");

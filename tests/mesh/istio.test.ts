@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import yaml from "js-yaml";
-import { findFilter, listFilters } from "../../src/filters/catalog.ts";
 import { FilterConfigError } from "../../src/filters/config-schema.ts";
 import { renderCanaryPair } from "../../src/mesh/istio/canary-pair.ts";
 import { GRAFT_STATS_PREFIX, renderProxyStatsSettings } from "../../src/mesh/istio/proxy-stats.ts";
@@ -15,19 +14,18 @@ import {
 } from "../../src/mesh/istio/wasmplugin.ts";
 import { graftStatsTags, taggedStatName } from "../../src/metrics/tags.ts";
 import { crdValidator } from "./crd-validator.ts";
-import { alice, exampleConfig, signed } from "./fixtures.ts";
+import { alice, contractVariant, exampleConfig, filter, FILTER, signed } from "./fixtures.ts";
 
 const wasmPluginCrd = crdValidator("istio-wasmplugin.yaml", "WasmPlugin");
-const filter = findFilter("header-rewrite");
 const DIGEST = "a".repeat(64);
 
 function input(overrides: Partial<WasmPluginInput> = {}): WasmPluginInput {
   return {
     filter,
     namespace: "shop",
-    url: `oci://registry.example.com/graft/header-rewrite:1.0.0`,
+    url: `oci://registry.example.com/graft/${FILTER}:1.0.0`,
     sha256: DIGEST,
-    configuration: exampleConfig("hr-1"),
+    configuration: exampleConfig("sf-1"),
     configurationSource: "config.json",
     selector: { app: "checkout" },
     ...overrides,
@@ -36,8 +34,8 @@ function input(overrides: Partial<WasmPluginInput> = {}): WasmPluginInput {
 
 describe("graft istio: WasmPlugin", () => {
   it("renders every field and the CRD accepts it (schema + CEL)", () => {
-    const configuration = exampleConfig("hr-1");
-    const envelope = signed([alice], configuration, { injectionId: "hr-1" });
+    const configuration = exampleConfig("sf-1");
+    const envelope = signed([alice], configuration, { injectionId: "sf-1" });
     const plugin = renderWasmPlugin(
       input({
         phase: "STATS",
@@ -56,7 +54,7 @@ describe("graft istio: WasmPlugin", () => {
     assert.deepEqual(plugin.spec.selector, { matchLabels: { app: "checkout" } });
     assert.equal(plugin.spec.imagePullSecret, "registry-credentials");
     assert.deepEqual(JSON.parse(plugin.metadata.annotations![ENVELOPE_ANNOTATION]!), envelope);
-    assert.equal(plugin.metadata.labels["graft.dev/injection"], "hr-1");
+    assert.equal(plugin.metadata.labels["graft.dev/injection"], "sf-1");
     // What kubectl reads: the YAML round-trips.
     assert.deepEqual(yaml.load(yaml.dump(plugin)), plugin);
   });
@@ -64,19 +62,19 @@ describe("graft istio: WasmPlugin", () => {
   it("defaults oci:// for a scheme-less URL, takes the sha256 from a pinned digest, and renders targetRefs", () => {
     const plugin = renderWasmPlugin(
       input({
-        url: `registry.example.com/graft/hr@sha256:${DIGEST}`,
+        url: `registry.example.com/graft/sf@sha256:${DIGEST}`,
         sha256: undefined,
         selector: undefined,
         targetRefs: [{ group: "gateway.networking.k8s.io", kind: "Gateway", name: "edge" }],
       }),
     );
-    assert.equal(plugin.spec.url, `oci://registry.example.com/graft/hr@sha256:${DIGEST}`);
+    assert.equal(plugin.spec.url, `oci://registry.example.com/graft/sf@sha256:${DIGEST}`);
     assert.equal(plugin.spec.sha256, DIGEST);
     assert.deepEqual(wasmPluginCrd.problems(plugin), []);
   });
 
   it("renders http(s) and file URLs", () => {
-    for (const url of ["https://modules.example.com/hr.wasm", "file:///var/lib/graft/hr.wasm"]) {
+    for (const url of ["https://modules.example.com/sf.wasm", "file:///var/lib/graft/sf.wasm"]) {
       const plugin = renderWasmPlugin(input({ url }));
       assert.deepEqual(wasmPluginCrd.problems(plugin), [], url);
     }
@@ -97,7 +95,10 @@ describe("graft istio: WasmPlugin", () => {
       /scheme ftp is not one Istio fetches/,
     );
     assert.throws(() => renderWasmPlugin(input({ selector: { app: "check*" } })), /not a label value/);
-    assert.throws(() => renderWasmPlugin(input({ configuration: { rules: "nope" } })), FilterConfigError);
+    assert.throws(
+      () => renderWasmPlugin(input({ configuration: { blocked_prefixes: "nope" } })),
+      FilterConfigError,
+    );
     const other = signed([alice], exampleConfig("other"), { injectionId: "other" });
     assert.throws(
       () => renderWasmPlugin(input({ envelopeJson: JSON.stringify(other) })),
@@ -149,32 +150,32 @@ describe("graft istio: canary pair", () => {
       splitLabel: "app",
       phase: "STATS",
       stable: {
-        url: "oci://r.example.com/graft/hr:1.0.0",
+        url: "oci://r.example.com/graft/sf:1.0.0",
         sha256: DIGEST,
-        configuration: exampleConfig("hr-stable"),
+        configuration: exampleConfig("sf-stable"),
         configurationSource: "stable.json",
         labelValue: "checkout-primary",
       },
       canary: {
-        url: "oci://r.example.com/graft/hr:1.1.0",
+        url: "oci://r.example.com/graft/sf:1.1.0",
         sha256: "b".repeat(64),
-        configuration: exampleConfig("hr-canary"),
+        configuration: exampleConfig("sf-canary"),
         configurationSource: "canary.json",
         labelValue: "checkout",
       },
     });
     assert.deepEqual(wasmPluginCrd.problems(stable), []);
     assert.deepEqual(wasmPluginCrd.problems(canary), []);
-    assert.equal(stable.metadata.name, "header-rewrite-stable");
-    assert.equal(canary.metadata.name, "header-rewrite-canary");
+    assert.equal(stable.metadata.name, `${FILTER}-stable`);
+    assert.equal(canary.metadata.name, `${FILTER}-canary`);
     assert.deepEqual(stable.spec.selector, { matchLabels: { team: "payments", app: "checkout-primary" } });
     assert.deepEqual(canary.spec.selector, { matchLabels: { team: "payments", app: "checkout" } });
-    assert.equal((canary.spec.pluginConfig as { injection_id: string }).injection_id, "hr-canary");
+    assert.equal((canary.spec.pluginConfig as { injection_id: string }).injection_id, "sf-canary");
   });
 
   it("refuses a pair whose metrics could not be told apart or whose selectors overlap", () => {
     const side = (injection: string, labelValue: string) => ({
-      url: "oci://r.example.com/graft/hr:1",
+      url: "oci://r.example.com/graft/sf:1",
       sha256: DIGEST,
       configuration: exampleConfig(injection),
       configurationSource: `${injection}.json`,
@@ -200,17 +201,38 @@ describe("graft istio: canary pair", () => {
 
 describe("graft istio: proxy stats settings", () => {
   it("keeps graft's tags (same regexes graft gives Envoy itself) and includes graft's stat names", () => {
-    const settings = renderProxyStatsSettings(listFilters());
+    // The sample filter, and one whose metrics declare their own tags.
+    const filters = [
+      filter,
+      contractVariant("tagged-metrics", [
+        { name: "requests_total", type: "counter", role: "volume", description: "Requests." },
+        {
+          name: "limited_total",
+          type: "counter",
+          role: "bad_event",
+          tags: ["rule"],
+          description: "Refused.",
+        },
+        {
+          name: "rejected_total",
+          type: "counter",
+          role: "bad_event",
+          tags: ["reason"],
+          description: "Invalid.",
+        },
+      ]),
+    ];
+    const settings = renderProxyStatsSettings(filters);
     const config = settings.meshConfig.defaultConfig;
     // Istio's bootstrap writes each extra tag as ({tag}=\.=(.*?);\.;): exactly graft's own specifiers.
     const istioRegexes = config.extraStatTags.map((tag) => ({
       tag_name: tag,
       regex: `(${tag}=\\.=(.*?);\\.;)`,
     }));
-    assert.deepEqual(istioRegexes, graftStatsTags(listFilters()));
-    assert.ok(config.extraStatTags.includes("rule") && config.extraStatTags.includes("reason"));
+    assert.deepEqual(istioRegexes, graftStatsTags(filters));
+    assert.deepEqual(config.extraStatTags, ["filter", "injection", "reason", "rule"]);
     // The inclusion prefix matches every graft stat name as Envoy sees it before tag extraction.
-    const name = taggedStatName("graft.requests_total", { filter: "header-rewrite", injection: "hr-1" });
+    const name = taggedStatName("graft.requests_total", { filter: FILTER, injection: "sf-1" });
     assert.ok(name.startsWith(GRAFT_STATS_PREFIX), name);
     assert.deepEqual(yaml.load(settings.podAnnotations["proxy.istio.io/config"]!), config);
   });

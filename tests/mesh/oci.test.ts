@@ -22,7 +22,7 @@ import { RegistryClient } from "../../src/mesh/oci/registry-client.ts";
 import { untarFiles } from "../../src/mesh/oci/tar.ts";
 import { buildCompatImage } from "../../src/mesh/oci/wasm-image.ts";
 import { registrySkipReason, startRegistry, type RunningRegistry } from "../support/registry.ts";
-import { alice, bob, exampleConfig, mallory, policyOf, signed, wasm } from "./fixtures.ts";
+import { alice, bob, exampleConfig, FILTER, mallory, policyOf, signed, wasm } from "./fixtures.ts";
 
 describe("compat Wasm image (offline)", () => {
   it("is reproducible and holds exactly plugin.wasm", () => {
@@ -47,13 +47,13 @@ describe("compat Wasm image (offline)", () => {
   });
 
   it("parses references and refuses ones without a host or a tag", () => {
-    assert.deepEqual(parseImageReference("oci://127.0.0.1:5000/graft/hr:1.0"), {
+    assert.deepEqual(parseImageReference("oci://127.0.0.1:5000/graft/sf:1.0"), {
       registry: "127.0.0.1:5000",
-      repository: "graft/hr",
+      repository: "graft/sf",
       tag: "1.0",
     });
-    assert.throws(() => parseImageReference("graft-hr:1.0"), /no registry host/);
-    assert.throws(() => parseImageReference("oci://127.0.0.1:5000/graft/hr"), /name a tag or a digest/);
+    assert.throws(() => parseImageReference("graft-sf:1.0"), /no registry host/);
+    assert.throws(() => parseImageReference("oci://127.0.0.1:5000/graft/sf"), /name a tag or a digest/);
     assert.throws(() => parseImageReference("https://x/y:1"), /only oci:\/\//);
   });
 });
@@ -63,7 +63,7 @@ const skip = registrySkipReason();
 describe("graft push / pull against Debian's docker-registry", { skip }, () => {
   let registry: RunningRegistry;
   let client: RegistryClient;
-  const configuration = exampleConfig("hr-canary-1");
+  const configuration = exampleConfig("sf-canary-1");
   const envelope = signed([alice], configuration);
 
   before(async () => {
@@ -73,7 +73,7 @@ describe("graft push / pull against Debian's docker-registry", { skip }, () => {
   after(async () => registry?.stop());
 
   it("pushes the compat layout, attaches the envelope via the sha256-<hex> tag, and pulls byte-identical", async () => {
-    const reference = parseImageReference(`oci://${registry.host}/graft/header-rewrite:1.0.0`);
+    const reference = parseImageReference(`oci://${registry.host}/graft/${FILTER}:1.0.0`);
     const pushed = await pushWasmImage({
       client,
       reference,
@@ -82,16 +82,16 @@ describe("graft push / pull against Debian's docker-registry", { skip }, () => {
     });
     assert.equal(pushed.referrersVia, "tag-schema", "Distribution 2.8 has no referrers API");
     assert.equal(pushed.moduleSha256, sha256Hex(wasm));
-    assert.equal(pushed.pinnedUrl, `oci://${registry.host}/graft/header-rewrite@${pushed.manifestDigest}`);
+    assert.equal(pushed.pinnedUrl, `oci://${registry.host}/graft/${FILTER}@${pushed.manifestDigest}`);
 
     // The registry serves the manifest unchanged and the layer is the compat tar+gzip.
-    const manifest = await client.getManifest("graft/header-rewrite", "1.0.0", [OCI_MANIFEST]);
+    const manifest = await client.getManifest(`graft/${FILTER}`, "1.0.0", [OCI_MANIFEST]);
     assert.ok(manifest);
     assert.equal(manifest.digest, pushed.manifestDigest);
     assert.equal(manifest.mediaType, OCI_MANIFEST);
     // The referrers API is absent; the fallback index lists the signature.
-    assert.equal(await client.referrers("graft/header-rewrite", pushed.manifestDigest), null);
-    const index = await client.getManifest("graft/header-rewrite", fallbackTag(pushed.manifestDigest), [
+    assert.equal(await client.referrers(`graft/${FILTER}`, pushed.manifestDigest), null);
+    const index = await client.getManifest(`graft/${FILTER}`, fallbackTag(pushed.manifestDigest), [
       OCI_INDEX,
     ]);
     assert.ok(index);
@@ -107,7 +107,7 @@ describe("graft push / pull against Debian's docker-registry", { skip }, () => {
     assert.ok(pulled.wasm.equals(wasm), "the pulled module is byte-identical");
     assert.equal(pulled.manifestDigest, pushed.manifestDigest);
     assert.deepEqual(pulled.configuration, configuration);
-    assert.equal(pulled.verified.predicate.injectionId, "hr-canary-1");
+    assert.equal(pulled.verified.predicate.injectionId, "sf-canary-1");
 
     // Pushing again (same module, same signature) changes nothing: one referrer, same digest.
     const again = await pushWasmImage({
@@ -117,7 +117,7 @@ describe("graft push / pull against Debian's docker-registry", { skip }, () => {
       signature: { envelopeJson: JSON.stringify(envelope), configuration },
     });
     assert.equal(again.manifestDigest, pushed.manifestDigest);
-    const index2 = await client.getManifest("graft/header-rewrite", fallbackTag(pushed.manifestDigest), [
+    const index2 = await client.getManifest(`graft/${FILTER}`, fallbackTag(pushed.manifestDigest), [
       OCI_INDEX,
     ]);
     assert.equal((JSON.parse(index2!.bytes.toString()) as { manifests: unknown[] }).manifests.length, 1);

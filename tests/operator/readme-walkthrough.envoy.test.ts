@@ -1,6 +1,7 @@
 // README.md's command walkthrough, run exactly as written (init, keygen, slots, sign, verify, inject,
 // status, rollback, disable, control, rollout, audit verify) against two real Envoys started from the
-// bootstraps `graft init` wrote, with traffic so the rollout can decide.
+// bootstraps `graft init` wrote, with traffic so the rollout can decide. The filter, module, version
+// and injection id are the ones the README's commands name (its sign command), never this test's own.
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -16,6 +17,8 @@ import { walkthroughCommands } from "./readme-commands.ts";
 const UPSTREAM_PORT = 18080;
 const ADMIN = [19901, 19902];
 const LISTENERS = [19000, 19001];
+
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 function run(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -38,6 +41,15 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20
 
 describe("README walkthrough against two real Envoys", () => {
   const commands = walkthroughCommands();
+  // What the README signs: `graft sign <module> … --filter <name> --version <v> --injection-id <id>`.
+  const sign = commands.find((command) => command[0] === "graft" && command[1] === "sign") ?? [];
+  const option = (flag: string) => sign[sign.indexOf(flag) + 1] ?? "";
+  const signed = {
+    module: path.basename(sign[2] ?? ""),
+    filter: literal(option("--filter")),
+    version: literal(option("--version")),
+    injection: literal(option("--injection-id")),
+  };
   let root = "";
   let cwd = "";
   const envoys: ChildProcess[] = [];
@@ -49,10 +61,7 @@ describe("README walkthrough against two real Envoys", () => {
     // The walkthrough runs from a folder that holds build/ (README.md). A copy, not a link: others
     // may rebuild this checkout's build/ while the test runs, and the signed module must not change.
     await mkdir(path.join(root, "build"));
-    await copyFile(
-      path.join(projectRoot, "build", "header-rewrite.wasm"),
-      path.join(root, "build", "header-rewrite.wasm"),
-    );
+    await copyFile(path.join(projectRoot, "build", signed.module), path.join(root, "build", signed.module));
     cwd = root;
     upstream = http.createServer((request, response) => {
       request.resume();
@@ -105,6 +114,12 @@ describe("README walkthrough against two real Envoys", () => {
     });
   }
 
+  it("signs a module of build/ as a named filter, version and injection", () => {
+    assert.match(sign[2] ?? "", /^\.\.\/build\/[^/]+\.wasm$/, sign.join(" "));
+    for (const [field, value] of Object.entries(signed))
+      assert.ok(value, `the sign command names its ${field}`);
+  });
+
   it("has the commands the issue asks for, in order", () => {
     const names = commands.map((c) => (c[0] === "graft" ? c[1] : c[0]));
     assert.deepEqual(
@@ -150,12 +165,14 @@ describe("README walkthrough against two real Envoys", () => {
           assert.match(result.stdout, /tag_name: injection/);
           break;
         case "inject":
-          assert.match(result.stdout, /edge-2\/graft-slot-0: applied → hr-1/);
+          assert.match(result.stdout, new RegExp(`edge-2/graft-slot-0: applied → ${signed.injection}`));
           break;
         case "status":
           assert.match(
             result.stdout,
-            /edge-2 \(file mode, http:\/\/127\.0\.0\.1:19902\)\n {2}graft-slot-0: header-rewrite 1\.0\.0, injection hr-1 \(version hr-1#\d+; Envoy agrees\)/,
+            new RegExp(
+              `edge-2 \\(file mode, http://127\\.0\\.0\\.1:19902\\)\n {2}graft-slot-0: ${signed.filter} ${signed.version}, injection ${signed.injection} \\(version ${signed.injection}#\\d+; Envoy agrees\\)`,
+            ),
           );
           assert.match(result.stdout, /signed by sha256:/);
           assert.match(result.stdout, /edge-1 .*\n {2}graft-slot-0: empty/);
@@ -167,7 +184,10 @@ describe("README walkthrough against two real Envoys", () => {
         case "rollout":
           assert.match(result.stdout, /live view: http:\/\/127\.0\.0\.1:\d+\//);
           assert.match(result.stdout, /^PROMOTE: /m, shown);
-          assert.match(result.stdout, /Promoted: header-rewrite 1\.0\.0 \(injection hr-1\)/);
+          assert.match(
+            result.stdout,
+            new RegExp(`Promoted: ${signed.filter} ${signed.version} \\(injection ${signed.injection}\\)`),
+          );
           assert.match(result.stdout, /promoted to edge-2\/graft-slot-0: applied/);
           break;
         case "audit":
@@ -181,9 +201,10 @@ describe("README walkthrough against two real Envoys", () => {
       path.join(cwd, ".graft", "rollout", "report.html"),
       path.join(projectRoot, ".graft", "artifacts", "walkthrough-report.html"),
     );
-    // After the rollout both Envoys serve hr-1.
+    // After the rollout both Envoys serve the release: the starter configuration `graft init` wrote
+    // (the one the README signs) tags every response with the injection id.
     const response = await fetch(`http://127.0.0.1:${LISTENERS[1]}/x`);
     await response.arrayBuffer();
-    assert.equal(response.headers.get("x-graft-injection"), "hr-1");
+    assert.equal(response.headers.get("x-graft-injection"), option("--injection-id"));
   });
 });

@@ -55,7 +55,7 @@ describe("the rollout report and live view in Chromium", { skip }, () => {
       const plain = await page.locator("#plain").innerText();
       assert.match(
         plain,
-        kind === "PROMOTE" ? /^Promoted: header-rewrite 1\.2\.0/ : /^Rolled back: header-rewrite 1\.2\.0/,
+        new RegExp(`^${kind === "PROMOTE" ? "Promoted" : "Rolled back"}: ${ROLLED_OUT.filter} 1\\.2\\.0`),
       );
       // The verdict comes before any statistics.
       const order = await page.evaluate(() =>

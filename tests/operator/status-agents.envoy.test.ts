@@ -1,10 +1,18 @@
 // `graft status` through agents: each agent's signed /v1/status, the Envoy-reported version beside
-// it, and the agent's own audit entries (one real Envoy with an in-process agent).
+// it, and the agent's own audit entries (one real Envoy with an in-process agent, releases of the
+// sample filter).
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fleetStatus, statusLines } from "../../src/cli/fleet-status.ts";
 import { injectThroughAgents } from "../../src/inject/agent-fleet.ts";
-import { alice, release, SLOT, startAgentFleet, type AgentFleet } from "../agent/support/agent-fleet.ts";
+import {
+  alice,
+  release,
+  sample,
+  SLOT,
+  startAgentFleet,
+  type AgentFleet,
+} from "../agent/support/agent-fleet.ts";
 
 describe("graft status through agents", () => {
   let fleet: AgentFleet | undefined;
@@ -15,7 +23,7 @@ describe("graft status through agents", () => {
 
   it("shows the agent's active injection, Envoy's version beside it and the agent's audit", async () => {
     const host = fleet!.hosts[0]!;
-    const signed = release("hr-status", [alice]);
+    const signed = release("sf-status", [alice]);
     const report = await injectThroughAgents(
       { targets: [host.target], slot: SLOT, ...signed },
       { caller: fleet!.caller },
@@ -25,15 +33,15 @@ describe("graft status through agents", () => {
     assert.equal(view!.mode, "agent");
     assert.equal(view!.url, host.target.agent!.url);
     const slot = view!.slots[0]!;
-    assert.equal(slot.active?.injectionId, "hr-status");
-    assert.equal(slot.active?.filter, "header-rewrite");
+    assert.equal(slot.active?.injectionId, "sf-status");
+    assert.equal(slot.active?.filter, sample.name);
     assert.equal(slot.active?.version, "1.0.0");
-    assert.match(slot.written ?? "", /hr-status/);
+    assert.match(slot.written ?? "", /sf-status/);
     if (host.target.adminUrl) assert.equal(slot.agrees, true, JSON.stringify(slot));
     assert.ok(view!.recentAudit.length > 0 && view!.recentAudit.length <= 3);
     assert.match(
       statusLines([view!]).join("\n"),
-      /graft-slot-0: header-rewrite 1\.0\.0, injection hr-status/,
+      new RegExp(`graft-slot-0: ${sample.name} 1\\.0\\.0, injection sf-status`),
     );
   });
 });

@@ -6,6 +6,7 @@ import { parseRolloutPlan, signalKey } from "../../src/rollout/plan.ts";
 import { judgeConfig, type Look, type RolloutResult } from "../../src/rollout/rollout.ts";
 import type { RolledOut } from "../../src/rollout/report.ts";
 import type { ArmTotals } from "../../src/observe/collect.ts";
+import { SAMPLE_FILTER } from "../support/sample-filter.ts";
 
 export const PLAN = parseRolloutPlan(
   {
@@ -26,9 +27,9 @@ export const PLAN = parseRolloutPlan(
 );
 
 export const ROLLED_OUT: RolledOut = {
-  filter: "header-rewrite",
+  filter: SAMPLE_FILTER,
   version: "1.2.0",
-  injectionId: "hr-v3",
+  injectionId: "sf-v3",
   moduleSha256: "d05c6b1393e7fb7f1c688cc06b1633717d208cbc5c557ff3b8adc6fd1fa201f5",
   signers: ["alice", "bob"],
   author: "carol",
@@ -82,8 +83,8 @@ export function syntheticResult(kind: "PROMOTE" | "ROLLBACK"): RolloutResult & {
       target,
       slot: "graft-slot-0",
       outcome: "applied" as const,
-      version: "hr-v3#4",
-      injectionId: "hr-v3",
+      version: "sf-v3#4",
+      injectionId: "sf-v3",
       ms: 84,
     })),
     failures: [],
@@ -101,8 +102,8 @@ export function syntheticResult(kind: "PROMOTE" | "ROLLBACK"): RolloutResult & {
                 target: "edge-1",
                 slot: "graft-slot-0",
                 outcome: "rolled-back" as const,
-                version: "hr-v2#5",
-                injectionId: "hr-v2",
+                version: "sf-v2#5",
+                injectionId: "sf-v2",
                 ms: 79,
               },
             ],

@@ -2,8 +2,8 @@
 // agent as its own process, the rollout asks them with the control-plane key (the canary injection,
 // the promotion and the rollback each under the rollout's operation id), the agents verify against
 // their own signed policy and audit in their own signed logs, and the rollout's records stay in the
-// control plane's log. A good release is promoted, a faulty one rolled back, and an error or an
-// interruption mid-rollout rolls the canary back through its agent.
+// control plane's log. A good release is promoted, a faulty one (refusing 4% of live traffic)
+// rolled back, and an error or an interruption mid-rollout rolls the canary back through its agent.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -14,8 +14,8 @@ import type { LocalAgents } from "../../src/inject/local-agents.ts";
 import { judge } from "../../src/judge/judge.ts";
 import { parseRolloutPlan } from "../../src/rollout/plan.ts";
 import { runRollout, RolloutError, type RolloutResult } from "../../src/rollout/rollout.ts";
-import { startTraffic, type TrafficRun } from "../../tools/load/traffic.ts";
-import { mallory, release } from "../agent/support/agent-fleet.ts";
+import type { TrafficRun } from "../../tools/load/traffic.ts";
+import { mallory, release, sample } from "../agent/support/agent-fleet.ts";
 import {
   activeOn,
   AGENT_PLAN,
@@ -23,9 +23,10 @@ import {
   agentArtifact,
   agentRecords,
   controller,
-  faultyModule,
+  FAULTY_BLOCKED,
   SLOT,
   startRolloutAgents,
+  startRolloutTraffic,
   verifyAgentLog,
 } from "./support/agents.ts";
 
@@ -39,7 +40,6 @@ interface CliRecord {
 describe("rollouts through graft agents (real Envoys, agent processes)", () => {
   let local: LocalAgents | undefined;
   let traffic: TrafficRun | undefined;
-  let faulty: Uint8Array;
   let auditLog = "";
   const audit = () => ({ auditLog, actor: "rollout-test", caller: controller.key });
   const plan = (overrides: Record<string, unknown> = {}) =>
@@ -55,11 +55,13 @@ describe("rollouts through graft agents (real Envoys, agent processes)", () => {
   before(async () => {
     local = await startRolloutAgents();
     auditLog = path.join(local.workDir, "control-plane.audit.log");
-    faulty = await faultyModule(local.workDir);
     const stable = agentArtifact("stable", "1.0.0");
     const first = await injectFleet({ ...audit(), ...stable, targets: local.targets, slot: SLOT });
     assert.deepEqual(first.failures, []);
-    traffic = startTraffic({ urls: local.hosts.map((h) => h.url), ratePerUrl: 200, durationMs: 150_000 });
+    traffic = startRolloutTraffic(
+      local.hosts.map((h) => h.url),
+      150_000,
+    );
   });
   after(async () => {
     traffic?.stop();
@@ -109,11 +111,14 @@ describe("rollouts through graft agents (real Envoys, agent processes)", () => {
     }
   });
 
-  it("rolls a faulty release back through the canary's agent, explaining with the 5xx line", async () => {
-    const result = await rollout(agentArtifact("faulty", "1.2.0", faulty));
+  it("rolls a faulty release back through the canary's agent, explaining with the filter_rejections line", async () => {
+    const result = await rollout(agentArtifact("faulty", "1.2.0", FAULTY_BLOCKED));
     assert.equal(result.decision, "ROLLBACK", result.reason);
     assert.equal(result.canaryState, "rolled back");
-    assert.match(result.reason, /^5xx: canary [\d.]+% \(\d+\/\d+\) vs baseline 0% \(0\/\d+\); .* → ROLLBACK/);
+    assert.match(
+      result.reason,
+      /^filter_rejections: canary [\d.]+% \(\d+\/\d+\) vs baseline 0% \(0\/\d+\); .* → ROLLBACK/,
+    );
     assert.equal(await activeOn(canary()), "good");
     assert.equal(await activeOn(baseline()), "good", "the baseline never saw the faulty release");
     const rollbacks = (await agentRecords(canary())).filter(
@@ -162,7 +167,7 @@ describe("rollouts through graft agents (real Envoys, agent processes)", () => {
 
   it("leaves the canary's release alone when its agent refuses the canary (nothing to roll back)", async () => {
     const untrusted = release("untrusted", [mallory], { version: "1.4.0" });
-    const result = await rollout({ ...untrusted, policy: AGENTS_POLICY });
+    const result = await rollout({ ...untrusted, policy: AGENTS_POLICY, filter: sample });
     assert.equal(result.decision, "ERROR");
     assert.equal(result.canaryState, "not injected");
     assert.match(result.reason, /canary injection failed: envoy-canary: .*UNKNOWN_KEY/);

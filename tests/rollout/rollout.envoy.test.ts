@@ -1,7 +1,8 @@
-// Rollouts against real Envoy under loopback traffic: a good build is promoted to the baseline, a
-// build that fails 4% of requests is rolled back from the canary, `graft rollout --dry-run` judges
-// without touching either Envoy, and every failure while the canary is in (judge error, unreachable
-// admin, SIGTERM) rolls it back with a report and an audit record.
+// Rollouts against real Envoy under loopback traffic: a good release is promoted to the baseline, a
+// release that refuses 4% of requests is rolled back from the canary, `graft rollout --dry-run`
+// judges without touching either Envoy, and every failure while the canary is in (judge error,
+// unreachable admin, SIGTERM) rolls it back with a report and an audit record. The releases are of
+// the sample filter (tests/support/sample-canary.ts): a faulty one blocks a path live traffic hits.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -10,22 +11,14 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import yaml from "js-yaml";
-import { generateKeyPair, saveKeyPair, signingKeyFromPem } from "../../src/sign/keys.ts";
-import { parseTrustPolicy, type TrustPolicy } from "../../src/sign/policy.ts";
-import { signEnvelope } from "../../src/sign/sign.ts";
-import { createStatement } from "../../src/sign/statement.ts";
-import { compileModule } from "../../src/compile/compile.ts";
 import { parseRolloutPlan } from "../../src/rollout/plan.ts";
 import { runRollout, type RolloutArtifact } from "../../src/rollout/rollout.ts";
 import { judge } from "../../src/judge/judge.ts";
 import { readHistory } from "../../src/inject/history.ts";
-import { injectFleet } from "../../src/inject/fleet.ts";
 import { startTraffic, type TrafficRun } from "../../tools/load/traffic.ts";
 import { projectRoot } from "../../src/util/paths.ts";
-import { builtWasm } from "../support/envoy-fixture.ts";
-import { startSlotFleet, type SlotFleet } from "../support/slot-fixture.ts";
+import { SLOT, startSampleCanary, type SampleCanary } from "../support/sample-canary.ts";
 
-const SLOT = "graft-slot-0";
 const execFileAsync = promisify(execFile);
 
 const PLAN = {
@@ -38,8 +31,15 @@ const PLAN = {
   minRequests: 800,
   // Loopback traffic has no bursts: each 1 s look is its own block.
   burstWindow: "1s",
-  signals: [{ name: "5xx", maxRatio: 1.5, floorRate: 0.005 }],
+  signals: [
+    { name: "5xx", maxRatio: 1.5, floorRate: 0.005 },
+    { name: "filter_rejections", maxRatio: 1.5, floorRate: 0.005 },
+  ],
 };
+
+/** Live traffic: most of it to /, and 4% to /checkout (what the faulty release blocks). */
+const MAIN_RATE = 192;
+const CHECKOUT_RATE = 8;
 
 interface AuditLine {
   action: string;
@@ -49,42 +49,16 @@ interface AuditLine {
 }
 
 describe("canary rollouts against real Envoy", () => {
-  let fleet: SlotFleet | undefined;
-  let traffic: TrafficRun | undefined;
-  let policy: TrustPolicy;
-  let privateKeyPem = "";
-  let faultyModule: Uint8Array;
-  const audit = { auditLog: "", actor: "rollout-test" };
-
-  const artifact = (module: Uint8Array, injectionId: string): RolloutArtifact => {
-    const configuration = {
-      rules: [
-        { name: "tag", response: [{ op: "set", name: "x-graft-injection", value: "${injection_id}" }] },
-      ],
-    };
-    const statement = createStatement({
-      wasmBytes: module,
-      moduleName: "hr.wasm",
-      filter: "header-rewrite",
-      version: "1.0.0",
-      injectionId,
-      author: "t",
-      reason: "t",
-      configuration,
-      ttl: "1h",
-    });
-    return {
-      module,
-      envelope: signEnvelope(statement, signingKeyFromPem(privateKeyPem)),
-      configuration,
-      policy,
-    };
-  };
-  const targets = () => fleet!.envoys.map((e) => e.target);
+  let setup: SampleCanary | undefined;
+  const traffic: TrafficRun[] = [];
+  const audit = () => setup!.audit;
+  const targets = () => setup!.targets();
+  /** A good release: blocks a prefix no traffic hits. */
+  const good = (injectionId: string) => setup!.release(injectionId, ["/never"]);
 
   /** The files `graft rollout` reads for `release`, named after `name`, in the fleet's folder. */
   const cliFiles = async (name: string, release: RolloutArtifact, plan: Record<string, unknown>) => {
-    const dir = fleet!.workDir;
+    const dir = setup!.fleet.workDir;
     const files = {
       plan: path.join(dir, `plan-${name}.yaml`),
       targets: path.join(dir, `targets-${name}.yaml`),
@@ -92,6 +66,7 @@ describe("canary rollouts against real Envoy", () => {
       envelope: path.join(dir, `${name}.dsse.json`),
       policy: path.join(dir, `trust-${name}.yaml`),
       reports: path.join(dir, `reports-${name}`),
+      module: path.join(dir, `${name}.wasm`),
     };
     await writeFile(files.plan, yaml.dump(plan));
     await writeFile(
@@ -100,6 +75,8 @@ describe("canary rollouts against real Envoy", () => {
     );
     await writeFile(files.config, JSON.stringify(release.configuration));
     await writeFile(files.envelope, JSON.stringify(release.envelope));
+    await writeFile(files.module, release.module);
+    // startSampleCanary keeps the operator's key pair in <workDir>/keys.
     await writeFile(
       files.policy,
       yaml.dump({
@@ -112,46 +89,25 @@ describe("canary rollouts against real Envoy", () => {
   };
 
   before(async () => {
-    fleet = await startSlotFleet(2, {
-      concurrency: 1,
-      labels: (i) => ({ role: i === 0 ? "baseline" : "canary" }),
-    });
-    const dir = fleet.workDir;
-    const pair = generateKeyPair();
-    privateKeyPem = pair.privateKeyPem;
-    const saved = await saveKeyPair(pair, path.join(dir, "keys"), "op");
-    policy = parseTrustPolicy(
-      yaml.dump({
-        version: 1,
-        maxTtl: "2h",
-        keys: [{ name: "op", publicKeyPath: saved.publicKeyPath, filters: ["*"] }],
-      }),
-      { source: "test policy", baseDir: dir },
+    setup = await startSampleCanary("rollout-test");
+    const urls = setup.fleet.envoys.map((e) => e.url);
+    traffic.push(
+      startTraffic({ urls, ratePerUrl: MAIN_RATE, durationMs: 120_000 }),
+      startTraffic({ urls, ratePerUrl: CHECKOUT_RATE, durationMs: 120_000, path: "/checkout" }),
     );
-    audit.auditLog = path.join(dir, "audit.log");
-    const faulty = await compileModule(
-      "faulty",
-      path.join(projectRoot, "scripts", "demo-faulty-filter", "assembly", "index.ts"),
-      path.join(dir, "faulty.wasm"),
-      "release",
-    );
-    faultyModule = await readFile(faulty.path);
-    const stable = artifact(await readFile(builtWasm("header-rewrite.wasm")), "stable");
-    await injectFleet({ ...audit, ...stable, targets: targets(), slot: SLOT });
-    traffic = startTraffic({ urls: fleet.envoys.map((e) => e.url), ratePerUrl: 200, durationMs: 120_000 });
   });
   after(async () => {
-    traffic?.stop();
-    await traffic?.done;
-    await fleet?.stop();
+    for (const run of traffic) run.stop();
+    await Promise.all(traffic.map((run) => run.done));
+    await setup?.stop();
   });
 
   it("promotes a good build to the baseline once every metric is inside its margin", async () => {
     const result = await runRollout({
       plan: parseRolloutPlan(PLAN, "test"),
       targets: targets(),
-      artifact: artifact(await readFile(builtWasm("header-rewrite.wasm")), "good"),
-      audit,
+      artifact: await good("good"),
+      audit: audit(),
     });
     assert.equal(result.decision, "PROMOTE", result.reason);
     assert.ok(result.looks.at(-1)!.canary.requests >= 800);
@@ -159,20 +115,23 @@ describe("canary rollouts against real Envoy", () => {
       assert.equal((await readHistory(target.ecdsDir, SLOT)).stack.at(-1)?.injectionId, "good", target.name);
   });
 
-  it("rolls back a build that fails 4% of requests, explaining with the 5xx line", async () => {
+  it("rolls back a release that refuses 4% of requests, explaining with the filter_rejections line", async () => {
     const result = await runRollout({
       plan: parseRolloutPlan(PLAN, "test"),
       targets: targets(),
-      artifact: artifact(faultyModule, "faulty"),
-      audit,
+      artifact: await setup!.release("faulty", ["/checkout"]),
+      audit: audit(),
     });
-    assert.equal(result.decision, "ROLLBACK");
-    assert.match(result.reason, /^5xx: canary [\d.]+% \(\d+\/\d+\) vs baseline 0% \(0\/\d+\); .* → ROLLBACK/);
+    assert.equal(result.decision, "ROLLBACK", result.reason);
+    assert.match(
+      result.reason,
+      /^filter_rejections: canary [\d.]+% \(\d+\/\d+\) vs baseline 0% \(0\/\d+\); .* → ROLLBACK/,
+    );
     assert.ok(result.looks.length <= 5, `took ${result.looks.length} looks`);
     const [baseline, canary] = targets();
     assert.equal((await readHistory(canary!.ecdsDir, SLOT)).stack.at(-1)?.injectionId, "good");
     assert.equal((await readHistory(baseline!.ecdsDir, SLOT)).stack.at(-1)?.injectionId, "good");
-    const records = (await readFile(audit.auditLog, "utf8"))
+    const records = (await readFile(audit().auditLog, "utf8"))
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as { action: string; reason: string | null });
@@ -182,8 +141,7 @@ describe("canary rollouts against real Envoy", () => {
   });
 
   it("judges without acting under `graft rollout --dry-run`, and writes the reports", async () => {
-    const good = artifact(await readFile(builtWasm("header-rewrite.wasm")), "dry");
-    const files = await cliFiles("dry", good, { ...PLAN, maxDuration: "4s", minDuration: "2s" });
+    const files = await cliFiles("dry", await good("dry"), { ...PLAN, maxDuration: "4s", minDuration: "2s" });
     const versionsBefore = await Promise.all(targets().map((t) => readHistory(t.ecdsDir, SLOT)));
     let stdout = "";
     let code = 0;
@@ -193,7 +151,9 @@ describe("canary rollouts against real Envoy", () => {
         [
           path.join(projectRoot, "bin", "graft.js"),
           "rollout",
-          builtWasm("header-rewrite.wasm"),
+          files.module,
+          "--filter",
+          setup!.filter.dir,
           "--dry-run",
           "--plan",
           files.plan,
@@ -208,7 +168,7 @@ describe("canary rollouts against real Envoy", () => {
           "--report-dir",
           files.reports,
           "--audit-log",
-          audit.auditLog,
+          audit().auditLog,
         ],
         { cwd: projectRoot },
       ));
@@ -227,7 +187,7 @@ describe("canary rollouts against real Envoy", () => {
   });
 
   const lastDecision = async (): Promise<AuditLine> =>
-    (await readFile(audit.auditLog, "utf8"))
+    (await readFile(audit().auditLog, "utf8"))
       .trim()
       .split("\n")
       .map((line) => JSON.parse(line) as AuditLine)
@@ -243,13 +203,13 @@ describe("canary rollouts against real Envoy", () => {
   };
 
   it("rolls the canary back when the judge fails mid-rollout, with a report and an audit record", async () => {
-    const reportDir = path.join(fleet!.workDir, "reports-judge-error");
+    const reportDir = path.join(setup!.fleet.workDir, "reports-judge-error");
     let calls = 0;
     const result = await runRollout({
       plan: parseRolloutPlan(PLAN, "test"),
       targets: targets(),
-      artifact: artifact(await readFile(builtWasm("header-rewrite.wasm")), "judge-error"),
-      audit,
+      artifact: await good("judge-error"),
+      audit: audit(),
       reportDir,
       judge: (observations, config) => {
         if (++calls === 2) throw new Error("judge input error (test)");
@@ -267,15 +227,15 @@ describe("canary rollouts against real Envoy", () => {
   });
 
   it("rolls the canary back when an admin endpoint stops answering mid-rollout", async () => {
-    const reportDir = path.join(fleet!.workDir, "reports-unreachable");
+    const reportDir = path.join(setup!.fleet.workDir, "reports-unreachable");
     const copies = targets().map((target) => ({ ...target }));
     const baseline = copies.find((target) => target.labels.role === "baseline")!;
     let sleeps = 0;
     const result = await runRollout({
       plan: parseRolloutPlan(PLAN, "test"),
       targets: copies,
-      artifact: artifact(await readFile(builtWasm("header-rewrite.wasm")), "unreachable"),
-      audit,
+      artifact: await good("unreachable"),
+      audit: audit(),
       reportDir,
       sleep: async (ms) => {
         if (++sleeps === 2) baseline.adminUrl = "http://127.0.0.1:9"; // nothing listens on the discard port
@@ -293,8 +253,8 @@ describe("canary rollouts against real Envoy", () => {
     const result = await runRollout({
       plan: parseRolloutPlan({ ...PLAN, listener: "nope" }, "test"),
       targets: targets(),
-      artifact: artifact(await readFile(builtWasm("header-rewrite.wasm")), "no-listener"),
-      audit,
+      artifact: await good("no-listener"),
+      audit: audit(),
     });
     assert.equal(result.decision, "ERROR");
     assert.equal(result.canaryState, "not injected");
@@ -303,17 +263,21 @@ describe("canary rollouts against real Envoy", () => {
   });
 
   it("rolls the canary back on SIGTERM to `graft rollout`, writes the report and exits 5", async () => {
-    const candidate = artifact(await readFile(builtWasm("header-rewrite.wasm")), "sigterm");
-    const files = await cliFiles("sigterm", candidate, { ...PLAN, minDuration: "30s", maxDuration: "60s" });
+    const files = await cliFiles("sigterm", await good("sigterm"), {
+      ...PLAN,
+      minDuration: "30s",
+      maxDuration: "60s",
+    });
     const child = spawn(
       process.execPath,
       [
         path.join(projectRoot, "bin", "graft.js"),
         "rollout",
-        builtWasm("header-rewrite.wasm"),
+        files.module,
+        ...["--filter", setup!.filter.dir],
         ...["--plan", files.plan, "--targets", files.targets, "--config", files.config],
         ...["--envelope", files.envelope, "--policy", files.policy, "--report-dir", files.reports],
-        ...["--audit-log", audit.auditLog],
+        ...["--audit-log", audit().auditLog],
       ],
       { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] },
     );

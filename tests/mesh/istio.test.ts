@@ -234,6 +234,13 @@ describe("graft istio: proxy stats settings", () => {
     // The inclusion prefix matches every graft stat name as Envoy sees it before tag extraction.
     const name = taggedStatName("graft.requests_total", { filter: FILTER, injection: "sf-1" });
     assert.ok(name.startsWith(GRAFT_STATS_PREFIX), name);
+    // The judge's HTTP counters, as an Istio sidecar names them before tag extraction, are kept (RE2 full
+    // match, as Envoy's safe_regex); other HTTP stats are not. The mesh suite judges through this matcher.
+    const [regex] = config.proxyStatsMatcher.inclusionRegexps;
+    const kept = (statName: string) => new RegExp(`^(?:${regex})$`).test(statName);
+    for (const judged of ["completed", "2xx", "5xx", "time"])
+      assert.ok(kept(`http.outbound_0.0.0.0_8080;.downstream_rq_${judged}`), judged);
+    assert.ok(!kept("http.outbound_0.0.0.0_8080;.downstream_cx_total"));
     assert.deepEqual(yaml.load(settings.podAnnotations["proxy.istio.io/config"]!), config);
   });
 });

@@ -10,18 +10,28 @@ import { graftTagNames } from "../../metrics/tags.ts";
  */
 export const GRAFT_STATS_PREFIX = "wasmcustom.filter=.=";
 
-/** The ProxyConfig fields that keep graft's metrics through an Istio sidecar. */
+/**
+ * The HTTP connection manager counters graft's judge reads for each arm (requests, 4xx/5xx, the latency
+ * histogram), as Envoy names them before tag extraction: `http.outbound_0.0.0.0_8080;.downstream_rq_2xx`.
+ * Istio's inclusion list has none of them, so a Prometheus-backed rollout would see no traffic.
+ */
+export const JUDGE_STATS_REGEX = "http\\..*\\.downstream_rq_(completed|[1-5]xx|time)";
+
+/** The ProxyConfig fields that keep graft's metrics, and the counters its judge reads, through an Istio sidecar. */
 export interface GraftProxyConfig {
   /** Istio's bootstrap turns each into stats_tags `(<tag>=\.=(.*?);\.;)`, the regex graft uses itself. */
   extraStatTags: string[];
-  /** Istio's bootstrap has an inclusion-list stats_matcher: without this, wasmcustom.* is never emitted. */
-  proxyStatsMatcher: { inclusionPrefixes: string[] };
+  /**
+   * Istio's bootstrap has an inclusion-list stats_matcher: without the prefix, wasmcustom.* is never
+   * emitted; without the regex, neither are the judge's HTTP counters (server.* and wasm.* are in by default).
+   */
+  proxyStatsMatcher: { inclusionPrefixes: string[]; inclusionRegexps: string[] };
 }
 
 export function graftProxyConfig(filters: readonly FilterInfo[]): GraftProxyConfig {
   return {
     extraStatTags: graftTagNames(filters),
-    proxyStatsMatcher: { inclusionPrefixes: [GRAFT_STATS_PREFIX] },
+    proxyStatsMatcher: { inclusionPrefixes: [GRAFT_STATS_PREFIX], inclusionRegexps: [JUDGE_STATS_REGEX] },
   };
 }
 

@@ -8,7 +8,7 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import type { FilterInfo } from "../../../src/filters/catalog.ts";
-import { graftStatsTags } from "../../../src/metrics/tags.ts";
+import { graftProxyConfig } from "../../../src/mesh/istio/proxy-stats.ts";
 import { APP } from "./istio-objects.ts";
 import { PORTS } from "./control-plane.ts";
 import type { ManagedProcess, ProcessGroup } from "./processes.ts";
@@ -73,6 +73,42 @@ export const CANARY_POD: SidecarIdentity = {
 };
 
 /**
+ * What pilot-agent's bootstrap template (tools/istio: envoy_bootstrap.json) makes of a sidecar's stats
+ * settings, with the ProxyConfig `graft istio stats` renders for `filters` applied: Istio's own tag names
+ * instead of Envoy's defaults (its stat prefixes end in ";"), graft's extraStatTags, and Istio's
+ * inclusion-list stats matcher (its required prefixes plus graft's prefix and regex). The rollout checks
+ * judge from what this leaves, so they prove the settings are enough.
+ */
+function sidecarStatsConfig(filters: readonly FilterInfo[]): Record<string, unknown> {
+  const graft = graftProxyConfig(filters);
+  // pkg/bootstrap/config.go: requiredEnvoyStatsMatcherInclusionPrefixes, and the template's fixed ones.
+  const istioPrefixes = ["cluster_manager", "listener_manager", "server", "cluster.xds-grpc", "wasm"];
+  return {
+    use_all_default_tags: false,
+    stats_tags: [
+      {
+        tag_name: "http_conn_manager_prefix",
+        regex: "^http\\.(((?:[_.[:digit:]\\w]*|[_\\[\\]aAbBcCdDeEfF[:digit:]\\w\\:]*));\\.)",
+      },
+      { tag_name: "response_code", regex: "_rq(_(\\d{3}))$" },
+      { tag_name: "response_code_class", regex: "_rq(_(\\dxx))$" },
+      ...graft.extraStatTags.map((tag) => ({ tag_name: tag, regex: `(${tag}=\\.=(.*?);\\.;)` })),
+    ],
+    stats_matcher: {
+      inclusion_list: {
+        patterns: [
+          { prefix: "reporter=" },
+          ...[...graft.proxyStatsMatcher.inclusionPrefixes, ...istioPrefixes].map((prefix) => ({ prefix })),
+          ...graft.proxyStatsMatcher.inclusionRegexps.map((regex) => ({ safe_regex: { regex } })),
+          { prefix: "component" },
+          { prefix: "istio" },
+        ],
+      },
+    },
+  };
+}
+
+/**
  * `filters`: the graft filters whose metric tags the sidecar extracts, as Istio's bootstrap does from the
  * proxy settings `graft istio stats` renders (extraStatTags); the judge reads those tags from Prometheus.
  */
@@ -83,20 +119,7 @@ export function sidecarBootstrap(
 ): Record<string, unknown> {
   const { pod, ip, adminPort } = identity;
   return {
-    stats_config: {
-      // As Istio's sidecar bootstrap has them (tools/istio: pilot-agent's envoy_bootstrap.json): its own
-      // tag names instead of Envoy's defaults, stat prefixes ending in ";", plus graft's extraStatTags.
-      use_all_default_tags: false,
-      stats_tags: [
-        {
-          tag_name: "http_conn_manager_prefix",
-          regex: "^http\\.(((?:[_.[:digit:]\\w]*|[_\\[\\]aAbBcCdDeEfF[:digit:]\\w\\:]*));\\.)",
-        },
-        { tag_name: "response_code", regex: "_rq(_(\\d{3}))$" },
-        { tag_name: "response_code_class", regex: "_rq(_(\\dxx))$" },
-        ...graftStatsTags(filters),
-      ],
-    },
+    stats_config: sidecarStatsConfig(filters),
     node: {
       id: `sidecar~${ip}~${pod}.${APP.namespace}~${APP.namespace}.svc.cluster.local`,
       cluster: `app.${APP.namespace}`,

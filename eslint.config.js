@@ -14,7 +14,6 @@ export default tseslint.config(
       ".graft/",
       "tests/fixtures/*/scenarios/",
       "tests/fixtures/go-*/",
-      "tests/fixtures/c-*/",
       "filters/*/assembly/contract.generated.ts",
     ],
   },

@@ -8,7 +8,7 @@ import { byOrigin, formatSizes, moduleSizes } from "../../tools/bench/module-siz
 import { buildDir } from "../../src/util/paths.ts";
 
 /** A module with one function `f` (body: 2 bytes), one data segment of 3 bytes and a name section. */
-function tinyModule(): Uint8Array<ArrayBuffer> {
+function tinyModule(dataOffset = 0): Uint8Array<ArrayBuffer> {
   const section = (id: number, bytes: number[]) => [id, bytes.length, ...bytes];
   const name = [...Buffer.from("name")];
   const fnName = [...Buffer.from("filters/x/assembly/f")];
@@ -26,7 +26,7 @@ function tinyModule(): Uint8Array<ArrayBuffer> {
     ...section(3, [1, 0]), // function 0 has type 0
     ...section(5, [1, 0, 1]), // memory: min 1 page
     ...section(10, [1, 2, 0, 0x0b]), // code: one body, no locals, end
-    ...section(11, [1, 0, 0x41, 0, 0x0b, 3, 1, 2, 3]), // data: active, offset 0, 3 bytes
+    ...section(11, [1, 0, 0x41, dataOffset, 0x0b, 3, 1, 2, 3]), // data: active, at dataOffset (< 64), 3 bytes
     ...section(0, [name.length, ...name, ...names]),
   ]);
 }
@@ -48,6 +48,14 @@ describe("module sizes", () => {
     assert.match(formatSizes("tiny", sizes), /\| `filters\/x\/assembly\/f` \| 2 \|/);
   });
 
+  it("reads a data segment whose offset holds the byte that ends an expression (0x0b)", () => {
+    const bytes = tinyModule(0x0b);
+    assert.ok(WebAssembly.validate(bytes), "the test module is valid Wasm");
+    const sizes = moduleSizes(bytes);
+    assert.equal(sizes.data, 3);
+    assert.deepEqual(sizes.functions, [{ index: 0, bytes: 2, name: "filters/x/assembly/f" }]);
+  });
+
   it(
     "reads a built filter",
     { skip: existsSync(path.join(buildDir, "header-rewrite.wasm")) ? false : "run npm run build first" },
@@ -58,4 +66,24 @@ describe("module sizes", () => {
       assert.ok(sizes.functions.length > 50);
     },
   );
+
+  // Issue 17's goal is every release module within 40 KiB. Each ceiling is the module's size when
+  // it was last cut plus about 1 KiB, so growth is a decision (raise it here, and say why) rather
+  // than an accident. payload-validator is still over the goal (BENCHMARKS.md says by how much).
+  const CEILINGS_KIB: Record<string, number> = {
+    "header-rewrite": 37,
+    "rate-limiter": 40,
+    "payload-validator": 63,
+  };
+  for (const [filter, kib] of Object.entries(CEILINGS_KIB)) {
+    const wasm = path.join(buildDir, `${filter}.wasm`);
+    it(
+      `${filter}'s release module is within ${kib} KiB`,
+      { skip: existsSync(wasm) ? false : "run npm run build first" },
+      () => {
+        const bytes = readFileSync(wasm).byteLength;
+        assert.ok(bytes <= kib * 1024, `${filter}.wasm is ${bytes} bytes (${(bytes / 1024).toFixed(1)} KiB)`);
+      },
+    );
+  }
 });

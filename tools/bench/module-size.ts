@@ -114,7 +114,7 @@ export function moduleSizes(bytes: Uint8Array): ModuleSizes {
       for (let i = 0; i < count; i++) {
         const flags = reader.leb();
         if (flags === 2) reader.leb();
-        if (flags !== 1) while (reader.u8() !== 0x0b); // the offset expression
+        if (flags !== 1) constantExpression(reader); // the offset
         const length = reader.leb();
         data += length;
         reader.at += length;
@@ -127,6 +127,19 @@ export function moduleSizes(bytes: Uint8Array): ModuleSizes {
     .map((body) => ({ ...body, name: names.get(body.index) ?? `function ${body.index}` }))
     .sort((a, b) => b.bytes - a.bytes);
   return { total: bytes.length, sections, functions, data };
+}
+
+/**
+ * Skips a constant expression (a data segment's offset): one instruction and its immediate, then
+ * `end`. The immediate is read as a LEB, as its bytes may hold 0x0b themselves.
+ */
+function constantExpression(reader: Reader): void {
+  const opcode = reader.u8();
+  // i32.const, i64.const and global.get take a LEB; f64.const and f32.const 8 and 4 bytes.
+  if (opcode === 0x41 || opcode === 0x42 || opcode === 0x23) reader.leb();
+  else if (opcode === 0x44) reader.at += 8;
+  else if (opcode === 0x43) reader.at += 4;
+  while (reader.u8() !== 0x0b); // end (and anything this reader does not know)
 }
 
 function limits(reader: Reader): void {
@@ -193,6 +206,7 @@ export function byOrigin(functions: FunctionSize[]): Record<string, number> {
       origin = "AS number formatting";
     else if (name.startsWith("~lib/util/string") || name.startsWith("~lib/string")) origin = "AS strings";
     else if (name.startsWith("~lib/")) origin = "AS library (other)";
+    else if (name.startsWith("filters/")) origin = "filter";
     else if (name.startsWith("assembly/json") || name.includes("/assembly/json")) origin = "SDK json";
     else if (name.startsWith("assembly/decimal") || name.includes("/assembly/decimal"))
       origin = "SDK decimal (JSON numbers)";

@@ -1,7 +1,10 @@
 // Reading a filter's JSON configuration with errors that name the field: every failure carries
 // the JSON Pointer of the offending value (`/rules/0/match/path`), and the first one wins.
 // Unknown fields are errors too, so a typo is refused at configure time instead of ignored.
-import { JsonValue, JsonKind, JsonLimits, parseJson } from "./json";
+import { JsonValue, JsonKind, JsonLimits, NOT_WHOLE, parseJsonBytes } from "./json";
+import { decimal, listText } from "./text";
+
+export { listText };
 
 export class ConfigError {
   constructor(
@@ -27,7 +30,12 @@ export class ConfigReader {
 
   /** Parses configuration bytes; the root must be an object. */
   parse(bytes: Uint8Array): JsonValue | null {
-    const result = parseJson(bytes, new JsonLimits());
+    return this.parseBytes(bytes.dataStart, bytes.length);
+  }
+
+  /** parse() for the `length` bytes at `ptr`. */
+  parseBytes(ptr: usize, length: i32): JsonValue | null {
+    const result = parseJsonBytes(ptr, length, new JsonLimits());
     if (!result.ok()) {
       const error = result.error!;
       this.fail(error.path, "invalid JSON at byte " + error.offset.toString() + ": " + error.message);
@@ -46,7 +54,7 @@ export class ConfigReader {
     for (let i = 0; i < object.keys.length; i++) {
       const key = object.keys[i];
       if (!allowed.includes(key)) {
-        this.fail(path + "/" + key, "unknown field; expected one of " + allowed.join(", "));
+        this.fail(path + "/" + key, "unknown field; expected one of " + listText(allowed));
         return;
       }
     }
@@ -82,10 +90,10 @@ export class ConfigReader {
 
   number(object: JsonValue, path: string, key: string, required: bool, fallback: f64 = 0): f64 {
     const value = this.member(object, path, key, JsonKind.Number, required);
-    return value === null ? fallback : value.num;
+    return value === null ? fallback : value.number();
   }
 
-  /** A whole number within [min, max]. */
+  /** A whole number within [min, max] (both within ±10^18), read exactly from its text. */
   integer(
     object: JsonValue,
     path: string,
@@ -97,12 +105,12 @@ export class ConfigReader {
   ): i64 {
     const value = this.member(object, path, key, JsonKind.Number, required);
     if (value === null) return fallback;
-    const n = value.num;
-    if (n != Math.floor(n) || n < <f64>min || n > <f64>max) {
-      this.fail(path + "/" + key, "expected a whole number from " + min.toString() + " to " + max.toString());
+    const n = value.wholeNumber();
+    if (n == NOT_WHOLE || n < min || n > max) {
+      this.fail(path + "/" + key, "expected a whole number from " + decimal(min) + " to " + decimal(max));
       return fallback;
     }
-    return <i64>n;
+    return n;
   }
 
   boolean(object: JsonValue, path: string, key: string, required: bool, fallback: bool = false): bool {
@@ -171,7 +179,7 @@ export class ConfigReader {
   ): string {
     const value = this.string(object, path, key, required, fallback);
     if (this.ok() && !choices.includes(value)) {
-      this.fail(path + "/" + key, "expected one of " + choices.join(", ") + ', got "' + value + '"');
+      this.fail(path + "/" + key, "expected one of " + listText(choices) + ', got "' + value + '"');
     }
     return value;
   }

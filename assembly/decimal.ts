@@ -64,9 +64,10 @@ export function parseDecimal(ptr: usize, length: i32): f64 {
   }
   let magnitude: f64 = 0;
   if (k == length && digits <= 15) {
-    // The common case, kept to one division: no exponent, w < 10^15 < 2^53 (Clinger).
-    const fractionDigits = digitsBeforePoint < 0 ? 0 : digits - digitsBeforePoint;
-    magnitude = <f64>w / unchecked(POWERS_OF_TEN[fractionDigits]);
+    // The common case, kept to one division (none for an integer): no exponent, w < 10^15 < 2^53
+    // (Clinger).
+    magnitude =
+      digitsBeforePoint < 0 ? <f64>w : <f64>w / unchecked(POWERS_OF_TEN[digits - digitsBeforePoint]);
   } else if (digits > SIGNIFICAND_DIGITS) {
     magnitude = longMagnitude(ptr, length);
   } else if (w != 0) {

@@ -13,10 +13,17 @@ export const DEFAULT_INJECTION_ID = "static";
 
 /** Drops `key` from an object, so the filter's own reader does not see a field the SDK handled. */
 function removeMember(object: JsonValue, key: string): void {
-  const at = object.keys.indexOf(key);
+  const keys = object.keys;
+  const values = object.values;
+  const at = keys.indexOf(key);
   if (at < 0) return;
-  object.keys.splice(at, 1);
-  object.values.splice(at, 1);
+  const last = keys.length - 1;
+  for (let i = at; i < last; i++) {
+    unchecked((keys[i] = keys[i + 1]));
+    unchecked((values[i] = values[i + 1]));
+  }
+  keys.length = last;
+  values.length = last;
 }
 
 export abstract class GraftRootContext extends RootContext {
@@ -43,7 +50,7 @@ export abstract class GraftRootContext extends RootContext {
   onConfigure(configuration_size: u32): bool {
     const bytes = getBufferBytes(BufferTypeValues.PluginConfiguration, 0, configuration_size);
     const reader = new ConfigReader();
-    const root = reader.parse(Uint8Array.wrap(bytes));
+    const root = reader.parseBytes(changetype<usize>(bytes), bytes.byteLength);
     let injection = this.injection;
     if (root !== null) {
       injection = reader.identifier(root, "", INJECTION_ID_FIELD, false, DEFAULT_INJECTION_ID);

@@ -3,6 +3,7 @@
 export { GraftRootContext, INJECTION_ID_FIELD, DEFAULT_INJECTION_ID } from "./filter";
 export { GraftStream, registerFilter } from "./stream";
 export { ConfigReader, ConfigError, isIdentifier } from "./config";
+export { decimal, unsignedDecimal, listText } from "./text";
 export { Logger } from "./log";
 export {
   FilterMetrics,

@@ -9,10 +9,11 @@
 //   one that underflows reads as 0.
 // - No recursion: containers live on an explicit stack bounded by JsonLimits.maxDepth, so hostile
 //   nesting fails with an error instead of overflowing the Wasm stack.
-// - Every byte is looked at once; tokens, escapes and UTF-8 sequences may be split across chunks.
-// - Handlers get keys and strings as UTF-8 byte ranges, not strings: a request body is checked
-//   without allocating per value. A token that lies whole in one chunk (the common case) is handed
-//   over in place; one split across chunks, or holding escapes, is assembled in a buffer first.
+// - Tokens, escapes and UTF-8 sequences may be split across chunks.
+// - Handlers get keys and strings as UTF-8 byte ranges, not strings, and numbers as their text: a
+//   request body is checked without allocating per value. A token that lies whole in one chunk
+//   (the common case) is handed over in place; one split across chunks, or holding escapes, is
+//   assembled in a buffer first.
 
 import { parseDecimal } from "./decimal";
 
@@ -80,9 +81,10 @@ export abstract class JsonPosition {
  * Receives the parse events. A callback that returns false stops the parser; it should set
  * `error` to say why (the parser reports it with the offset and path).
  *
- * Keys and strings arrive decoded, as `length` bytes of UTF-8 at `ptr`; numbers with their text as
- * written. The bytes are valid only during the call. `escaped`: the text held escapes, so its
- * decoded bytes differ from the raw input.
+ * Keys and strings arrive decoded, as `length` bytes of UTF-8 at `ptr`; numbers as their text as
+ * written (a handler that wants the value reads it with numberValue: a module whose handlers never
+ * do carries no decimal reader). The bytes are valid only during the call. `escaped`: the text held
+ * escapes, so its decoded bytes differ from the raw input.
  */
 export abstract class JsonHandler {
   error: string = "";
@@ -106,7 +108,8 @@ export abstract class JsonHandler {
   onString(ptr: usize, length: i32, escaped: bool): bool {
     return true;
   }
-  onNumber(value: f64, ptr: usize, length: i32): bool {
+  /** A number token, `length` bytes at `ptr`, known to follow the grammar and to be finite as a double. */
+  onNumber(ptr: usize, length: i32): bool {
     return true;
   }
   onBool(value: bool): bool {
@@ -145,6 +148,8 @@ const N_EXP: i32 = 7;
 
 const FRAME_OBJECT: i32 = 1;
 const FRAME_ARRAY: i32 = 2;
+/** i32 slots a container takes in JsonStreamParser.frames (the last two: a u64, 8-byte aligned). */
+const FRAME_SLOTS: i32 = 6;
 const DUPLICATE_SCAN_LIMIT: i32 = 16;
 
 // "true", "alse", "null" as little-endian u32 words, to match a literal in one load.
@@ -154,7 +159,7 @@ const WORD_NULL: u32 = 0x6c6c756e;
 
 // A growable byte buffer: the token being assembled, or the parser's keys.
 class Bytes {
-  data: Uint8Array = new Uint8Array(64);
+  data: StaticArray<u8> = new StaticArray<u8>(64);
   length: i32 = 0;
 
   @inline reserve(count: i32): void {
@@ -164,8 +169,8 @@ class Bytes {
   private grow(count: i32): void {
     let capacity = this.data.length;
     while (this.length + count > capacity) capacity <<= 1;
-    const bigger = new Uint8Array(capacity);
-    memory.copy(bigger.dataStart, this.data.dataStart, this.length);
+    const bigger = new StaticArray<u8>(capacity);
+    memory.copy(changetype<usize>(bigger), changetype<usize>(this.data), this.length);
     this.data = bigger;
   }
 
@@ -176,7 +181,7 @@ class Bytes {
 
   append(ptr: usize, count: i32): void {
     this.reserve(count);
-    copyBytes(this.data.dataStart + <usize>this.length, ptr, count);
+    copyBytes(changetype<usize>(this.data) + <usize>this.length, ptr, count);
     this.length += count;
   }
 
@@ -199,7 +204,7 @@ class Bytes {
   }
 
   @inline start(): usize {
-    return this.data.dataStart;
+    return changetype<usize>(this.data);
   }
 }
 
@@ -241,9 +246,9 @@ function plainRunEnd(ptr: usize, from: i32, length: i32): i32 {
   const backslash = i8x16.splat(0x5c);
   while (j + 16 <= length) {
     const bytes = v128.load(ptr + <usize>j);
-    // Below 0x20 or at/above 0x80 (unsigned below 0x20 catches neither; signed negative is >= 0x80).
+    // Signed, bytes at or above 0x80 are negative: one comparison finds them and controls alike.
     const special = v128.or(
-      v128.or(i8x16.lt_u(bytes, control), i8x16.lt_s(bytes, i8x16.splat(0))),
+      i8x16.lt_s(bytes, control),
       v128.or(i8x16.eq(bytes, quote), i8x16.eq(bytes, backslash)),
     );
     const mask = i8x16.bitmask(special);
@@ -297,47 +302,76 @@ function utf8SequenceLength(ptr: usize, available: i32): i32 {
  * The value of a number token (already known to follow the grammar): the correctly rounded double
  * of its decimal text, as JavaScript's Number() reads it, or ±Infinity when it overflows.
  */
-function numberValue(ptr: usize, length: i32): f64 {
+export function numberValue(ptr: usize, length: i32): f64 {
   return parseDecimal(ptr, length);
 }
 
 /**
- * End (exclusive) of the number starting at `from`, when the whole token lies in the chunk and
- * follows the grammar; -1 otherwise (the byte-by-byte path then reads it, or reports the error).
+ * 2^1024 - 2^970 in decimal, nine digits a group (309 digits; the last group is padded with zeros):
+ * halfway between the largest double and 2^1024. A number at or above it rounds to Infinity (ties
+ * go to the even significand, and 2^1024 counts as even).
  */
-function numberEnd(ptr: usize, from: i32, length: i32): i32 {
-  let j = from;
-  if (load<u8>(ptr + <usize>j) == 0x2d) j++;
-  if (j >= length) return -1;
-  let c = <u32>load<u8>(ptr + <usize>j);
-  if (c == 0x30) {
-    j++;
-  } else if (isDigit(c)) {
-    j++;
-    while (j < length && isDigit(<u32>load<u8>(ptr + <usize>j))) j++;
-  } else {
-    return -1;
+const OVERFLOW_DIGITS: StaticArray<u32> = [
+  179769313, 486231580, 793728971, 405303415, 79934132, 710037826, 936173778, 980444968, 292764750, 946649017,
+  977587207, 96330286, 416692887, 910946555, 547851940, 402630657, 488671505, 820681908, 902000708, 383676273,
+  854845817, 711531764, 475730270, 69855571, 366959622, 842914819, 860834936, 475292719, 74168444, 365510704,
+  342711559, 699508093, 42880177, 904174497, 792000000,
+];
+const OVERFLOW_DIGIT_COUNT = 309;
+/** The decimal exponent of OVERFLOW_DIGITS' first digit. */
+const OVERFLOW_EXPONENT: i64 = 308;
+/** Exponents are read saturating here: far beyond any double, far from overflowing. */
+const EXPONENT_LIMIT: i64 = 1_000_000;
+
+/**
+ * Whether a number token (known to follow the grammar) is too large for a double, that is, reads as
+ * ±Infinity: the decimal exponent of its first significant digit against 308, and at 308 its digits
+ * against OVERFLOW_DIGITS. No conversion: exact for tokens of any length, and cheap.
+ */
+export function numberOverflows(ptr: usize, length: i32): bool {
+  // The significand ends at the exponent's 'e' or 'E', if any; the point, if any, is in it.
+  let end = 0;
+  let point = -1;
+  let first = -1; // the first nonzero digit
+  for (; end < length; end++) {
+    const c = <u32>load<u8>(ptr + <usize>end);
+    if ((c | 0x20) == 0x65) break;
+    if (c == 0x2e) point = end;
+    else if (first < 0 && c - 0x31 < 9) first = end;
   }
-  if (j >= length) return -1;
-  c = <u32>load<u8>(ptr + <usize>j);
-  if (c == 0x2e) {
-    j++;
-    if (j >= length || !isDigit(<u32>load<u8>(ptr + <usize>j))) return -1;
-    while (j < length && isDigit(<u32>load<u8>(ptr + <usize>j))) j++;
-    if (j >= length) return -1;
-    c = <u32>load<u8>(ptr + <usize>j);
-  }
-  if (c == 0x65 || c == 0x45) {
-    j++;
-    if (j < length) {
-      const sign = <u32>load<u8>(ptr + <usize>j);
-      if (sign == 0x2b || sign == 0x2d) j++;
+  if (first < 0) return false; // zero
+  let exponent: i64 = 0;
+  if (end < length) {
+    let k = end + 1;
+    const sign = load<u8>(ptr + <usize>k);
+    if (sign == 0x2d || sign == 0x2b) k++;
+    for (; k < length; k++) {
+      if (exponent < EXPONENT_LIMIT) exponent = exponent * 10 + i64(load<u8>(ptr + <usize>k) - 0x30);
     }
-    if (j >= length || !isDigit(<u32>load<u8>(ptr + <usize>j))) return -1;
-    while (j < length && isDigit(<u32>load<u8>(ptr + <usize>j))) j++;
-    if (j >= length) return -1;
+    if (sign == 0x2d) exponent = -exponent;
   }
-  return j;
+  if (point < 0) point = end;
+  // The decimal exponent of the first nonzero digit.
+  const lead = i64(first < point ? point - first - 1 : point - first) + exponent;
+  if (lead != OVERFLOW_EXPONENT) return lead > OVERFLOW_EXPONENT;
+  // The significant digits, the point skipped, against the boundary's.
+  let at = first;
+  let divisor: u32 = 0;
+  let group: u32 = 0;
+  for (let i = 0; i < OVERFLOW_DIGIT_COUNT; i++, at++) {
+    if (at == point) at++;
+    // Fewer digits: below the boundary, whose remaining digits are not all zeros.
+    if (at >= end) return false;
+    if (divisor == 0) {
+      group = unchecked(OVERFLOW_DIGITS[i / 9]);
+      divisor = 100_000_000;
+    }
+    const expected = (group / divisor) % 10;
+    divisor /= 10;
+    const digit = <u32>load<u8>(ptr + <usize>at) - 0x30;
+    if (digit != expected) return digit > expected;
+  }
+  return true; // the boundary itself, or above it
 }
 
 /** A copy of `ints` with room for `capacity` items. */
@@ -354,15 +388,35 @@ export function grownInts(ints: StaticArray<i32>, capacity: i32): StaticArray<i3
   return k == length;
 }
 
-/** Escapes a JSON Pointer token (RFC 6901). */
+/**
+ * A key's bytes in one word, to compare keys by: exact (with the length) up to 8 bytes, a digest of
+ * the first and last 8 beyond. Reads only the `length` bytes at `ptr`.
+ */
+@inline export function keyPrint(ptr: usize, length: i32): u64 {
+  if (length > 8) return load<u64>(ptr) ^ rotl<u64>(load<u64>(ptr + <usize>length - 8), 31);
+  if (length >= 4) return u64(load<u32>(ptr)) | (u64(load<u32>(ptr + <usize>length - 4)) << 32);
+  if (length == 0) return 0;
+  const middle = u64(load<u8>(ptr + <usize>(length >> 1)));
+  return u64(load<u8>(ptr)) | (middle << 8) | (u64(load<u8>(ptr + <usize>length - 1)) << 16);
+}
+
+/** Escapes a JSON Pointer token (RFC 6901): `~` as `~0`, `/` as `~1`. */
 export function pointerToken(key: string): string {
-  if (key.indexOf("~") < 0 && key.indexOf("/") < 0) return key;
-  return key.replaceAll("~", "~0").replaceAll("/", "~1");
+  let out = "";
+  let start = 0;
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c != 0x7e && c != 0x2f) continue;
+    out += key.substring(start, i) + (c == 0x7e ? "~0" : "~1");
+    start = i + 1;
+  }
+  return start == 0 ? key : out + key.substring(start);
 }
 
 /**
- * The parser, generic in its handler so that each event is a direct call the compiler can inline
- * (a handler subclass would otherwise be called through a virtual dispatch per event).
+ * The parser, generic in its handler: with a handler class as H each event is a direct call the
+ * compiler can inline; JsonStreamParser<JsonHandler> serves any handler through one copy of the
+ * parser, at a virtual call per event (smaller, slower: see README.md).
  */
 export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   error: JsonError | null = null;
@@ -375,19 +429,23 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   private stringEscaped: bool = false;
   private buffer: Bytes = new Bytes();
 
-  // Container stack, [0, depth): kind, index of the current item (arrays), members or items so
-  // far. Plain arrays grown in steps, so opening and closing a container only writes slots.
+  // The limits read on every token, copied from `limits` when the parser is made.
+  private maxItems: i32;
+  private maxKeys: i32;
+  private maxStringBytes: i32;
+  private maxNumberChars: i32;
+  private rejectDuplicateKeys: bool;
+
+  // Container stack, [0, depth), FRAME_SLOTS i32s a frame in one array grown in steps (opening
+  // and closing a container only writes slots): kind; for an array the index of the current item,
+  // for an object its keys so far; where the frame's key records start; its current key's record;
+  // a 64-bit filter of its keys (see isDuplicateKey).
   private depth: i32 = 0;
-  private frameKind: StaticArray<i32> = new StaticArray<i32>(0);
-  private frameIndex: StaticArray<i32> = new StaticArray<i32>(0);
-  private frameCounts: StaticArray<i32> = new StaticArray<i32>(0);
+  private frames: StaticArray<i32> = new StaticArray<i32>(0);
   // Keys of the open objects, innermost last, as records (i32 length, then the bytes) in one
-  // buffer: a frame's records start at frameKeyStart, its current key's record is at frameKeyAt
-  // (-1 before the first). With duplicate detection a frame keeps all its keys and scans them
-  // while they are few, switching to a Set past DUPLICATE_SCAN_LIMIT; otherwise only the current.
+  // buffer (see the frame slots). A frame keeps all its keys and scans them for a repeat while
+  // they are few, switching to a Set past DUPLICATE_SCAN_LIMIT; frames at and above depth have none.
   private keys: Bytes = new Bytes();
-  private frameKeyStart: StaticArray<i32> = new StaticArray<i32>(0);
-  private frameKeyAt: StaticArray<i32> = new StaticArray<i32>(0);
   private frameKeySet: StaticArray<Set<string> | null> = new StaticArray<Set<string> | null>(0);
 
   // String token state.
@@ -411,6 +469,11 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   ) {
     super();
     handler.position = this;
+    this.maxItems = limits.maxItems;
+    this.maxKeys = limits.maxKeys;
+    this.maxStringBytes = limits.maxStringBytes;
+    this.maxNumberChars = limits.maxNumberChars;
+    this.rejectDuplicateKeys = limits.rejectDuplicateKeys;
   }
 
   /** Bytes of the buffers the parser has grown (they grow with the longest string and the keys held). */
@@ -457,109 +520,34 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     let i = 0;
     while (i < length) {
       const token = this.token;
-      // A string continued from an earlier chunk, or past an escape: copy plain ASCII runs in one go.
-      if (token == T_STRING && this.escape == 0 && this.utf8Need == 0 && this.highSurrogate == 0) {
+      // Between tokens: the fast path takes every token that lies whole in the chunk. Not for the
+      // DOM: configurations are small, and a module that parses nothing else carries no fast path.
+      if (token == T_NONE && idof<H>() != idof<DomBuilder>()) {
+        i = this.scan(ptr, i, length);
+        if (i < 0) return false;
+        if (i == length) break;
+      } else if (token == T_STRING && this.escape == 0 && this.utf8Need == 0 && this.highSurrogate == 0) {
+        // A string continued from an earlier chunk, or past an escape: copy plain ASCII runs in one go.
         const end = plainRunEnd(ptr, i, length);
         const run = end - i;
         if (run > 0) {
-          if (this.buffer.length + run > this.limits.maxStringBytes) {
-            return this.fail(E_STRING_LENGTH, this.offset + this.limits.maxStringBytes - this.buffer.length);
+          if (this.buffer.length + run > this.maxStringBytes) {
+            return this.fail(E_STRING_LENGTH, this.offset + this.maxStringBytes - this.buffer.length);
           }
           this.buffer.append(ptr + <usize>i, run);
           this.offset += run;
           i = end;
           if (i == length) break;
         }
-      }
-      let c = <u32>load<u8>(ptr + <usize>i);
-      if (token == T_NONE) {
-        if (isWhitespace(c)) {
-          let end = i + 1;
-          while (end < length && isWhitespace(<u32>load<u8>(ptr + <usize>end))) end++;
-          this.offset += end - i;
-          i = end;
-          if (i == length) break;
-          c = <u32>load<u8>(ptr + <usize>i);
-        }
-        const state = this.state;
-        if (c == 0x3a && state == S_COLON) {
-          this.state = S_VALUE;
-          this.offset++;
-          i++;
-          continue;
-        }
-        if (c == 0x2c && state == S_AFTER_VALUE) {
-          const top = this.depth - 1;
-          if (unchecked(this.frameKind[top]) == FRAME_OBJECT) {
-            this.state = S_KEY;
-          } else {
-            unchecked((this.frameIndex[top] = unchecked(this.frameIndex[top]) + 1));
-            this.state = S_VALUE;
-          }
-          this.offset++;
-          i++;
-          continue;
-        }
-        if (c == 0x22) {
-          // A key or a string value opens: set up the token here rather than through structural().
-          if (state == S_KEY || state == S_OBJECT_FIRST) {
-            this.startString(true);
-          } else if (state == S_VALUE || state == S_ARRAY_FIRST) {
-            if (!this.beginValue()) return false;
-            this.startString(false);
-          } else {
-            return this.structural(c); // a quote where none may stand: the error
-          }
-          i = this.stringInChunk(ptr, i + 1, length);
-          if (i < 0) return false;
-          continue;
-        }
-        if (c == 0x7b || c == 0x5b) {
-          if (state == S_VALUE || state == S_ARRAY_FIRST) {
-            if (!this.beginValue() || !this.openContainer(c == 0x7b ? FRAME_OBJECT : FRAME_ARRAY))
-              return false;
-            this.offset++;
-            i++;
-            continue;
-          }
-        } else if (c == 0x7d || c == 0x5d) {
-          const kind = c == 0x7d ? FRAME_OBJECT : FRAME_ARRAY;
-          const closes =
-            state == S_AFTER_VALUE ||
-            (kind == FRAME_OBJECT ? state == S_OBJECT_FIRST : state == S_ARRAY_FIRST);
-          if (closes && this.depth > 0 && unchecked(this.frameKind[this.depth - 1]) == kind) {
-            if (!this.closeContainer(kind)) return false;
-            this.offset++;
-            i++;
-            continue;
-          }
-        }
-        if (state == S_VALUE || state == S_ARRAY_FIRST) {
-          if (c == 0x2d || isDigit(c)) {
-            const end = numberEnd(ptr, i, length);
-            if (end > 0 && end - i <= this.limits.maxNumberChars) {
-              if (!this.numberInChunk(ptr + <usize>i, end - i)) return false;
-              i = end;
-              continue;
-            }
-          } else if (i + 5 <= length && (c == 0x74 || c == 0x66 || c == 0x6e)) {
-            const consumed = this.literalInChunk(ptr + <usize>i, c);
-            if (consumed < 0) return false;
-            if (consumed > 0) {
-              i += consumed;
-              continue;
-            }
-          }
-        }
-      } else if (token == T_NUMBER && isDigit(c)) {
+      } else if (token == T_NUMBER && isDigit(<u32>load<u8>(ptr + <usize>i))) {
         // A run of digits inside a number's integer, fraction or exponent part.
         const state = this.numberState;
         if (state == N_INT || state == N_FRAC || state == N_EXP) {
           let end = i + 1;
           while (end < length && isDigit(<u32>load<u8>(ptr + <usize>end))) end++;
           const run = end - i;
-          if (this.buffer.length + run > this.limits.maxNumberChars) {
-            return this.fail(E_NUMBER_LENGTH, this.offset + this.limits.maxNumberChars - this.buffer.length);
+          if (this.buffer.length + run > this.maxNumberChars) {
+            return this.fail(E_NUMBER_LENGTH, this.offset + this.maxNumberChars - this.buffer.length);
           }
           this.buffer.append(ptr + <usize>i, run);
           this.offset += run;
@@ -567,7 +555,7 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
           continue;
         }
       }
-      if (!this.step(c)) return false;
+      if (!this.step(<u32>load<u8>(ptr + <usize>i))) return false;
       this.offset++;
       i++;
     }
@@ -575,12 +563,89 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   }
 
   /**
-   * The string opened by the quote before `from`: when it ends in this chunk without escapes, it is
-   * handed over in place. Otherwise what could be read is copied to the buffer and the
-   * byte-by-byte path goes on from there. The next index, or -1 on failure.
+   * The fast path, from `i` while no token is open: whitespace, structure, and every key and value
+   * that lies whole in the chunk (strings without escapes), with the state and the offset in
+   * locals, stored before each call out. Stops at the first byte it leaves to step(), the
+   * byte-by-byte path (a token the chunk cuts, a string with escapes, anything invalid: step()
+   * reports it), and returns its index; -1 when a handler refused or a limit was hit.
    */
-  private stringInChunk(ptr: usize, from: i32, length: i32): i32 {
-    this.offset++; // the opening quote
+  private scan(ptr: usize, i: i32, length: i32): i32 {
+    let state = this.state;
+    const base = this.offset - i; // the offset of byte i is base + i
+    while (i < length) {
+      const c = <u32>load<u8>(ptr + <usize>i);
+      if (c <= 0x20) {
+        if (c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09) {
+          i++;
+          continue;
+        }
+        break;
+      }
+      if (state == S_AFTER_VALUE) {
+        const frames = this.frames;
+        const slot = (this.depth - 1) * FRAME_SLOTS;
+        const kind = unchecked(frames[slot]);
+        if (c == 0x2c) {
+          if (kind == FRAME_OBJECT) {
+            state = S_KEY;
+          } else {
+            unchecked((frames[slot + 1] = unchecked(frames[slot + 1]) + 1));
+            state = S_VALUE;
+          }
+          i++;
+          continue;
+        }
+        if (c != (kind == FRAME_OBJECT ? 0x7d : 0x5d)) break;
+        this.state = state;
+        this.offset = base + i;
+        if (!this.closeContainer(kind)) return -1;
+        state = this.state;
+        i++;
+        continue;
+      }
+      if (state == S_COLON) {
+        if (c != 0x3a) break;
+        state = S_VALUE;
+        i++;
+        continue;
+      }
+      this.state = state;
+      this.offset = base + i;
+      let next = i;
+      if (state == S_KEY || state == S_OBJECT_FIRST) {
+        if (c == 0x22) next = this.stringInChunk(ptr, i, length, true);
+        else if (c == 0x7d && state == S_OBJECT_FIRST) next = this.closeContainer(FRAME_OBJECT) ? i + 1 : -1;
+      } else if (state != S_DONE) {
+        // S_VALUE or S_ARRAY_FIRST: a value.
+        if (c == 0x22) {
+          next = this.stringInChunk(ptr, i, length, false);
+        } else if (c == 0x2d || isDigit(c)) {
+          next = this.numberInChunk(ptr, i, length);
+        } else if (c == 0x7b || c == 0x5b) {
+          next = this.beginValue() && this.openContainer(c == 0x7b ? FRAME_OBJECT : FRAME_ARRAY) ? i + 1 : -1;
+        } else if (c == 0x5d) {
+          if (state == S_ARRAY_FIRST) next = this.closeContainer(FRAME_ARRAY) ? i + 1 : -1;
+        } else if (i + 5 <= length && (c == 0x74 || c == 0x66 || c == 0x6e)) {
+          next = this.literalInChunk(ptr, i, c);
+        }
+      }
+      if (next == i) break;
+      if (next < 0) return -1;
+      state = this.state;
+      i = next;
+    }
+    this.state = state;
+    this.offset = base + i;
+    return i;
+  }
+
+  /**
+   * A key or string value whose opening quote is at `i` (this.offset): when it ends in this chunk
+   * without escapes (and within the length limit), it is handed over in place and the index past
+   * its closing quote returned; otherwise `i`, and step() reads it byte by byte. -1 on failure.
+   */
+  private stringInChunk(ptr: usize, i: i32, length: i32, isKey: bool): i32 {
+    const from = i + 1;
     let j = plainRunEnd(ptr, from, length);
     // Past plain ASCII: complete, valid UTF-8 sequences continue the string.
     while (j < length && load<u8>(ptr + <usize>j) >= 0x80) {
@@ -589,33 +654,89 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
       j = plainRunEnd(ptr, j + sequence, length);
     }
     const run = j - from;
-    // Past the limit: the byte-by-byte path fails at the exact byte.
-    if (run > this.limits.maxStringBytes) return from;
-    if (j < length && load<u8>(ptr + <usize>j) == 0x22) {
-      this.offset += run; // now at the closing quote, where a refusal points
-      if (!this.endString(ptr + <usize>from, run)) return -1;
-      this.offset++;
-      return j + 1;
+    if (j >= length || load<u8>(ptr + <usize>j) != 0x22 || run > this.maxStringBytes) return i;
+    if (isKey) {
+      this.offset += j - i; // at the closing quote, where a refusal points
+      return this.endKey(ptr + <usize>from, run, false) ? j + 1 : -1;
     }
-    this.buffer.append(ptr + <usize>from, run);
-    this.offset += run;
+    if (!this.beginValue()) return -1;
+    this.offset += j - i;
+    if (!this.handler.onString(ptr + <usize>from, run, false)) {
+      this.handlerFailed();
+      return -1;
+    }
+    this.valueDone();
+    return j + 1;
+  }
+
+  /**
+   * A number starting at `i` (this.offset): when the whole token lies in the chunk and follows the
+   * grammar, it is handed over and the index past it returned; otherwise `i` (step() reads it, or
+   * reports the error). -1 on failure.
+   */
+  private numberInChunk(ptr: usize, i: i32, length: i32): i32 {
+    let j = i;
+    if (load<u8>(ptr + <usize>j) == 0x2d) j++;
+    if (j >= length) return i;
+    let c = <u32>load<u8>(ptr + <usize>j);
+    if (c == 0x30) {
+      j++;
+    } else if (isDigit(c)) {
+      j++;
+      while (j < length && isDigit(<u32>load<u8>(ptr + <usize>j))) j++;
+    } else {
+      return i;
+    }
+    if (j >= length) return i;
+    c = <u32>load<u8>(ptr + <usize>j);
+    if (c == 0x2e) {
+      j++;
+      if (j >= length || !isDigit(<u32>load<u8>(ptr + <usize>j))) return i;
+      while (j < length && isDigit(<u32>load<u8>(ptr + <usize>j))) j++;
+      if (j >= length) return i;
+      c = <u32>load<u8>(ptr + <usize>j);
+    }
+    let exponent = false;
+    if (c == 0x65 || c == 0x45) {
+      exponent = true;
+      j++;
+      if (j < length) {
+        const sign = <u32>load<u8>(ptr + <usize>j);
+        if (sign == 0x2b || sign == 0x2d) j++;
+      }
+      if (j >= length || !isDigit(<u32>load<u8>(ptr + <usize>j))) return i;
+      while (j < length && isDigit(<u32>load<u8>(ptr + <usize>j))) j++;
+      if (j >= length) return i;
+    }
+    const tokenLength = j - i;
+    if (tokenLength > this.maxNumberChars) return i;
+    if (!this.beginValue()) return -1;
+    this.offset += tokenLength;
+    // Without an exponent, a token of fewer than 309 characters is below 10^308: no overflow.
+    const token = ptr + <usize>i;
+    if ((exponent || tokenLength >= OVERFLOW_DIGIT_COUNT) && numberOverflows(token, tokenLength)) {
+      this.fail(E_NUMBER_RANGE, this.offset);
+      return -1;
+    }
+    if (!this.handler.onNumber(token, tokenLength)) {
+      this.handlerFailed();
+      return -1;
+    }
+    this.valueDone();
     return j;
   }
 
-  /** A number token lying whole in the chunk. */
-  private numberInChunk(ptr: usize, length: i32): bool {
-    if (!this.beginValue()) return false;
-    this.offset += length;
-    return this.numberToken(ptr, length);
-  }
-
-  /** A literal whose bytes are in the chunk: its length, 0 if it is not a whole literal, -1 on failure. */
-  private literalInChunk(ptr: usize, c: u32): i32 {
+  /**
+   * A literal starting with `c` at `i` (this.offset), 5 bytes readable: the index past it when the
+   * chunk holds it whole, `i` when it does not (step() reads it), -1 on failure.
+   */
+  private literalInChunk(ptr: usize, i: i32, c: u32): i32 {
+    const at = ptr + <usize>i;
     let consumed = 0;
-    if (c == 0x74) consumed = load<u32>(ptr) == WORD_TRUE ? 4 : 0;
-    else if (c == 0x66) consumed = load<u32>(ptr, 1) == WORD_ALSE ? 5 : 0;
-    else consumed = load<u32>(ptr) == WORD_NULL ? 4 : 0;
-    if (consumed == 0) return 0;
+    if (c == 0x74) consumed = load<u32>(at) == WORD_TRUE ? 4 : 0;
+    else if (c == 0x66) consumed = load<u32>(at, 1) == WORD_ALSE ? 5 : 0;
+    else consumed = load<u32>(at) == WORD_NULL ? 4 : 0;
+    if (consumed == 0) return i;
     if (!this.beginValue()) return -1;
     this.offset += consumed - 1; // at the literal's last byte, where a refusal points
     const ok = c == 0x6e ? this.handler.onNull() : this.handler.onBool(c == 0x74);
@@ -623,9 +744,8 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
       this.handlerFailed();
       return -1;
     }
-    this.offset++;
     this.valueDone();
-    return consumed;
+    return i + consumed;
   }
 
   /** Ends the input; true when it held exactly one complete JSON value. */
@@ -643,41 +763,36 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     return this.state == S_DONE && this.token == T_NONE;
   }
 
-  /** The current key of the object frame `i`, or "" before its first. */
-  private frameKey(i: i32): string {
-    const at = unchecked(this.frameKeyAt[i]);
-    if (at < 0) return "";
-    const record = this.keys.start() + <usize>at;
-    return utf8Text(record + 4, load<i32>(record));
-  }
-
   /** JSON Pointer of the value being read. */
   path(): string {
-    let path = "";
-    for (let i = 0; i < this.depth; i++) {
-      if (unchecked(this.frameKind[i]) == FRAME_OBJECT) {
-        // The innermost object names its member once that member's key has been read.
-        const readingKey = this.token == T_STRING && this.stringIsKey;
-        const keyRead =
-          this.state == S_COLON ||
-          this.state == S_VALUE ||
-          this.state == S_AFTER_VALUE ||
-          (this.token != T_NONE && !readingKey);
-        if (i < this.depth - 1 || keyRead) {
-          path += "/" + pointerToken(this.frameKey(i));
-        }
-      } else {
-        path += "/" + unchecked(this.frameIndex[i]).toString();
-      }
-    }
-    return path;
+    // The innermost object names its member once that member's key has been read.
+    const depth = this.depth;
+    if (depth == 0) return "";
+    const readingKey = this.token == T_STRING && this.stringIsKey;
+    const state = this.state;
+    const keyRead =
+      state == S_COLON || state == S_VALUE || state == S_AFTER_VALUE || (this.token != T_NONE && !readingKey);
+    const named = keyRead || unchecked(this.frames[(depth - 1) * FRAME_SLOTS]) != FRAME_OBJECT;
+    return this.pointer(named ? depth : depth - 1);
   }
 
   pointer(depth: i32): string {
     let path = "";
+    const frames = this.frames;
     for (let i = 0; i < depth; i++) {
-      if (unchecked(this.frameKind[i]) == FRAME_OBJECT) path += "/" + pointerToken(this.frameKey(i));
-      else path += "/" + unchecked(this.frameIndex[i]).toString();
+      const slot = i * FRAME_SLOTS;
+      if (unchecked(frames[slot]) == FRAME_ARRAY) {
+        path += "/" + unchecked(frames[slot + 1]).toString();
+        continue;
+      }
+      // An object: its current key, or "" before the first.
+      const at = unchecked(frames[slot + 3]);
+      let key = "";
+      if (at >= 0) {
+        const record = this.keys.start() + <usize>at;
+        key = utf8Text(record + 4, load<i32>(record));
+      }
+      path += "/" + pointerToken(key);
     }
     return path;
   }
@@ -712,16 +827,22 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     }
   }
 
-  /** A value starts (not a key): in an array it is one more item. */
-  private beginValue(): bool {
-    const state = this.state;
+  /**
+   * A value starts (not a key). In an array it is item index + 1 (the index moves at each comma),
+   * checked against maxItems.
+   */
+  @inline private beginValue(): bool {
+    const maxItems = this.maxItems;
+    return maxItems <= 0 || this.itemAllowed(maxItems);
+  }
+
+  private itemAllowed(maxItems: i32): bool {
     const top = this.depth - 1;
-    if (state == S_ARRAY_FIRST) {
-      unchecked((this.frameCounts[top] = 1));
-    } else if (top >= 0 && unchecked(this.frameKind[top]) == FRAME_ARRAY) {
-      const count = unchecked(this.frameCounts[top]) + 1;
-      if (this.limits.maxItems > 0 && count > this.limits.maxItems) return this.fail(E_ITEMS, this.offset);
-      unchecked((this.frameCounts[top] = count));
+    if (top < 0) return true;
+    const slot = top * FRAME_SLOTS;
+    const frames = this.frames;
+    if (unchecked(frames[slot]) == FRAME_ARRAY && unchecked(frames[slot + 1]) >= maxItems) {
+      return this.fail(E_ITEMS, this.offset);
     }
     return true;
   }
@@ -741,19 +862,18 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
       return this.fail(E_UNEXPECTED, this.offset);
     }
     if (state == S_AFTER_VALUE) {
-      const kind = unchecked(this.frameKind[this.depth - 1]);
+      const slot = (this.depth - 1) * FRAME_SLOTS;
+      const kind = unchecked(this.frames[slot]);
       if (c == 0x2c) {
         if (kind == FRAME_OBJECT) {
           this.state = S_KEY;
         } else {
-          const top = this.depth - 1;
-          unchecked((this.frameIndex[top] = this.frameIndex[top] + 1));
+          unchecked((this.frames[slot + 1] = unchecked(this.frames[slot + 1]) + 1));
           this.state = S_VALUE;
         }
         return true;
       }
-      if (c == 0x7d && kind == FRAME_OBJECT) return this.closeContainer(FRAME_OBJECT);
-      if (c == 0x5d && kind == FRAME_ARRAY) return this.closeContainer(FRAME_ARRAY);
+      if (c == (kind == FRAME_OBJECT ? 0x7d : 0x5d)) return this.closeContainer(kind);
       return this.fail(E_UNEXPECTED, this.offset);
     }
     // S_VALUE or S_ARRAY_FIRST: a value starts here.
@@ -790,13 +910,14 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     if (top >= this.limits.maxDepth) return this.fail(E_DEPTH, this.offset);
     const ok = kind == FRAME_OBJECT ? this.handler.onStartObject() : this.handler.onStartArray();
     if (!ok) return this.handlerFailed();
-    if (top == this.frameKind.length) this.growFrames();
-    unchecked((this.frameKind[top] = kind));
-    unchecked((this.frameIndex[top] = 0));
-    unchecked((this.frameCounts[top] = 0));
-    unchecked((this.frameKeyStart[top] = this.keys.length));
-    unchecked((this.frameKeyAt[top] = -1));
-    unchecked((this.frameKeySet[top] = null));
+    const slot = top * FRAME_SLOTS;
+    if (slot == this.frames.length) this.growFrames();
+    const frames = this.frames;
+    unchecked((frames[slot] = kind));
+    unchecked((frames[slot + 1] = 0));
+    unchecked((frames[slot + 2] = this.keys.length));
+    unchecked((frames[slot + 3] = -1));
+    store<u64>(changetype<usize>(frames) + ((<usize>(slot + 4)) << 2), 0);
     this.depth = top + 1;
     this.state = kind == FRAME_OBJECT ? S_OBJECT_FIRST : S_ARRAY_FIRST;
     return true;
@@ -804,8 +925,8 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
 
   private closeContainer(kind: i32): bool {
     const top = --this.depth;
-    this.keys.length = unchecked(this.frameKeyStart[top]);
-    unchecked((this.frameKeySet[top] = null));
+    this.keys.length = unchecked(this.frames[top * FRAME_SLOTS + 2]);
+    if (unchecked(this.frameKeySet[top]) !== null) unchecked((this.frameKeySet[top] = null));
     const ok = kind == FRAME_OBJECT ? this.handler.onEndObject() : this.handler.onEndArray();
     if (!ok) return this.handlerFailed();
     this.valueDone();
@@ -813,12 +934,8 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   }
 
   private growFrames(): void {
-    const capacity = max(8, this.frameKind.length << 1);
-    this.frameKind = grownInts(this.frameKind, capacity);
-    this.frameIndex = grownInts(this.frameIndex, capacity);
-    this.frameCounts = grownInts(this.frameCounts, capacity);
-    this.frameKeyStart = grownInts(this.frameKeyStart, capacity);
-    this.frameKeyAt = grownInts(this.frameKeyAt, capacity);
+    const capacity = max(8, this.frameKeySet.length << 1);
+    this.frames = grownInts(this.frames, capacity * FRAME_SLOTS);
     const sets = new StaticArray<Set<string> | null>(capacity);
     for (let i = 0; i < this.frameKeySet.length; i++) sets[i] = this.frameKeySet[i];
     this.frameKeySet = sets;
@@ -884,7 +1001,7 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   }
 
   @inline private pushStringByte(c: u32): bool {
-    if (this.buffer.length >= this.limits.maxStringBytes) return this.fail(E_STRING_LENGTH, this.offset);
+    if (this.buffer.length >= this.maxStringBytes) return this.fail(E_STRING_LENGTH, this.offset);
     this.buffer.push(<u8>c);
     return true;
   }
@@ -950,7 +1067,7 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   }
 
   private pushCodePoint(cp: u32): bool {
-    if (this.buffer.length + 4 > this.limits.maxStringBytes) return this.fail(E_STRING_LENGTH, this.offset);
+    if (this.buffer.length + 4 > this.maxStringBytes) return this.fail(E_STRING_LENGTH, this.offset);
     this.buffer.pushCodePoint(cp);
     return true;
   }
@@ -959,14 +1076,18 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
   private endString(ptr: usize, length: i32): bool {
     this.token = T_NONE;
     const escaped = this.stringEscaped;
-    if (!this.stringIsKey) {
-      if (!this.handler.onString(ptr, length, escaped)) return this.handlerFailed();
-      this.valueDone();
-      return true;
-    }
+    if (this.stringIsKey) return this.endKey(ptr, length, escaped);
+    if (!this.handler.onString(ptr, length, escaped)) return this.handlerFailed();
+    this.valueDone();
+    return true;
+  }
+
+  /** A key's decoded bytes are complete: recorded, checked for repeats, handed over. */
+  private endKey(ptr: usize, length: i32, escaped: bool): bool {
     const top = this.depth - 1;
-    const count = unchecked(this.frameCounts[top]) + 1;
-    unchecked((this.frameCounts[top] = count));
+    const slot = top * FRAME_SLOTS;
+    const count = unchecked(this.frames[slot + 1]) + 1;
+    unchecked((this.frames[slot + 1] = count));
     // Every key of the open objects is kept, also when duplicates are allowed: a handler then
     // learns which keys repeat (keyRepeats), so counts of properties are counts of names.
     const keys = this.keys;
@@ -976,11 +1097,11 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
     store<i32>(record, length);
     copyBytes(record + 4, ptr, length);
     keys.length = at + 4 + length;
-    unchecked((this.frameKeyAt[top] = at));
+    unchecked((this.frames[slot + 3] = at));
     this.state = S_COLON;
-    if (this.limits.maxKeys > 0 && count > this.limits.maxKeys) return this.fail(E_KEYS, this.offset);
+    if (this.maxKeys > 0 && count > this.maxKeys) return this.fail(E_KEYS, this.offset);
     const repeats = this.isDuplicateKey(top, at);
-    if (repeats && this.limits.rejectDuplicateKeys) return this.fail(E_DUPLICATE, this.offset);
+    if (repeats && this.rejectDuplicateKeys) return this.fail(E_DUPLICATE, this.offset);
     this.keyRepeats = repeats;
     const ok = this.handler.onKey(keys.start() + <usize>at + 4, length, escaped);
     this.keyRepeats = false;
@@ -1000,18 +1121,30 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
       set.add(text);
       return false;
     }
-    let scanned = 0;
-    let other = unchecked(this.frameKeyStart[top]);
-    while (other < at) {
-      const otherRecord = base + <usize>other;
-      const otherLength = load<i32>(otherRecord);
-      if (otherLength == length && sameBytesAt(otherRecord + 4, record + 4, length)) return true;
-      other += 4 + otherLength;
-      scanned++;
+    const slot = top * FRAME_SLOTS;
+    const print = keyPrint(record + 4, length);
+    // The frame's filter: a bit per key, picked by its keyPrint. A key whose bit no earlier key
+    // set is new without a look at them.
+    const filterAt = changetype<usize>(this.frames) + ((<usize>(slot + 4)) << 2);
+    const filter = load<u64>(filterAt);
+    const bit = (<u64>1) << ((print * 0x9e3779b97f4a7c15) >> 58);
+    store<u64>(filterAt, filter | bit);
+    const first = unchecked(this.frames[slot + 2]);
+    if ((filter & bit) != 0) {
+      let other = first;
+      while (other < at) {
+        const otherRecord = base + <usize>other;
+        const otherLength = load<i32>(otherRecord);
+        if (otherLength == length && keyPrint(otherRecord + 4, length) == print) {
+          if (length <= 8 || sameBytesAt(otherRecord + 4, record + 4, length)) return true;
+        }
+        other += 4 + otherLength;
+      }
     }
-    if (scanned >= DUPLICATE_SCAN_LIMIT) {
+    // Past DUPLICATE_SCAN_LIMIT keys before this one, the frame's keys go into a Set.
+    if (unchecked(this.frames[slot + 1]) > DUPLICATE_SCAN_LIMIT) {
       const bigger = new Set<string>();
-      let k = unchecked(this.frameKeyStart[top]);
+      let k = first;
       while (k <= at) {
         const kLength = load<i32>(base + <usize>k);
         bigger.add(utf8Text(base + <usize>k + 4, kLength));
@@ -1053,7 +1186,7 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
         break;
     }
     if (next < 0) return false;
-    if (this.buffer.length >= this.limits.maxNumberChars) {
+    if (this.buffer.length >= this.maxNumberChars) {
       this.fail(E_NUMBER_LENGTH, this.offset);
       return true; // consumed; the failure stops the parse
     }
@@ -1073,9 +1206,8 @@ export class JsonStreamParser<H extends JsonHandler> extends JsonPosition {
 
   /** A complete number token (grammar already checked); this.offset is just past it. */
   private numberToken(ptr: usize, length: i32): bool {
-    const value = numberValue(ptr, length);
-    if (!isFinite(value)) return this.fail(E_NUMBER_RANGE, this.offset);
-    if (!this.handler.onNumber(value, ptr, length)) return this.handlerFailed();
+    if (numberOverflows(ptr, length)) return this.fail(E_NUMBER_RANGE, this.offset);
+    if (!this.handler.onNumber(ptr, length)) return this.handlerFailed();
     this.valueDone();
     return true;
   }
@@ -1113,7 +1245,7 @@ export enum JsonKind {
 
 export class JsonValue {
   bool: bool = false;
-  num: f64 = 0;
+  /** A string's text; a number's text as written (`1e3`, `0.50`): see number() and wholeNumber(). */
   str: string = "";
   items: JsonValue[] = [];
   /** Object members in document order. */
@@ -1122,6 +1254,20 @@ export class JsonValue {
 
   constructor(public kind: JsonKind) {}
 
+  /** A number's value: the correctly rounded double of its text (finite: the parser refuses others). */
+  number(): f64 {
+    const text = String.UTF8.encode(this.str);
+    return parseDecimal(changetype<usize>(text), text.byteLength);
+  }
+
+  /**
+   * A number's value when it is a whole number (`12`, `1.2e1`, `1200e-2`) within ±10^18, read
+   * exactly from its text (no double in between, so no decimal reader either); NOT_WHOLE otherwise.
+   */
+  wholeNumber(): i64 {
+    return wholeNumberOf(this.str);
+  }
+
   /** The member named `key`, or null. */
   get(key: string): JsonValue | null {
     for (let i = 0; i < this.keys.length; i++) {
@@ -1129,6 +1275,52 @@ export class JsonValue {
     }
     return null;
   }
+}
+
+/** JsonValue.wholeNumber's answer for a number with a fraction, or beyond ±10^18. */
+export const NOT_WHOLE: i64 = i64.MIN_VALUE;
+const WHOLE_DIGITS = 18;
+
+/** See JsonValue.wholeNumber: `text` follows the JSON number grammar. */
+export function wholeNumberOf(text: string): i64 {
+  // The significand ends at the exponent's 'e' or 'E', if any; the point, if any, is in it.
+  const length = text.length;
+  let end = 0;
+  let point = -1;
+  let first = -1; // the first and last nonzero digits
+  let last = -1;
+  for (; end < length; end++) {
+    const c = text.charCodeAt(end);
+    if ((c | 0x20) == 0x65) break;
+    if (c == 0x2e) point = end;
+    else if (c != 0x30 && c != 0x2d) {
+      if (first < 0) first = end;
+      last = end;
+    }
+  }
+  if (first < 0) return 0;
+  if (point < 0) point = end;
+  let exponent: i64 = 0;
+  if (end < length) {
+    let k = end + 1;
+    const sign = text.charCodeAt(k);
+    if (sign == 0x2d || sign == 0x2b) k++;
+    for (; k < length; k++) {
+      if (exponent < EXPONENT_LIMIT) exponent = exponent * 10 + i64(text.charCodeAt(k) - 0x30);
+    }
+    if (sign == 0x2d) exponent = -exponent;
+  }
+  // The digits from the first to the last nonzero one, times 10^scale.
+  let scale = exponent + i64(last < point ? point - last - 1 : point - last);
+  const digits = last - first + 1 - (first < point && point < last ? 1 : 0);
+  if (scale < 0 || i64(digits) + scale > WHOLE_DIGITS) return NOT_WHOLE;
+  let value: i64 = 0;
+  for (let k = first; k <= last; k++) {
+    const c = text.charCodeAt(k);
+    if (c != 0x2e) value = value * 10 + i64(c - 0x30);
+  }
+  for (; scale > 0; scale--) value *= 10;
+  return text.charCodeAt(0) == 0x2d ? -value : value;
 }
 
 class DomBuilder extends JsonHandler {
@@ -1180,9 +1372,9 @@ class DomBuilder extends JsonHandler {
     this.add(value);
     return true;
   }
-  onNumber(number: f64, ptr: usize, length: i32): bool {
+  onNumber(ptr: usize, length: i32): bool {
     const value = new JsonValue(JsonKind.Number);
-    value.num = number;
+    value.str = utf8Text(ptr, length);
     this.add(value);
     return true;
   }
@@ -1210,14 +1402,28 @@ export class JsonParseResult {
 
 /** Parses a whole document into a JsonValue tree. */
 export function parseJson(bytes: Uint8Array, limits: JsonLimits = new JsonLimits()): JsonParseResult {
+  return parseJsonBytes(bytes.dataStart, bytes.length, limits);
+}
+
+/** Parses the document of `length` bytes at `ptr` into a JsonValue tree. */
+export function parseJsonBytes(
+  ptr: usize,
+  length: i32,
+  limits: JsonLimits = new JsonLimits(),
+): JsonParseResult {
   const builder = new DomBuilder();
   const parser = new JsonStreamParser<DomBuilder>(builder, limits);
-  if (!parser.feed(bytes) || !parser.finish()) return new JsonParseResult(null, parser.error);
+  if (!parser.feedBytes(ptr, length) || !parser.finish()) return new JsonParseResult(null, parser.error);
   return new JsonParseResult(builder.root, null);
 }
 
 export function parseJsonString(text: string, limits: JsonLimits = new JsonLimits()): JsonParseResult {
   return parseJson(Uint8Array.wrap(String.UTF8.encode(text)), limits);
+}
+
+/** The lowercase hexadecimal digit of `n` (0–15), as a character code. */
+@inline function hexDigit(n: i32): i32 {
+  return n < 10 ? 0x30 + n : 0x57 + n;
 }
 
 /** The body of a JSON string literal for `s`: quotes, backslashes and control characters escaped. */
@@ -1233,7 +1439,7 @@ export function jsonEscape(s: string): string {
     else if (c == 0x0a) out += "\\n";
     else if (c == 0x0d) out += "\\r";
     else if (c == 0x09) out += "\\t";
-    else out += "\\u00" + (c < 0x10 ? "0" : "") + c.toString(16);
+    else out += "\\u00" + String.fromCharCode(0x30 + (c >> 4)) + String.fromCharCode(hexDigit(c & 15));
     start = i + 1;
   }
   return start == 0 ? s : out + s.substring(start);

@@ -1,4 +1,5 @@
 import { parseDecimal } from "../decimal";
+import { numberOverflows } from "../json";
 
 /** The bits parseDecimal reads `text` as (the expected bits come from Node's Number()). */
 function bitsOf(text: string): u64 {
@@ -144,5 +145,66 @@ describe("parseDecimal: tier 3 (big integers)", () => {
     // Past 768 significant digits: the digits dropped still break the tie.
     expectBits(underflowText(repeat("0", 100)), 0);
     expectBits(underflowText(repeat("0", 100) + "1"), 0x0000000000000001);
+  });
+});
+
+/** Whether the parser's overflow check (no conversion) says what parseDecimal's value says. */
+function expectOverflowAgrees(text: string): void {
+  const bytes = String.UTF8.encode(text);
+  const value = parseDecimal(changetype<usize>(bytes), bytes.byteLength);
+  expect(numberOverflows(changetype<usize>(bytes), bytes.byteLength)).toBe(!isFinite(value), text);
+}
+
+describe("numberOverflows: the parser's range check agrees with parseDecimal", () => {
+  test("ordinary numbers, zeros, underflow and the largest double", () => {
+    const texts = [
+      "0",
+      "-0",
+      "0.0",
+      "0e999999",
+      "-0.0e-5",
+      "1",
+      "-12.5",
+      "1e308",
+      "9.99e307",
+      "1e309",
+      "-1e309",
+      "1.7976931348623157e308",
+      "1.7976931348623158e308",
+      "1.7976931348623159e308",
+      "-1.7976931348623159e308",
+      "1e-400",
+      "1e99999999999999999999",
+      "1e-99999999999999",
+      "0.0000000000000000000000000001e99999999999999999999",
+      "0.01e310",
+      "0.0179769313486231580793e310",
+      "17976931348623158e292",
+      "17976931348623159e292",
+      "1" + repeat("0", 255),
+      "1e" + repeat("0", 250) + "308",
+      "9." + repeat("9", 254) + "e307",
+    ];
+    for (let i = 0; i < texts.length; i++) expectOverflowAgrees(texts[i]);
+  });
+
+  test("the midpoint with its point anywhere, and one unit either side of it", () => {
+    const below = OVERFLOW_MIDPOINT.substring(0, 308) + "1"; // the last digit 2 made 1
+    const above = OVERFLOW_MIDPOINT.substring(0, 308) + "3";
+    const digits = [OVERFLOW_MIDPOINT, below, above, OVERFLOW_MIDPOINT + "0001", below + "9999"];
+    for (let d = 0; d < digits.length; d++) {
+      const text = digits[d];
+      expectOverflowAgrees(text);
+      expectOverflowAgrees("-" + text);
+      expectOverflowAgrees(text.substring(0, 40)); // cut short
+      for (let point = 1; point < text.length; point += 37) {
+        // d.ddd with the exponent that keeps the value; and behind leading zeros of a fraction.
+        const exponent = text.length - point;
+        expectOverflowAgrees(
+          text.substring(0, point) + "." + text.substring(point) + "e" + exponent.toString(),
+        );
+        expectOverflowAgrees("0.000" + text + "e" + (text.length + 3).toString());
+      }
+    }
   });
 });

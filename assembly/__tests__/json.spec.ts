@@ -8,6 +8,9 @@ import {
   jsonEscape,
   pointerToken,
   utf8Text,
+  numberValue,
+  wholeNumberOf,
+  NOT_WHOLE,
 } from "../json";
 
 function expectContains(actual: string, fragment: string): void {
@@ -46,8 +49,8 @@ class Recorder extends JsonHandler {
     this.events.push("s:" + utf8Text(ptr, length) + (escaped ? "(escaped)" : ""));
     return true;
   }
-  onNumber(value: f64, ptr: usize, length: i32): bool {
-    this.events.push("n:" + utf8Text(ptr, length) + "=" + value.toString());
+  onNumber(ptr: usize, length: i32): bool {
+    this.events.push("n:" + utf8Text(ptr, length) + "=" + numberValue(ptr, length).toString());
     return true;
   }
   onBool(value: bool): bool {
@@ -60,10 +63,10 @@ class Recorder extends JsonHandler {
   }
 }
 
-function eventsOf(text: string, chunk: i32): string {
+function eventsOf(text: string, chunk: i32, limits: JsonLimits = new JsonLimits()): string {
   const bytes = Uint8Array.wrap(String.UTF8.encode(text));
   const recorder = new Recorder();
-  const parser = new JsonStreamParser<Recorder>(recorder);
+  const parser = new JsonStreamParser<Recorder>(recorder, limits);
   let ok = true;
   for (let at = 0; ok && at < bytes.length; at += chunk)
     ok = parser.feed(bytes.subarray(at, min(at + chunk, bytes.length)));
@@ -76,7 +79,8 @@ describe("JSON values", () => {
     const root = parseJsonString('{"a":1.5,"b":[true,false,null],"c":"x","d":{}}').value!;
     expect(root.kind).toBe(JsonKind.Object);
     expect(root.keys.join(",")).toBe("a,b,c,d");
-    expect(root.get("a")!.num).toBe(1.5);
+    expect(root.get("a")!.number()).toBe(1.5);
+    expect(root.get("a")!.str).toBe("1.5");
     expect(root.get("b")!.items.length).toBe(3);
     expect(root.get("b")!.items[0].bool).toBe(true);
     expect(root.get("b")!.items[2].kind).toBe(JsonKind.Null);
@@ -92,13 +96,28 @@ describe("JSON values", () => {
 
   test("numbers: integers, fractions, exponents, negative zero", () => {
     const items = parseJsonString("[0,-0,12,-34,1.25,1e3,2E-2,123456789012345678]").value!.items;
-    expect(items[0].num).toBe(0);
-    expect(items[2].num).toBe(12);
-    expect(items[3].num).toBe(-34);
-    expect(items[4].num).toBe(1.25);
-    expect(items[5].num).toBe(1000);
-    expect(items[6].num).toBe(0.02);
-    expect(items[7].num).toBe(123456789012345680);
+    expect(items[0].number()).toBe(0);
+    expect(items[2].number()).toBe(12);
+    expect(items[3].number()).toBe(-34);
+    expect(items[4].number()).toBe(1.25);
+    expect(items[5].number()).toBe(1000);
+    expect(items[6].number()).toBe(0.02);
+    expect(items[7].number()).toBe(123456789012345680);
+  });
+});
+
+describe("whole numbers read exactly from the text", () => {
+  test("integers, fractions and exponents that make whole numbers", () => {
+    const texts = ["0", "-0", "12", "-34", "1e3", "1.2e1", "1200e-2", "100.00", "0.5e1", "1E+2", "-7.0"];
+    const values: i64[] = [0, 0, 12, -34, 1000, 12, 12, 100, 5, 100, -7];
+    for (let i = 0; i < texts.length; i++) expect(wholeNumberOf(texts[i])).toBe(values[i], texts[i]);
+  });
+  test("fractions, and magnitudes beyond 10^18, are not whole", () => {
+    const texts = ["0.5", "1.25", "1e-1", "1205e-2", "1e-400", "1e18", "1000000000000000000", "1e99999999"];
+    for (let i = 0; i < texts.length; i++) expect(wholeNumberOf(texts[i])).toBe(NOT_WHOLE, texts[i]);
+    expect(wholeNumberOf("999999999999999999")).toBe(999999999999999999);
+    expect(wholeNumberOf("-9.99999999999999999e17")).toBe(-999999999999999999);
+    expect(wholeNumberOf("0.000000000000000000000000000001e30")).toBe(1);
   });
 });
 
@@ -119,7 +138,7 @@ describe("JSON numbers read without parseFloat", () => {
       "0.1000000000000000",
     ];
     for (let i = 0; i < samples.length; i++) {
-      const value = parseJsonString(samples[i]).value!.num;
+      const value = parseJsonString(samples[i]).value!.number();
       expect(value).toBe(parseFloat(samples[i]), samples[i]);
     }
   });
@@ -185,7 +204,41 @@ describe("JSON errors carry the JSON Pointer and byte offset", () => {
   });
   test("a number that overflows a double", () => {
     expectContains(errorOf("[1e999]"), "number out of range");
+    // 309 digits without an exponent, in one chunk and byte by byte: 2^1024 - 2^970 is the first
+    // integer that rounds to Infinity, one less is the largest double.
+    const midpoint =
+      "1797693134862315807937289714053034150799341327100378269361737789804449682927647509466490179775872070" +
+      "9633028641669288791094655554785194040263065748867150582068190890200070838367627385484581771153176447" +
+      "5730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904" +
+      "174497792";
+    const long = new JsonLimits();
+    long.maxNumberChars = 400;
+    expectContains(errorOf("[" + midpoint + "]", long), "/0: number out of range at byte 310");
+    const below = midpoint.substring(0, 308) + "1";
+    expect(parseJsonString("[" + below + "]", long).ok()).toBe(true);
+    expect(eventsOf("[-" + below + " ]", 1, long)).toBe("ok [ n:-" + below + "=-1.7976931348623157e+308 ]");
+    expect(eventsOf("[-" + midpoint + " ]", 1, long).startsWith("error")).toBe(true);
   });
+  test("duplicate keys are found among few keys and many, short and long", () => {
+    const names: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      if (i % 3 == 0) names.push("k" + i.toString());
+      else if (i % 3 == 1) names.push("a-long-key-name-" + i.toString() + "-end");
+      else names.push("0123456789".substring(0, i % 10) + "x" + i.toString());
+    }
+    for (let n = 1; n <= 40; n += 3) {
+      let text = "{";
+      for (let i = 0; i < n; i++) text += '"' + names[i] + '":' + i.toString() + ",";
+      expect(parseJsonString(text.substring(0, text.length - 1) + "}").ok()).toBe(true, n.toString());
+      for (let j = 0; j < n; j += 4) {
+        expectContains(errorOf(text + '"' + names[j] + '":0}'), "/" + names[j] + ": duplicate key");
+      }
+    }
+    // Keys alike in their first and last 8 bytes are still different keys.
+    expect(parseJsonString('{"aaaaaaaa1bbbbbbbb":1,"aaaaaaaa2bbbbbbbb":2}').ok()).toBe(true);
+    expectContains(errorOf('{"aaaaaaaa1bbbbbbbb":1,"aaaaaaaa1bbbbbbbb":2}'), "duplicate key");
+  });
+
   test("duplicate keys, by default", () => {
     expectContains(errorOf('{"a":1,"b":2,"a":3}'), "/a: duplicate key");
     const relaxed = new JsonLimits();

@@ -1,6 +1,6 @@
 // header-rewrite's configuration and matching, free of host calls so as-pect can test it.
 import { MAX_RENDERED_BYTES, MAX_RULES } from "./contract.generated";
-import { ConfigReader } from "../../../assembly/config";
+import { ConfigReader, listText } from "../../../assembly/config";
 import { JsonValue } from "../../../assembly/json";
 import { RequestView, lowerAscii } from "../../../assembly/request";
 
@@ -345,7 +345,7 @@ function parseMatch(reader: ConfigReader, match: JsonValue, path: string, rule: 
     if (!METHODS.includes(methods[i])) {
       reader.fail(
         path + "/methods/" + i.toString(),
-        'unknown method "' + methods[i] + '"; use one of ' + METHODS.join(", "),
+        'unknown method "' + methods[i] + '"; use one of ' + listText(METHODS),
       );
     }
   }

@@ -2,6 +2,7 @@
 // of host calls (the filter feeds it), so as-pect can drive whole requests through it.
 import { StreamMatcher, matchesDecoded, matchesPlain, pathPart, queryPart } from "./deny";
 import { RequestView, lowerAscii } from "../../../assembly/request";
+import { decimal } from "../../../assembly/text";
 import {
   REASON_BODY_FORBIDDEN,
   REASON_BODY_REQUIRED,
@@ -164,9 +165,9 @@ export class RequestCheck {
       return this.refuse(
         REASON_BODY_TOO_LARGE,
         "content-length " +
-          length.toString() +
+          decimal(length) +
           " exceeds the limit of " +
-          config.maxBodyBytes.toString() +
+          decimal(config.maxBodyBytes) +
           " bytes",
       );
     }
@@ -203,7 +204,7 @@ export class RequestCheck {
     const limit = this.config.maxBodyBytes;
     if (limit > 0 && this.bodyBytes > limit) {
       this.pending = null;
-      return this.refuse(REASON_BODY_TOO_LARGE, "body exceeds the limit of " + limit.toString() + " bytes");
+      return this.refuse(REASON_BODY_TOO_LARGE, "body exceeds the limit of " + decimal(limit) + " bytes");
     }
     if (this.pending !== null) return null;
     if (this.forbidBody)

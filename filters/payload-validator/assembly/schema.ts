@@ -8,7 +8,8 @@
 // (numbers, 2020-12 form), minItems/maxItems, minProperties/maxProperties. `true` and `false` are
 // schemas too. Annotations (title, description, $schema, $id, $comment, default, examples,
 // deprecated, readOnly, writeOnly) are ignored; any other keyword is refused, naming it.
-import { ConfigReader, kindName } from "../../../assembly/config";
+import { ConfigReader, kindName, listText } from "../../../assembly/config";
+import { decimal } from "../../../assembly/text";
 import {
   JsonHandler,
   JsonKind,
@@ -16,6 +17,8 @@ import {
   JsonStreamParser,
   JsonValue,
   grownInts,
+  keyPrint,
+  numberValue,
   pointerToken,
   sameBytesAt,
 } from "../../../assembly/json";
@@ -104,6 +107,9 @@ export class SchemaNode {
   requiredBits: u64[] = [];
   /** The names as UTF-8, which is how the parser hands keys over. */
   nameBytes: ArrayBuffer[] = [];
+  /** Per name: its byte length and keyPrint, compared before any byte. */
+  nameLengths: StaticArray<i32> = new StaticArray<i32>(0);
+  namePrints: StaticArray<u64> = new StaticArray<u64>(0);
   /** Open-addressing table of name index + 1 by hash, for objects with many names (a few are faster to scan). */
   table: StaticArray<i32> | null = null;
   /** Required names; bit i of an object's mask stands for required[i]. */
@@ -120,12 +126,17 @@ export class SchemaNode {
   maxLength: i64 = -1;
   hasMinimum: bool = false;
   minimum: f64 = 0;
+  /** As the configuration writes it, for messages. */
+  minimumText: string = "";
   hasMaximum: bool = false;
   maximum: f64 = 0;
+  maximumText: string = "";
   hasExclusiveMinimum: bool = false;
   exclusiveMinimum: f64 = 0;
+  exclusiveMinimumText: string = "";
   hasExclusiveMaximum: bool = false;
   exclusiveMaximum: f64 = 0;
+  exclusiveMaximumText: string = "";
   minItems: i64 = -1;
   maxItems: i64 = -1;
   minProperties: i64 = -1;
@@ -136,8 +147,13 @@ export class SchemaNode {
     const names = this.nameBytes;
     const table = this.table;
     if (table === null) {
-      for (let i = 0, n = names.length; i < n; i++) {
-        if (sameBytes(unchecked(names[i]), ptr, length)) return i;
+      // Few names: compared by length and keyPrint, which settle keys of up to 8 bytes.
+      const print = keyPrint(ptr, length);
+      const lengths = this.nameLengths;
+      const prints = this.namePrints;
+      for (let i = 0, n = lengths.length; i < n; i++) {
+        if (unchecked(lengths[i]) != length || unchecked(prints[i]) != print) continue;
+        if (length <= 8 || sameBytesAt(changetype<usize>(unchecked(names[i])), ptr, length)) return i;
       }
       return -1;
     }
@@ -154,7 +170,16 @@ export class SchemaNode {
   /** Encodes the names once they are all known; many get a hash table. */
   indexNames(): void {
     const names = this.names;
-    for (let i = 0; i < names.length; i++) this.nameBytes.push(String.UTF8.encode(names[i]));
+    const lengths = new StaticArray<i32>(names.length);
+    const prints = new StaticArray<u64>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const bytes = String.UTF8.encode(names[i]);
+      this.nameBytes.push(bytes);
+      lengths[i] = bytes.byteLength;
+      prints[i] = keyPrint(changetype<usize>(bytes), bytes.byteLength);
+    }
+    this.nameLengths = lengths;
+    this.namePrints = prints;
     if (names.length <= 8) return;
     let size = 16;
     while (size < names.length * 2) size <<= 1;
@@ -201,7 +226,7 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
     if (!KEYWORDS.includes(key) && !ANNOTATIONS.includes(key)) {
       reader.fail(
         path + "/" + pointerToken(key),
-        "unsupported schema keyword; supported: " + KEYWORDS.join(", "),
+        "unsupported schema keyword; supported: " + listText(KEYWORDS),
       );
       return node;
     }
@@ -213,7 +238,7 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
     if (type.kind == JsonKind.String) {
       node.types = typeBit(type.str);
       if (node.types == 0)
-        reader.fail(typePath, 'unknown type "' + type.str + '"; expected one of ' + TYPE_NAMES.join(", "));
+        reader.fail(typePath, 'unknown type "' + type.str + '"; expected one of ' + listText(TYPE_NAMES));
     } else if (type.kind == JsonKind.Array && type.items.length > 0) {
       for (let i = 0; i < type.items.length; i++) {
         const item = type.items[i];
@@ -221,7 +246,7 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
         if (bit == 0 || (node.types & bit) != 0) {
           reader.fail(
             typePath + "/" + i.toString(),
-            "expected a type name, once each, from " + TYPE_NAMES.join(", "),
+            "expected a type name, once each, from " + listText(TYPE_NAMES),
           );
           break;
         }
@@ -320,21 +345,29 @@ export function compileSchema(reader: ConfigReader, schema: JsonValue, path: str
     reader.fail(path + "/minProperties", "greater than maxProperties");
   }
 
-  if (schema.get("minimum") !== null) {
+  const minimum = schema.get("minimum");
+  if (minimum !== null) {
     node.hasMinimum = true;
     node.minimum = reader.number(schema, path, "minimum", true);
+    node.minimumText = minimum.str;
   }
-  if (schema.get("maximum") !== null) {
+  const maximum = schema.get("maximum");
+  if (maximum !== null) {
     node.hasMaximum = true;
     node.maximum = reader.number(schema, path, "maximum", true);
+    node.maximumText = maximum.str;
   }
-  if (schema.get("exclusiveMinimum") !== null) {
+  const exclusiveMinimum = schema.get("exclusiveMinimum");
+  if (exclusiveMinimum !== null) {
     node.hasExclusiveMinimum = true;
     node.exclusiveMinimum = reader.number(schema, path, "exclusiveMinimum", true);
+    node.exclusiveMinimumText = exclusiveMinimum.str;
   }
-  if (schema.get("exclusiveMaximum") !== null) {
+  const exclusiveMaximum = schema.get("exclusiveMaximum");
+  if (exclusiveMaximum !== null) {
     node.hasExclusiveMaximum = true;
     node.exclusiveMaximum = reader.number(schema, path, "exclusiveMaximum", true);
+    node.exclusiveMaximumText = exclusiveMaximum.str;
   }
   if (node.hasMinimum && node.hasMaximum && node.minimum > node.maximum)
     reader.fail(path + "/minimum", "greater than maximum");
@@ -355,7 +388,7 @@ export class AllowedValues {
     for (let i = 0; i < values.length; i++) {
       const value = values[i];
       if (value.kind == JsonKind.String) this.strings.push(String.UTF8.encode(value.str));
-      else if (value.kind == JsonKind.Number) this.numbers.push(value.num);
+      else if (value.kind == JsonKind.Number) this.numbers.push(value.number());
       else if (value.kind == JsonKind.Boolean) {
         if (value.bool) this.trueAllowed = true;
         else this.falseAllowed = true;
@@ -391,7 +424,7 @@ function hashBytes(ptr: usize, length: i32): u32 {
 function sameScalar(a: JsonValue, b: JsonValue): bool {
   if (a.kind != b.kind) return false;
   if (a.kind == JsonKind.String) return a.str == b.str;
-  if (a.kind == JsonKind.Number) return a.num == b.num;
+  if (a.kind == JsonKind.Number) return a.number() == b.number();
   if (a.kind == JsonKind.Boolean) return a.bool == b.bool;
   return true; // null
 }
@@ -414,6 +447,8 @@ export class JsonOptions {
   forbiddenKeys: string[] = [];
   /** forbiddenKeys as UTF-8. */
   forbiddenBytes: ArrayBuffer[] = [];
+  /** Bit min(n, 63) set when a forbidden key is n bytes long: most keys are let through by length alone. */
+  forbiddenLengths: u64 = 0;
   /**
    * Body deny rules, also matched against the decoded text of keys and strings that held escapes
    * (`\u0024{jndi:`). Text without escapes is the raw body itself, which the rules search as it streams.
@@ -439,6 +474,10 @@ export class JsonOptions {
   forbid(keys: string[]): void {
     this.forbiddenKeys = keys;
     this.forbiddenBytes = keys.map<ArrayBuffer>((key: string) => String.UTF8.encode(key));
+    this.forbiddenLengths = 0;
+    for (let i = 0; i < this.forbiddenBytes.length; i++) {
+      this.forbiddenLengths |= (<u64>1) << min(<u64>this.forbiddenBytes[i].byteLength, 63);
+    }
   }
 }
 
@@ -497,7 +536,7 @@ export class SchemaValidator extends JsonHandler {
       return true;
     }
     if (node.maxItems >= 0 && <i64>n > node.maxItems) {
-      return this.refuse(REASON_SCHEMA, top, "more than " + node.maxItems.toString() + " items");
+      return this.refuse(REASON_SCHEMA, top, "more than " + decimal(node.maxItems) + " items");
     }
     this.next = node.items;
     return true;
@@ -576,10 +615,13 @@ export class SchemaValidator extends JsonHandler {
     // key is still checked below (see "Duplicate keys" in the README).
     const n = unchecked(this.counts[top]) + (this.position!.keyRepeats ? 0 : 1);
     unchecked((this.counts[top] = n));
-    const forbidden = this.options.forbiddenBytes;
-    for (let i = 0; i < forbidden.length; i++) {
-      if (sameBytes(unchecked(forbidden[i]), ptr, length))
-        return this.refuse(REASON_SCHEMA, top + 1, "forbidden key");
+    const options = this.options;
+    if ((options.forbiddenLengths >> min(<u64>length, 63)) & 1) {
+      const forbidden = options.forbiddenBytes;
+      for (let i = 0; i < forbidden.length; i++) {
+        if (sameBytes(unchecked(forbidden[i]), ptr, length))
+          return this.refuse(REASON_SCHEMA, top + 1, "forbidden key");
+      }
     }
     if (escaped && !this.denied(ptr, length, top + 1)) return false;
     const node = unchecked(this.nodes[top]);
@@ -588,7 +630,7 @@ export class SchemaValidator extends JsonHandler {
       return true;
     }
     if (node.maxProperties >= 0 && <i64>n > node.maxProperties) {
-      return this.refuse(REASON_SCHEMA, top, "more than " + node.maxProperties.toString() + " properties");
+      return this.refuse(REASON_SCHEMA, top, "more than " + decimal(node.maxProperties) + " properties");
     }
     const at = node.find(ptr, length);
     if (at >= 0) {
@@ -621,7 +663,7 @@ export class SchemaValidator extends JsonHandler {
         }
       }
       if (node.minProperties >= 0 && <i64>unchecked(this.counts[top]) < node.minProperties) {
-        return this.refuse(REASON_SCHEMA, top, "fewer than " + node.minProperties.toString() + " properties");
+        return this.refuse(REASON_SCHEMA, top, "fewer than " + decimal(node.minProperties) + " properties");
       }
     }
     this.pop();
@@ -632,7 +674,7 @@ export class SchemaValidator extends JsonHandler {
     const top = this.depth - 1;
     const node = unchecked(this.nodes[top]);
     if (node !== null && node.minItems >= 0 && <i64>unchecked(this.counts[top]) < node.minItems) {
-      return this.refuse(REASON_SCHEMA, top, "fewer than " + node.minItems.toString() + " items");
+      return this.refuse(REASON_SCHEMA, top, "fewer than " + decimal(node.minItems) + " items");
     }
     this.pop();
     return true;
@@ -670,46 +712,43 @@ export class SchemaValidator extends JsonHandler {
         return this.refuse(
           REASON_SCHEMA,
           this.depth,
-          "shorter than " + node.minLength.toString() + " characters",
+          "shorter than " + decimal(node.minLength) + " characters",
         );
       }
       if (node.maxLength >= 0 && points > node.maxLength) {
         return this.refuse(
           REASON_SCHEMA,
           this.depth,
-          "longer than " + node.maxLength.toString() + " characters",
+          "longer than " + decimal(node.maxLength) + " characters",
         );
       }
     }
     return true;
   }
 
-  onNumber(value: f64, ptr: usize, length: i32): bool {
+  onNumber(ptr: usize, length: i32): bool {
     if (!this.beginValue()) return false;
     const node = this.next;
     if (node === null) return true;
+    const value = numberValue(ptr, length);
     const integer = value == Math.floor(value);
     if (!this.checkType(node, T_NUMBER, integer)) return false;
     const allowed = node.allowed;
     if (allowed !== null && !allowed.hasNumber(value)) return this.notInEnum(node);
     const depth = this.depth;
     if (node.hasMinimum && value < node.minimum)
-      return this.refuse(REASON_SCHEMA, depth, "less than minimum " + numberText(node.minimum));
+      return this.refuse(REASON_SCHEMA, depth, "less than minimum " + node.minimumText);
     if (node.hasMaximum && value > node.maximum)
-      return this.refuse(REASON_SCHEMA, depth, "greater than maximum " + numberText(node.maximum));
+      return this.refuse(REASON_SCHEMA, depth, "greater than maximum " + node.maximumText);
     if (node.hasExclusiveMinimum && value <= node.exclusiveMinimum) {
       return this.refuse(
         REASON_SCHEMA,
         depth,
-        "not greater than exclusiveMinimum " + numberText(node.exclusiveMinimum),
+        "not greater than exclusiveMinimum " + node.exclusiveMinimumText,
       );
     }
     if (node.hasExclusiveMaximum && value >= node.exclusiveMaximum) {
-      return this.refuse(
-        REASON_SCHEMA,
-        depth,
-        "not less than exclusiveMaximum " + numberText(node.exclusiveMaximum),
-      );
+      return this.refuse(REASON_SCHEMA, depth, "not less than exclusiveMaximum " + node.exclusiveMaximumText);
     }
     return true;
   }
@@ -734,12 +773,6 @@ export class SchemaValidator extends JsonHandler {
     if (allowed !== null && !allowed.nullAllowed) return this.notInEnum(node);
     return true;
   }
-}
-
-/** A number as a message shows it: 1 rather than 1.0. */
-export function numberText(value: f64): string {
-  if (value == Math.floor(value) && Math.abs(value) < 9007199254740992) return (<i64>value).toString();
-  return value.toString();
 }
 
 /** Code points of `length` bytes of well-formed UTF-8 at `ptr`: every byte but continuation bytes. */

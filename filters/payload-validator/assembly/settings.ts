@@ -2,6 +2,7 @@
 // refusal names the field by its JSON Pointer. Pure logic, tested by as-pect.
 import { ConfigReader } from "../../../assembly/config";
 import { JsonValue } from "../../../assembly/json";
+import { lowerAscii } from "../../../assembly/request";
 import { DENY_LOCATIONS, DenyRule, IN_BODY, IN_HEADER, IN_PATH } from "./deny";
 import { JsonOptions, compileSchema } from "./schema";
 import { MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_PATTERN_CHARS } from "./contract.generated";
@@ -72,9 +73,7 @@ export function isToken(s: string): bool {
 /** `type/subtype` of tokens, lowercase. */
 function isMediaType(s: string): bool {
   const slash = s.indexOf("/");
-  return (
-    slash > 0 && isToken(s.substring(0, slash)) && isToken(s.substring(slash + 1)) && s == s.toLowerCase()
-  );
+  return slash > 0 && isToken(s.substring(0, slash)) && isToken(s.substring(slash + 1)) && s == lowerAscii(s);
 }
 
 function methods(reader: ConfigReader, root: JsonValue, key: string): string[] {
@@ -146,7 +145,7 @@ export function parseConfig(reader: ConfigReader, root: JsonValue): PayloadConfi
       const path = "/deny/" + i.toString();
       reader.onlyKeys(item, path, DENY_FIELDS);
       const where = DENY_LOCATIONS.indexOf(reader.choice(item, path, "in", true, DENY_LOCATIONS, "body"));
-      const name = reader.string(item, path, "name", false).toLowerCase();
+      const name = lowerAscii(reader.string(item, path, "name", false));
       const contains = reader.string(item, path, "contains", true);
       if (!reader.ok()) break;
       if (item.get("name") !== null && where != IN_HEADER) {

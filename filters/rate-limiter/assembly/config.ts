@@ -10,7 +10,8 @@ import {
   MAX_TOKENS,
   MAX_TOTAL_SLOTS,
 } from "./contract.generated";
-import { ConfigReader } from "../../../assembly/config";
+import { ConfigReader, listText } from "../../../assembly/config";
+import { unsignedDecimal } from "../../../assembly/text";
 import { RequestView, lowerAscii } from "../../../assembly/request";
 import { JsonValue } from "../../../assembly/json";
 import { BucketParams, SlotCache } from "./bucket";
@@ -240,7 +241,7 @@ function parseMatch(reader: ConfigReader, match: JsonValue, path: string, rule: 
     if (!METHODS.includes(methods[i])) {
       reader.fail(
         path + "/methods/" + i.toString(),
-        'unknown method "' + methods[i] + '"; use one of ' + METHODS.join(", "),
+        'unknown method "' + methods[i] + '"; use one of ' + listText(METHODS),
       );
     }
   }
@@ -299,5 +300,5 @@ function isToken(name: string): bool {
 export function policyItem(name: string, tokensPerFill: u64, fillIntervalMs: u64): string {
   const window = (fillIntervalMs + 999) / 1000;
   const quota = (tokensPerFill * window * 1000) / fillIntervalMs;
-  return '"' + name + '";q=' + quota.toString() + ";w=" + window.toString();
+  return '"' + name + '";q=' + unsignedDecimal(quota) + ";w=" + unsignedDecimal(window);
 }

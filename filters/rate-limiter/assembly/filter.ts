@@ -19,6 +19,7 @@ import {
   EnvoyRequest,
 } from "../../../assembly";
 import { batchCounters, flushCounters } from "../../../assembly/metrics";
+import { decimal } from "../../../assembly/text";
 import {
   FILTER,
   METRIC_ALLOWED_TOTAL,
@@ -199,7 +200,7 @@ function deny(rule: Rule, decision: Decision): void {
     reason = decision.outcome == Outcome.CasExhausted ? REASON_CAS_EXHAUSTED : REASON_OVERFLOW;
   }
   headers.push("retry-after");
-  headers.push(retryAfter.toString());
+  headers.push(decimal(retryAfter));
   sendReply(
     429,
     replyDetails(reason),

@@ -2,6 +2,7 @@
 // (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy: "<name>";q=<quota>;w=<window s>`,
 // `RateLimit: "<name>";r=<remaining>;t=<seconds>`). Free of host calls so as-pect can test it.
 import { NS_PER_S } from "./bucket";
+import { decimal, unsignedDecimal } from "../../../assembly/text";
 
 export const REASON_LIMITED = "rate_limited";
 export const REASON_CAS_EXHAUSTED = "rate_limit_contended";
@@ -20,12 +21,12 @@ export function resetSeconds(waitNs: f64): i64 {
 }
 
 export function rateLimitItem(rule: string, remaining: u64, seconds: i64): string {
-  return '"' + rule + '";r=' + remaining.toString() + ";t=" + seconds.toString();
+  return '"' + rule + '";r=' + unsignedDecimal(remaining) + ";t=" + decimal(seconds);
 }
 
 /** The JSON body of a 429: `{"error":"rate_limited","rule":"per-key","retry_after":1}`. Rule names are identifiers: nothing to escape. */
 export function deniedBody(reason: string, rule: string, retryAfter: i64): string {
-  return '{"error":"' + reason + '","rule":"' + rule + '","retry_after":' + retryAfter.toString() + "}";
+  return '{"error":"' + reason + '","rule":"' + rule + '","retry_after":' + decimal(retryAfter) + "}";
 }
 
 /** `%RESPONSE_CODE_DETAILS%` of a 429, so access logs tell graft's denials apart. */

@@ -75,6 +75,59 @@ describe("schema keywords", () => {
     fails(schema, '{"a":1,"b":2}', "schema", "/b: property not allowed");
   });
 
+  test("property names of every length are told apart, byte for byte", () => {
+    // Names of up to 8 bytes are compared by length and one word, longer ones byte for byte too:
+    // each pair here differs in one byte only (first, middle or last), or in length only.
+    const names = [
+      "",
+      "a",
+      "b",
+      "ab",
+      "ac",
+      "abc",
+      "axc",
+      "abcd",
+      "abce",
+      "abcdefgh",
+      "abcdxfgh",
+      "abcdefghi",
+    ];
+    const more = [
+      "abcdexghi",
+      "abcdefghj",
+      "0123456789abcdefX",
+      "0123456789abcdefY",
+      "0123456X89abcdefX",
+      "01234567Z9abcdefX",
+      "é",
+      "è",
+    ];
+    const all = names.concat(more);
+    // All the names in one schema (a hash table), and a few at a time (a list).
+    for (let from = -1; from < all.length; from += 3) {
+      const start = max(from, 0);
+      const end = from < 0 ? all.length : min(all.length, from + 8);
+      let properties = "";
+      for (let i = start; i < end; i++) {
+        properties += (i > start ? "," : "") + '"' + all[i] + '":{"const":' + i.toString() + "}";
+      }
+      const schema = '{"properties":{' + properties + '},"additionalProperties":false}';
+      for (let i = start; i < end; i++) {
+        passes(schema, '{"' + all[i] + '":' + i.toString() + "}");
+        const wrong = '{"' + all[i] + '":' + (i + 1).toString() + "}";
+        fails(schema, wrong, "schema", "/" + all[i] + ": not the constant value");
+      }
+      fails(schema, '{"abcdefghk":1}', "schema", "/abcdefghk: property not allowed");
+      fails(schema, '{"abcdy":1}', "schema", "/abcdy: property not allowed");
+    }
+    const few =
+      '{"properties":{"abcdefgh":{"type":"string"},"abcdefghij":{"type":"string"}},"additionalProperties":false}';
+    passes(few, '{"abcdefgh":"x","abcdefghij":"y"}');
+    fails(few, '{"abcdefgi":"x"}', "schema", "/abcdefgi: property not allowed");
+    fails(few, '{"abcdefghiJ":"x"}', "schema", "/abcdefghiJ: property not allowed");
+    fails(few, '{"abcdefgh":1}', "schema", "/abcdefgh: expected string, got integer");
+  });
+
   test("items", () => {
     passes('{"items":{"type":"string"}}', '["a","b"]');
     fails('{"items":{"type":"string"}}', '["a",2]', "schema", "/1: expected string, got integer");
@@ -173,7 +226,15 @@ describe("JSON options", () => {
   });
 
   test("forbidden keys, at any depth and however they are escaped", () => {
-    const options = '"forbidden_keys":["__proto__","constructor"]';
+    const long = "k".repeat(70);
+    const longer = "k".repeat(71);
+    const options = '"forbidden_keys":["__proto__","constructor","","' + long + '"]';
+    expect(validate("true", '{"' + longer + '":1,"constructos":2}', 0, options)).toBeNull();
+    expect(validate("true", '{"' + long + '":1}', 0, options)!.detail).toBe(
+      "…" + "k".repeat(31) + ": forbidden key",
+    );
+    expect(validate("true", '{"a":{"":1}}', 0, options)!.detail).toBe("/a/: forbidden key");
+    expect(validate("true", '{"constructor":1}', 0, options)!.detail).toBe("/constructor: forbidden key");
     expect(validate("true", '{"a":{"__Proto__":1}}', 0, options)).toBeNull();
     const verdict = validate("true", '{"a":[{"\\u005f_proto__":{}}]}', 0, options);
     expect(verdict!.reason).toBe("schema");

@@ -33,6 +33,8 @@ export interface FilterContract {
   summary: string;
   configuration: { schema: string; examples?: string; starter?: string };
   limits?: Record<string, ContractLimit>;
+  /** Ceiling on the release module's size (tests/bench/module-size.test.ts). */
+  maxModuleKiB?: number;
   metrics: ContractMetric[];
 }
 

@@ -3,14 +3,14 @@
 //
 // With no name, the default set runs, in this order (measured on the 2-core CI machine, idle):
 //   swap        live module swaps under traffic, requests lost                        ~5 s
-//   emulator    header-rewrite on the in-process host emulator                        ~2 s
+//   emulator    the first filter of filters/ on the in-process host emulator         ~2 s
 //   judge       the canary judge's error rates and detection times (simulated)      ~21 s
 //   peers       every filter beside native filters, Lua, the Go SDK and a C floor   ~12 min
 //               on real Envoy; writes bench/results/<time>.json, .md, .svg and the
 //               latest run into BENCHMARKS.md
 // about 12.5 minutes in all, inside the 15 the issue allows. Each filter's own bench.ts (named by
-// the filter: payload-validator ~70 s, rate-limiter ~105 s) measures on Envoy what peers' groups
-// measure side by side, so it runs only by name; `all` runs every benchmark (about 15.5 minutes).
+// the filter; 70-105 s each today) measures on Envoy what peers' groups measure side by side, so it
+// runs only by name; `all` runs every benchmark (about 15.5 minutes).
 // Each benchmark is imported only when it runs.
 import { existsSync } from "node:fs";
 import path from "node:path";

@@ -62,7 +62,7 @@ export interface PeersOptions {
 
 const RESULTS_DIR = path.join(projectRoot, "bench", "results");
 const BENCHMARKS_MD = path.join(projectRoot, "BENCHMARKS.md");
-const LATEST_SVG = path.join(projectRoot, "tools", "bench", "peers", "latest.svg");
+const LATEST_SVG = path.join(projectRoot, "bench", "latest.svg");
 
 function log(line: string): void {
   process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${line}\n`);

@@ -33,21 +33,27 @@ class HostBuffer {
 
 const hostBuffer = new HostBuffer();
 
-/** The header's value, or null when the header is absent (an empty value is ""). */
-export function getHeader(map: HeaderMapTypeValues, name: string): string | null {
-  const key = String.UTF8.encode(name);
+/**
+ * The header's value as UTF-8 bytes, or null when absent (an empty value is an empty buffer); `name`
+ * is the lowercase name in UTF-8. The byte forms are for hot paths: names encoded once at configure
+ * time, values kept as the bytes Envoy gave (no UTF-16 round trip).
+ */
+export function getHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer): ArrayBuffer | null {
   const result = imports.proxy_get_header_map_value(
     map,
-    changetype<usize>(key),
-    key.byteLength,
+    changetype<usize>(name),
+    name.byteLength,
     hostBuffer.dataPtr(),
     hostBuffer.sizePtr(),
   );
-  if (result != WasmResultValues.Ok) {
-    hostBuffer.take();
-    return null;
-  }
-  return String.UTF8.decode(hostBuffer.take());
+  const value = hostBuffer.take();
+  return result == WasmResultValues.Ok ? value : null;
+}
+
+/** The header's value, or null when the header is absent (an empty value is ""). */
+export function getHeader(map: HeaderMapTypeValues, name: string): string | null {
+  const value = getHeaderBytes(map, String.UTF8.encode(name));
+  return value === null ? null : String.UTF8.decode(value);
 }
 
 /**
@@ -61,39 +67,47 @@ export function getHeaderPairs(map: HeaderMapTypeValues): ArrayBuffer | null {
   return result == WasmResultValues.Ok && pairs.byteLength >= 4 ? pairs : null;
 }
 
-export function setHeader(map: HeaderMapTypeValues, name: string, value: string): bool {
-  const key = String.UTF8.encode(name);
-  const val = String.UTF8.encode(value);
+export function setHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer, value: ArrayBuffer): bool {
   return (
     imports.proxy_replace_header_map_value(
       map,
-      changetype<usize>(key),
-      key.byteLength,
-      changetype<usize>(val),
-      val.byteLength,
+      changetype<usize>(name),
+      name.byteLength,
+      changetype<usize>(value),
+      value.byteLength,
     ) == WasmResultValues.Ok
   );
 }
 
-export function appendHeader(map: HeaderMapTypeValues, name: string, value: string): bool {
-  const key = String.UTF8.encode(name);
-  const val = String.UTF8.encode(value);
+export function appendHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer, value: ArrayBuffer): bool {
   return (
     imports.proxy_add_header_map_value(
       map,
-      changetype<usize>(key),
-      key.byteLength,
-      changetype<usize>(val),
-      val.byteLength,
+      changetype<usize>(name),
+      name.byteLength,
+      changetype<usize>(value),
+      value.byteLength,
     ) == WasmResultValues.Ok
   );
 }
 
-export function removeHeader(map: HeaderMapTypeValues, name: string): bool {
-  const key = String.UTF8.encode(name);
+export function removeHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer): bool {
   return (
-    imports.proxy_remove_header_map_value(map, changetype<usize>(key), key.byteLength) == WasmResultValues.Ok
+    imports.proxy_remove_header_map_value(map, changetype<usize>(name), name.byteLength) ==
+    WasmResultValues.Ok
   );
+}
+
+export function setHeader(map: HeaderMapTypeValues, name: string, value: string): bool {
+  return setHeaderBytes(map, String.UTF8.encode(name), String.UTF8.encode(value));
+}
+
+export function appendHeader(map: HeaderMapTypeValues, name: string, value: string): bool {
+  return appendHeaderBytes(map, String.UTF8.encode(name), String.UTF8.encode(value));
+}
+
+export function removeHeader(map: HeaderMapTypeValues, name: string): bool {
+  return removeHeaderBytes(map, String.UTF8.encode(name));
 }
 
 /** A property path as the ABI spells it (NUL-separated segments); encode once, read often. */

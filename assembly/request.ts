@@ -1,65 +1,7 @@
 // The request as filters see it. Filter logic takes a RequestView, so it runs unchanged on Envoy's
 // headers (EnvoyRequest) and on fakes in as-pect tests.
-import { HeaderMapTypeValues, WasmResultValues } from "@solo-io/proxy-runtime/assembly";
-import * as imports from "@solo-io/proxy-runtime/assembly/imports";
-import { getHeader, getHeaderPairs, getPropertyEncoded } from "./host";
-
-// Header operations on UTF-8 bytes, for hot paths: names and literal values encoded once at
-// configure time, values read from Envoy kept as the bytes it gave (no UTF-16 round trip). Same
-// status policy as ./host: a failure is an outcome, never an abort.
-const valueSlot = memory.data(8); // the host writes (pointer, size) of a value here
-
-/** The header's value as UTF-8 bytes, or null when absent; `name` is the lowercase name in UTF-8. */
-export function getHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer): ArrayBuffer | null {
-  store<u64>(valueSlot, 0);
-  const result = imports.proxy_get_header_map_value(
-    map,
-    changetype<usize>(name),
-    name.byteLength,
-    valueSlot,
-    valueSlot + 4,
-  );
-  const data = load<usize>(valueSlot);
-  // The host allocated the value through the module's malloc, which pins it: hand it to the GC.
-  let value: ArrayBuffer | null = null;
-  if (data != 0) {
-    value = changetype<ArrayBuffer>(data);
-    __unpin(data);
-  }
-  if (result != WasmResultValues.Ok) return null;
-  return value === null ? new ArrayBuffer(0) : value;
-}
-
-export function setHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer, value: ArrayBuffer): bool {
-  return (
-    imports.proxy_replace_header_map_value(
-      map,
-      changetype<usize>(name),
-      name.byteLength,
-      changetype<usize>(value),
-      value.byteLength,
-    ) == WasmResultValues.Ok
-  );
-}
-
-export function appendHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer, value: ArrayBuffer): bool {
-  return (
-    imports.proxy_add_header_map_value(
-      map,
-      changetype<usize>(name),
-      name.byteLength,
-      changetype<usize>(value),
-      value.byteLength,
-    ) == WasmResultValues.Ok
-  );
-}
-
-export function removeHeaderBytes(map: HeaderMapTypeValues, name: ArrayBuffer): bool {
-  return (
-    imports.proxy_remove_header_map_value(map, changetype<usize>(name), name.byteLength) ==
-    WasmResultValues.Ok
-  );
-}
+import { HeaderMapTypeValues } from "@solo-io/proxy-runtime/assembly";
+import { getHeader, getHeaderBytes, getHeaderPairs, getPropertyEncoded } from "./host";
 
 export abstract class RequestView {
   abstract method(): string;

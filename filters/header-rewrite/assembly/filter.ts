@@ -17,7 +17,7 @@ import {
   TAG_RULE,
 } from "../../../assembly";
 import { batchCounters, flushCounters } from "../../../assembly/metrics";
-import { appendHeaderBytes, removeHeaderBytes, setHeaderBytes } from "../../../assembly/request";
+import { appendHeaderBytes, removeHeaderBytes, setHeaderBytes } from "../../../assembly/host";
 import {
   FILTER,
   METRIC_REQUESTS_TOTAL,

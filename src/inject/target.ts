@@ -203,9 +203,16 @@ function readAgent(value: unknown, at: string, base: string): AgentEndpoint {
 }
 
 /** A label selector: `tier=payments,role!=canary`. Empty selects everything. */
-export function parseSelector(selector: string | undefined): (labels: Record<string, string>) => boolean {
-  if (!selector) return () => true;
-  const terms = selector.split(",").map((term) => {
+/** One `key=value` or `key!=value` term of a label selector. */
+export interface SelectorTerm {
+  key: string;
+  negate: boolean;
+  value: string;
+}
+
+/** The terms of a selector (`k=v,k2!=v2`); throws with the fix on a term it cannot read. */
+export function selectorTerms(selector: string): SelectorTerm[] {
+  return selector.split(",").map((term) => {
     const match = /^\s*([A-Za-z0-9_./-]+)\s*(!=|=)\s*([A-Za-z0-9_./-]*)\s*$/.exec(term);
     if (!match)
       throw new TargetsFileError(
@@ -213,6 +220,11 @@ export function parseSelector(selector: string | undefined): (labels: Record<str
       );
     return { key: match[1]!, negate: match[2] === "!=", value: match[3]! };
   });
+}
+
+export function parseSelector(selector: string | undefined): (labels: Record<string, string>) => boolean {
+  if (!selector) return () => true;
+  const terms = selectorTerms(selector);
   return (labels) => terms.every((term) => (labels[term.key] === term.value) !== term.negate);
 }
 
@@ -223,11 +235,12 @@ export function parseSelector(selector: string | undefined): (labels: Record<str
 export function selectTargets(targets: Target[], selector?: string, percent = 100): Target[] {
   if (!(percent > 0 && percent <= 100))
     throw new TargetsFileError(`--percent ${percent}: expected a number in (0, 100]`);
-  const matches = targets
-    .filter((target) => parseSelector(selector)(target.labels))
+  const matches = parseSelector(selector);
+  const selected = targets
+    .filter((target) => matches(target.labels))
     .sort((a, b) => a.name.localeCompare(b.name));
-  const count = Math.max(matches.length > 0 ? 1 : 0, Math.ceil((matches.length * percent) / 100));
-  return matches.slice(0, count);
+  const count = Math.max(selected.length > 0 ? 1 : 0, Math.ceil((selected.length * percent) / 100));
+  return selected.slice(0, count);
 }
 
 export function adminOf(target: Target): AdminClient {

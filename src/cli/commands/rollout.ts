@@ -15,7 +15,7 @@ import { LiveView } from "../../rollout/live-view.ts";
 import { loadTargetsFile, selectTargets, type Target } from "../../inject/target.ts";
 import { KubeApi } from "../../mesh/kubernetes/client.ts";
 import { defaultKubeconfigPath, loadKubeconfig } from "../../mesh/kubernetes/kubeconfig.ts";
-import { armLabels, formatLabels, istioEngine } from "../../mesh/istio/rollout-engine.ts";
+import { formatLabels, istioArms, istioEngine } from "../../mesh/istio/rollout-engine.ts";
 import { registryCredentials } from "../../mesh/cli-options.ts";
 import { envoysInPrometheus } from "../../observe/source.ts";
 import type { CanaryEngine } from "../../rollout/engine.ts";
@@ -252,10 +252,7 @@ async function istioRollout(
       "--url <url>: the istio engine needs where Istio fetches the module (oci://host/repo:tag, https://…, file:///…)",
     );
   if (plan.metrics.source !== "prometheus") throw new Error("unreachable: the plan checks the metric source");
-  const arms = {
-    canary: armLabels(settings, plan.canary, "canary"),
-    baseline: armLabels(settings, plan.baseline, "baseline"),
-  };
+  const arms = istioArms(settings, plan.canary, plan.baseline);
   const targets: Target[] = [];
   for (const [arm, labels] of Object.entries(arms)) {
     const found = await envoysInPrometheus(plan.metrics.url, labels);
@@ -278,8 +275,7 @@ async function istioRollout(
     const engine = await istioEngine({
       api,
       settings,
-      canary: plan.canary,
-      baseline: plan.baseline,
+      arms,
       artifact: { ...artifact, filter: rolloutFilter(artifact.filter, artifact.envelope) },
       url: options.url,
       ...(options.sha256 !== undefined ? { sha256: options.sha256 } : {}),

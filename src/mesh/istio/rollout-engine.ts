@@ -10,7 +10,7 @@
 import { appendAuditRecord } from "../../audit/log.ts";
 import type { FilterInfo } from "../../filters/catalog.ts";
 import type { AuditContext, FleetReport } from "../../inject/fleet.ts";
-import { parseSelector } from "../../inject/target.ts";
+import { selectorTerms } from "../../inject/target.ts";
 import type { CanaryEngine, CanaryInjection } from "../../rollout/engine.ts";
 import type { IstioEngineSettings } from "../../rollout/plan.ts";
 import { RolloutError, type RolloutArtifact } from "../../rollout/rollout.ts";
@@ -39,16 +39,15 @@ import { FILTER_LABEL, WASMPLUGIN_API_VERSION, renderWasmPlugin, type WasmPlugin
  * The workload labels of an arm: the engine's selector plus the plan's arm selector, which must be
  * `key=value` terms only (a WasmPlugin selects by matchLabels).
  */
-export function armLabels(
+function armLabels(
   settings: Pick<IstioEngineSettings, "selector">,
   armSelector: string,
   field: string,
 ): Record<string, string> {
-  parseSelector(armSelector); // the same syntax errors as a targets-file rollout
   const labels: Record<string, string> = { ...settings.selector };
-  for (const term of armSelector.split(",")) {
-    const [key, value] = term.split("=").map((part) => part.trim()) as [string, string];
-    if (term.includes("!="))
+  // The same syntax errors as a targets-file rollout's selectors.
+  for (const { key, negate, value } of selectorTerms(armSelector)) {
+    if (negate)
       throw new RolloutError(
         `${field}: "${armSelector}": the istio engine selects workloads by WasmPlugin matchLabels, which has no !=; write key=value terms`,
       );
@@ -60,6 +59,26 @@ export function armLabels(
     labels[key] = value;
   }
   return labels;
+}
+
+/** Each arm's workload labels: what its plugin selects and how Prometheus finds its sidecars. */
+export interface IstioArms {
+  canary: Record<string, string>;
+  baseline: Record<string, string>;
+}
+
+/** The arms of the plan's `canary` and `baseline` selectors; they must select disjoint workloads. */
+export function istioArms(
+  settings: Pick<IstioEngineSettings, "selector">,
+  canarySelector: string,
+  baselineSelector: string,
+): IstioArms {
+  const arms = {
+    canary: armLabels(settings, canarySelector, "canary"),
+    baseline: armLabels(settings, baselineSelector, "baseline"),
+  };
+  checkDisjoint(arms.canary, arms.baseline);
+  return arms;
 }
 
 /** The canary and baseline select disjoint workloads: some label they both set differs. */
@@ -81,9 +100,7 @@ export function formatLabels(labels: Record<string, string>): string {
 export interface IstioEngineInput {
   api: KubeApi;
   settings: IstioEngineSettings;
-  /** The plan's canary and baseline selectors (workload labels). */
-  canary: string;
-  baseline: string;
+  arms: IstioArms;
   artifact: RolloutArtifact & { filter: FilterInfo };
   /** Where Istio fetches the module: oci:// (default), https:// or file://. */
   url: string;
@@ -183,9 +200,7 @@ export async function istioEngine(input: IstioEngineInput): Promise<CanaryEngine
   const now = input.now ?? (() => new Date());
   checkObjectName(settings.namespace, "engine.namespace");
   checkObjectName(`${settings.plugin}-canary`, "engine.plugin");
-  const canaryLabels = armLabels(settings, input.canary, "canary");
-  const baselineLabels = armLabels(settings, input.baseline, "baseline");
-  checkDisjoint(canaryLabels, baselineLabels);
+  const { canary: canaryLabels, baseline: baselineLabels } = input.arms;
   const names = { stable: `${settings.plugin}-stable`, canary: `${settings.plugin}-canary` };
   const verify = (labels: Record<string, string>): VerifiedArtifact =>
     verifyArtifact({
@@ -295,6 +310,39 @@ export async function istioEngine(input: IstioEngineInput): Promise<CanaryEngine
   });
   const { predicate } = verified;
 
+  /** Writes the release on one plugin of the pair, and records it in the action and the audit log. */
+  const putRelease = async (
+    action: FleetReport,
+    which: "stable" | "canary",
+    current: KubeObject | undefined,
+    plugin: WasmPlugin,
+    selector: Record<string, string>,
+  ): Promise<void> => {
+    const ms = await write(replacing(current, plugin), current !== undefined);
+    action.results.push({
+      target: settings.namespace,
+      slot: names[which],
+      outcome: "applied",
+      version: predicate.version,
+      injectionId: predicate.injectionId,
+      ms,
+    });
+    await auditWrite("inject", names[which], "ok", {
+      filter: filter.name,
+      version: predicate.version,
+      injectionId: predicate.injectionId,
+      selector,
+      signers: verified.signers.map((s) => s.keyId),
+    });
+  };
+  /** Records a failed write of the release in the action and the audit log; returns its message. */
+  const recordFailure = async (action: FleetReport, name: string, error: unknown): Promise<string> => {
+    const message = (error as Error).message;
+    action.failures.push({ target: settings.namespace, slot: name, error: message });
+    await auditWrite("inject", name, "failed", { injectionId: predicate.injectionId }, message);
+    return message;
+  };
+
   return {
     through: "istio",
     description: `Istio WasmPlugins ${target(names.canary)} and ${target(names.stable)}`,
@@ -309,28 +357,11 @@ export async function istioEngine(input: IstioEngineInput): Promise<CanaryEngine
         };
       try {
         canaryTouched = true; // from here on, the write may have landed even if it fails
-        const ms = await write(replacing(current, canaryPlugin), current !== undefined);
-        action.results.push({
-          target: settings.namespace,
-          slot: names.canary,
-          outcome: "applied",
-          version: predicate.version,
-          injectionId: predicate.injectionId,
-          ms,
-        });
+        await putRelease(action, "canary", current, canaryPlugin, canaryLabels);
         canaryDone = true;
-        await auditWrite("inject", names.canary, "ok", {
-          filter: filter.name,
-          version: predicate.version,
-          injectionId: predicate.injectionId,
-          selector: canaryLabels,
-          signers: verified.signers.map((s) => s.keyId),
-        });
         return { action };
       } catch (error) {
-        const message = (error as Error).message;
-        action.failures.push({ target: settings.namespace, slot: names.canary, error: message });
-        await auditWrite("inject", names.canary, "failed", { injectionId: predicate.injectionId }, message);
+        const message = await recordFailure(action, names.canary, error);
         if (error instanceof KubernetesError && /HTTP 4\d\d/.test(message)) canaryTouched = false; // refused: nothing landed
         return { action, error: `canary injection failed: ${message}` };
       }
@@ -340,26 +371,9 @@ export async function istioEngine(input: IstioEngineInput): Promise<CanaryEngine
       try {
         verify(baselineLabels); // the policy may scope keys to labels the canary has and the baseline lacks
         const current = await api.get(identity(names.stable));
-        const ms = await write(replacing(current, render("stable", baselineLabels)), current !== undefined);
-        action.results.push({
-          target: settings.namespace,
-          slot: names.stable,
-          outcome: "applied",
-          version: predicate.version,
-          injectionId: predicate.injectionId,
-          ms,
-        });
-        await auditWrite("inject", names.stable, "ok", {
-          filter: filter.name,
-          version: predicate.version,
-          injectionId: predicate.injectionId,
-          selector: baselineLabels,
-          signers: verified.signers.map((s) => s.keyId),
-        });
+        await putRelease(action, "stable", current, render("stable", baselineLabels), baselineLabels);
       } catch (error) {
-        const message = (error as Error).message;
-        action.failures.push({ target: settings.namespace, slot: names.stable, error: message });
-        await auditWrite("inject", names.stable, "failed", { injectionId: predicate.injectionId }, message);
+        await recordFailure(action, names.stable, error);
       }
       return action;
     },

@@ -48,7 +48,7 @@ export class PrometheusClient {
 }
 
 /** PromQL's string escaping for a label value. */
-function quoted(value: string): string {
+export function quoted(value: string): string {
   return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
 

@@ -3,7 +3,7 @@
 // same EnvoyScrape, so the judge cannot tell them apart.
 import { adminOf, type Target } from "../inject/target.ts";
 import { scrapeEnvoy, type EnvoyScrape } from "./collect.ts";
-import { PrometheusClient, scrapeFromPrometheus } from "./prometheus.ts";
+import { PrometheusClient, quoted, scrapeFromPrometheus } from "./prometheus.ts";
 
 export interface MetricSource {
   /** What a report says the signals came from. */
@@ -47,7 +47,7 @@ export function prometheusLabelName(key: string): string {
  */
 export async function envoysInPrometheus(url: string, labels: Record<string, string>): Promise<Target[]> {
   const matchers = Object.entries(labels).map(
-    ([key, value]) => `${prometheusLabelName(key)}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`,
+    ([key, value]) => `${prometheusLabelName(key)}=${quoted(value)}`,
   );
   const samples = await new PrometheusClient(url).instant(`envoy_server_uptime{${matchers.join(",")}}`);
   const byInstance = new Map<string, Target>();
